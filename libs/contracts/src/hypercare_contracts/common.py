@@ -1,0 +1,70 @@
+"""Shared building blocks of the message contracts."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Contract(BaseModel):
+    """Base of every message: immutable, unknown fields rejected, versioned."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Severity(StrEnum):
+    """Triage severity, most to least urgent."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """3 for critical down to 0 for low, so severities compare numerically."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.CRITICAL: 3, Severity.HIGH: 2, Severity.MEDIUM: 1, Severity.LOW: 0}
+
+
+class Source(StrEnum):
+    """The four channels trouble arrives through."""
+
+    TICKETS = "tickets"
+    FEEDBACK = "feedback"
+    SOCIAL = "social"
+    ALERTS = "alerts"
+
+
+class SourceFormat(StrEnum):
+    """Concrete payload shape a report was parsed from."""
+
+    ALERTMANAGER = "alertmanager"
+    GRAFANA = "grafana"
+    PAGERDUTY = "pagerduty"
+    ZENDESK = "zendesk"
+    GENERIC_TICKET = "generic_ticket"
+    FEEDBACK = "feedback"
+    SOCIAL = "social"
+
+
+UtcDatetime = AwareDatetime
+"""Timestamps on the wire are always timezone-aware."""
+
+Score = Annotated[float, Field(ge=0, le=100)]
+
+
+class ScoreItem(Contract):
+    """One line of an explainable score: which rule, how much, and why."""
+
+    rule: str
+    contribution: float
+    reason: str
+
+
+def utc_now_iso(dt: datetime) -> str:
+    """ISO 8601 text for an aware datetime (helper for headers and logs)."""
+    return dt.isoformat()

@@ -1,0 +1,45 @@
+"""SLA and escalation events on ``hypercare.sla.events``."""
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from hypercare_contracts.common import Contract, Severity
+
+
+class SlaTarget(StrEnum):
+    """Which clock: time to acknowledge, or time to resolve."""
+
+    RESPONSE = "response"
+    RESOLUTION = "resolution"
+
+
+class SlaEventKind(StrEnum):
+    """What the clock says."""
+
+    AT_RISK = "at_risk"
+    BREACHED = "breached"
+    MET = "met"
+    ESCALATION = "escalation"
+    RENOTIFY = "renotify"
+
+
+class SlaEvent(Contract):
+    """An SLA milestone or escalation step for one issue; ``event_id`` is unique per milestone."""
+
+    schema_version: Literal[1] = 1
+    event_id: str
+    kind: SlaEventKind
+    issue_id: str
+    severity: Severity
+    route: str
+    target: SlaTarget | None = None
+    due_at: AwareDatetime = Field(description="The exact instant the milestone falls due.")
+    emitted_at: AwareDatetime
+    business_elapsed_seconds: float = Field(ge=0)
+    target_seconds: float | None = Field(default=None, ge=0)
+    policy: str
+    escalation_step: int | None = Field(default=None, ge=0)
+    escalation_target: str | None = None
+    late: bool = Field(default=False, description="Emitted after its due time (e.g. after a restart).")
