@@ -1,0 +1,1 @@
+"""Plumbing every Hypercare service shares: settings, logging, metrics endpoints, Kafka, PostgreSQL, Redis."""

@@ -1,0 +1,38 @@
+"""Trace id and ingestion time carried in Kafka headers from the raw message onwards."""
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+
+from hypercare_contracts.topics import HEADER_INGESTED_AT, HEADER_TRACE_ID
+
+
+def header_map(headers: Sequence[tuple[str, bytes]] | None) -> dict[str, str]:
+    """Kafka's list of (name, bytes) headers as a dict of text values (last one wins)."""
+    return {name: value.decode("utf-8", errors="replace") for name, value in headers or ()}
+
+
+def trace_id_of(headers: Mapping[str, str], *, topic: str, partition: int, offset: int) -> str:
+    """The trace id from the headers, or one derived from the message's position (stable on replay)."""
+    existing = headers.get(HEADER_TRACE_ID)
+    if existing:
+        return existing[:64]
+    return hashlib.sha256(f"{topic}/{partition}/{offset}".encode()).hexdigest()[:32]
+
+
+def ingested_at_of(headers: Mapping[str, str], *, kafka_timestamp_ms: int | None) -> float:
+    """Unix time the raw message entered Kafka: the header when set, else the record timestamp."""
+    value = headers.get(HEADER_INGESTED_AT)
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if kafka_timestamp_ms is not None and kafka_timestamp_ms > 0:
+        return kafka_timestamp_ms / 1000.0
+    return time.time()
+
+
+def propagate(trace_id: str, ingested_at: float) -> dict[str, str]:
+    """Headers to put on every message derived from a raw message."""
+    return {HEADER_TRACE_ID: trace_id, HEADER_INGESTED_AT: f"{ingested_at:.6f}"}

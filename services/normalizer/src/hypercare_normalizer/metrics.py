@@ -1,0 +1,20 @@
+"""The normalizer's metrics."""
+
+from prometheus_client import CollectorRegistry, Counter
+
+from hypercare_runtime.metrics import PipelineMetrics
+
+SERVICE = "normalizer"
+
+
+class NormalizerMetrics(PipelineMetrics):
+    """Pipeline metrics plus reports by source and format."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry, service=SERVICE)
+        self.reports = Counter(
+            "hypercare_reports_total",
+            "Normalized reports produced, by source and source format.",
+            ["source", "format"],
+            registry=registry,
+        )

@@ -1,0 +1,102 @@
+"""One batch of raw records in, normalized reports and dead letters out (no I/O)."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from hypercare_contracts import DeadLetter, ErrorClass, NormalizedReport
+from hypercare_domain.normalize import ComponentMap, InputLimits, Rejected, normalize_bytes
+from hypercare_runtime.deadletter import dead_letter
+from hypercare_runtime.logging import get_logger
+from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
+
+log = get_logger(__name__)
+
+
+class RawRecord(Protocol):
+    """The parts of a Kafka consumer record the normalizer reads."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A report with the trace context of the raw message it came from."""
+
+    report: NormalizedReport
+    ingested_at: float
+
+
+@dataclass
+class BatchOutcome:
+    """Everything one batch produced: for every input, reports or a dead letter."""
+
+    reports: list[Normalized] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def normalize_batch(
+    records: Sequence[RawRecord],
+    *,
+    components: ComponentMap,
+    limits: InputLimits,
+    service: str,
+) -> BatchOutcome:
+    """Normalize each record; a record that cannot be normalized becomes a dead letter with its reason.
+
+    Error policy: a :class:`Rejected` input is the sender's fault and carries its own error class; any other
+    exception is a defect in this service, still dead-lettered (``processing_error``, with the exception
+    type) so that one poison message never stops the partition, and logged with its traceback.
+    """
+    outcome = BatchOutcome()
+    for record in records:
+        headers = header_map(record.headers)
+        trace_id = trace_id_of(headers, topic=record.topic, partition=record.partition, offset=record.offset)
+        ingested_at = ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)
+        raw = record.value or b""
+        try:
+            reports = normalize_bytes(
+                record.topic,
+                raw,
+                received_at=datetime.fromtimestamp(ingested_at, UTC),
+                trace_id=trace_id,
+                components=components,
+                limits=limits,
+            )
+        except Rejected as exc:
+            error_class, reason = exc.error_class, exc.reason
+        except Exception as exc:  # noqa: BLE001 - see the error policy in the docstring
+            log.exception("normalize.defect", topic=record.topic, offset=record.offset, trace_id=trace_id)
+            error_class, reason = ErrorClass.PROCESSING_ERROR, f"internal error {type(exc).__name__}; report it"
+        else:
+            outcome.reports.extend(Normalized(r, ingested_at) for r in reports)
+            continue
+        outcome.dead.append(
+            dead_letter(
+                service=service,
+                raw=raw,
+                error_class=error_class,
+                reason=reason,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                failed_at=datetime.now(UTC),
+                trace_id=trace_id,
+            )
+        )
+    return outcome
