@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 
-STACK_HINT = "run `make stack-up` (or set HYPERCARE_KAFKA_BOOTSTRAP, HYPERCARE_DATABASE_URL, HYPERCARE_REDIS_URL)"
+STACK_HINT = (
+    "run `make stack-up` (or set HYPERCARE_KAFKA_BOOTSTRAP, HYPERCARE_DATABASE_URL, HYPERCARE_REDIS_URL)"
+)
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,15 @@ def _docker_answers() -> bool:
     docker = shutil.which("docker")
     if docker is None:
         return False
-    result = subprocess.run([docker, "info"], capture_output=True, timeout=10, check=False)  # noqa: S603
+    result = subprocess.run([docker, "info"], capture_output=True, timeout=10, check=False)
     return result.returncode == 0
 
 
 @contextmanager
 def _from_testcontainers() -> Iterator[Endpoints]:
-    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415 - only where Docker exists
-    from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
-    from testcontainers.redis import RedisContainer  # noqa: PLC0415
+    from testcontainers.community.kafka import KafkaContainer  # noqa: PLC0415 - only where Docker exists
+    from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
+    from testcontainers.community.redis import RedisContainer  # noqa: PLC0415
 
     with ExitStack() as stack:
         kafka = stack.enter_context(KafkaContainer().with_kraft())

@@ -141,7 +141,9 @@ class KafkaTestKit:
         return received
 
 
-async def wait_for(predicate: Any, *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> Any:
+async def wait_for(
+    predicate: Any, *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> Any:
     """Poll an async or sync predicate until it returns a truthy value, failing at the deadline."""
     deadline = time.monotonic() + timeout
     while True:

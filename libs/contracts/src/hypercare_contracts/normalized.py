@@ -92,6 +92,6 @@ class NormalizedReport(Contract):
     fingerprint: str
     references: dict[str, str] = Field(
         default_factory=dict,
-        description="Source-side identifiers kept for reference: alertmanager_fingerprint, dedup_key, ticket_id.",
+        description="Source-side identifiers kept for reference: alertmanager_fingerprint, dedup_key.",
     )
     trace_id: str

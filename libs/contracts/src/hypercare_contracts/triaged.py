@@ -91,7 +91,9 @@ class TriagedIssue(Contract):
     first_seen: AwareDatetime
     last_seen: AwareDatetime
     decided_at: AwareDatetime
-    notify: bool = Field(description="Whether this decision should reach people (not suppressed, not a flap).")
+    notify: bool = Field(
+        description="Whether this decision should reach people (not suppressed, not a flap)."
+    )
     suppressed_by: str | None = None
     samples: list[ReportSummary] = Field(default_factory=list)
     event_id: str | None = Field(default=None, description="The report that caused this decision, if any.")

@@ -16,7 +16,7 @@ log = get_logger(__name__)
 
 def _healthz() -> ASGIApp:
     @get(include_in_schema=False)
-    async def healthz(scope: Scope) -> AsgiResponse:  # noqa: ARG001 - ASGI signature
+    async def healthz(scope: Scope) -> AsgiResponse:
         return AsgiResponse(b'{"status":"ok"}', 200, headers={"content-type": "application/json"})
 
     return healthz
@@ -24,7 +24,7 @@ def _healthz() -> ASGIApp:
 
 def _readyz(broker: KafkaBroker, checks: Sequence[tuple[str, ReadyCheck]]) -> ASGIApp:
     @get(include_in_schema=False)
-    async def readyz(scope: Scope) -> AsgiResponse:  # noqa: ARG001 - ASGI signature
+    async def readyz(scope: Scope) -> AsgiResponse:
         failing = [] if await broker.ping(timeout=2.0) else ["kafka"]
         for name, check in checks:
             try:

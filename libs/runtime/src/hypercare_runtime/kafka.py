@@ -1,6 +1,7 @@
 """Kafka broker factory and a batched, keyed publisher with delivery confirmation."""
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -8,7 +9,8 @@ from typing import Any
 from aiokafka.structs import RecordMetadata
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from faststream.security import SASLPlaintext, SASLScram256, SASLScram512, BaseSecurity
+from faststream.message import StreamMessage
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry
 
 from hypercare_runtime.settings import ServiceSettings
@@ -80,7 +82,9 @@ def create_broker(
         max_batch_size=256 * 1024,
         allow_auto_create_topics=False,
         middlewares=middlewares,
-        logger=None,
+        # Per-message "received/processed" lines at DEBUG; handler exceptions still log at ERROR.
+        logger=logging.getLogger(f"hypercare.{service}.broker"),
+        log_level=logging.DEBUG,
         **options,
     )
 
@@ -116,3 +120,12 @@ class BatchPublisher:
         if not pending:
             return []
         return await asyncio.gather(*pending)
+
+
+async def keep_raw_bytes(message: StreamMessage[Any]) -> Any:
+    """A subscriber decoder that leaves bodies as bytes.
+
+    FastStream would otherwise parse JSON itself, before the handler can bound its size or depth; the
+    services parse with their own limits and dead-letter what fails.
+    """
+    return message.body

@@ -3,10 +3,9 @@
 from pathlib import Path
 from typing import Literal
 
+from hypercare_domain.policy import default_policy_dir
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from hypercare_domain.policy import default_policy_dir
 
 
 class ServiceSettings(BaseSettings):

@@ -1,0 +1,1 @@
+"""PostgreSQL adapters and the versioned schema (``migrations/NNNN_name.sql``)."""

@@ -7,17 +7,17 @@ from contextlib import asynccontextmanager
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage
 from faststream.middlewares import AckPolicy
+from hypercare_domain.normalize import InputLimits, load_component_map
+from hypercare_runtime.deadletter import dead_letter_headers
+from hypercare_runtime.http import create_service_app
+from hypercare_runtime.kafka import BatchPublisher, create_broker, keep_raw_bytes
+from hypercare_runtime.logging import configure_logging, get_logger
+from hypercare_runtime.tracing import propagate
 from prometheus_client import CollectorRegistry
 
-from hypercare_domain.normalize import InputLimits, load_component_map
 from hypercare_normalizer.metrics import SERVICE, NormalizerMetrics
 from hypercare_normalizer.pipeline import BatchOutcome, RawRecord, normalize_batch
 from hypercare_normalizer.settings import NormalizerSettings
-from hypercare_runtime.deadletter import dead_letter_headers
-from hypercare_runtime.http import create_service_app
-from hypercare_runtime.kafka import BatchPublisher, create_broker
-from hypercare_runtime.logging import configure_logging, get_logger
-from hypercare_runtime.tracing import propagate
 
 log = get_logger(__name__)
 
@@ -32,18 +32,21 @@ def create_app(settings: NormalizerSettings) -> AsgiFastStream:
     limits = InputLimits(max_bytes=settings.max_message_bytes, max_depth=settings.max_depth)
 
     @broker.subscriber(
-        *settings.raw_topics,
+        *settings.raw_topic_roles,
         group_id=settings.group_id,
         batch=True,
         max_records=settings.batch_max_records,
         batch_timeout_ms=5,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=keep_raw_bytes,
     )
     async def on_raw(message: KafkaMessage) -> None:
         started = time.perf_counter()
-        records: tuple[RawRecord, ...] = message.raw_message  # type: ignore[assignment]
-        outcome = normalize_batch(records, components=components, limits=limits, service=SERVICE)
+        records: tuple[RawRecord, ...] = message.raw_message
+        outcome = normalize_batch(
+            records, roles=settings.raw_topic_roles, components=components, limits=limits, service=SERVICE
+        )
         publisher = BatchPublisher(broker)
         for item in outcome.reports:
             report = item.report
@@ -65,7 +68,7 @@ def create_app(settings: NormalizerSettings) -> AsgiFastStream:
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        log.info("normalizer.start", topics=list(settings.raw_topics), group=settings.group_id)
+        log.info("normalizer.start", topics=list(settings.raw_topic_roles), group=settings.group_id)
         yield
         log.info("normalizer.stop")
 

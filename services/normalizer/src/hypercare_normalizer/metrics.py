@@ -1,8 +1,7 @@
 """The normalizer's metrics."""
 
-from prometheus_client import CollectorRegistry, Counter
-
 from hypercare_runtime.metrics import PipelineMetrics
+from prometheus_client import CollectorRegistry, Counter
 
 SERVICE = "normalizer"
 

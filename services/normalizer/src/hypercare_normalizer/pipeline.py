@@ -1,6 +1,6 @@
 """One batch of raw records in, normalized reports and dead letters out (no I/O)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -52,11 +52,15 @@ class BatchOutcome:
 def normalize_batch(
     records: Sequence[RawRecord],
     *,
+    roles: Mapping[str, str],
     components: ComponentMap,
     limits: InputLimits,
     service: str,
 ) -> BatchOutcome:
     """Normalize each record; a record that cannot be normalized becomes a dead letter with its reason.
+
+    ``roles`` maps each consumed topic to the contract raw topic it plays, so the same code serves renamed
+    topics (tests, multi-tenant clusters).
 
     Error policy: a :class:`Rejected` input is the sender's fault and carries its own error class; any other
     exception is a defect in this service, still dead-lettered (``processing_error``, with the exception
@@ -70,7 +74,7 @@ def normalize_batch(
         raw = record.value or b""
         try:
             reports = normalize_bytes(
-                record.topic,
+                roles.get(record.topic, record.topic),
                 raw,
                 received_at=datetime.fromtimestamp(ingested_at, UTC),
                 trace_id=trace_id,
@@ -79,9 +83,12 @@ def normalize_batch(
             )
         except Rejected as exc:
             error_class, reason = exc.error_class, exc.reason
-        except Exception as exc:  # noqa: BLE001 - see the error policy in the docstring
+        except Exception as exc:
             log.exception("normalize.defect", topic=record.topic, offset=record.offset, trace_id=trace_id)
-            error_class, reason = ErrorClass.PROCESSING_ERROR, f"internal error {type(exc).__name__}; report it"
+            error_class, reason = (
+                ErrorClass.PROCESSING_ERROR,
+                f"internal error {type(exc).__name__}; report it",
+            )
         else:
             outcome.reports.extend(Normalized(r, ingested_at) for r in reports)
             continue

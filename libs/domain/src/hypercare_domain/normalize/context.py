@@ -1,0 +1,69 @@
+"""What every report builder needs besides the payload, and helpers they share."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hypercare_contracts.raw import RawModel
+
+from hypercare_domain.normalize.components import ComponentMap
+from hypercare_domain.normalize.text import scalar_labels
+
+DEFAULT_ENVIRONMENT = "production"
+
+_ENVIRONMENT_KEYS = ("environment", "env", "deployment_environment", "stage")
+_ENVIRONMENT_ALIASES: Mapping[str, str] = {
+    **dict.fromkeys(("production", "prod", "prd", "live"), "production"),
+    **dict.fromkeys(("staging", "stage", "stg", "preprod", "pre-prod"), "staging"),
+    **dict.fromkeys(("development", "dev"), "development"),
+    **dict.fromkeys(("test", "testing", "qa", "uat"), "test"),
+    **dict.fromkeys(("sandbox",), "sandbox"),
+}
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Caller-supplied values: the report builders stay deterministic because time and ids come in."""
+
+    received_at: datetime
+    trace_id: str
+    components: ComponentMap
+
+
+def environment_of(labels: Mapping[str, str]) -> str:
+    """The deployment environment an alert names.
+
+    An explicit ``environment``/``env``/``deployment_environment``/``stage`` label wins (aliases such as
+    ``prod`` normalised, other values kept lowercased); otherwise a ``namespace`` whose dash-separated
+    parts contain an alias (``shop-prod``); otherwise ``production``.
+    """
+    for key in _ENVIRONMENT_KEYS:
+        value = labels.get(key, "").strip().lower()
+        if value:
+            return _ENVIRONMENT_ALIASES.get(value, value[:64])
+    namespace = labels.get("namespace", "").lower()
+    for part in namespace.replace("_", "-").split("-"):
+        if part in _ENVIRONMENT_ALIASES:
+            return _ENVIRONMENT_ALIASES[part]
+    return DEFAULT_ENVIRONMENT
+
+
+def count_of(value: object) -> int | None:
+    """A non-negative integer count from a JSON value (ints, or digit strings from label values)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def extra_labels(model: RawModel) -> dict[str, str]:
+    """Unknown scalar top-level fields of a raw model as ``extra.<name>`` labels (objects are dropped)."""
+    return scalar_labels("extra", model.model_extra)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware datetime in UTC."""
+    return moment.astimezone(UTC)

@@ -1,0 +1,177 @@
+"""Fingerprints: the key that makes two reports of the same problem land on the same issue.
+
+Alerts are keyed by what fired (alert name, component, environment). Human reports are keyed by
+component and a *problem signature*: the set of problem classes their words express, so that
+"Checkout is broken" and "can't complete checkout!!" agree while "checkout is slow" does not.
+``docs/fingerprints.md`` documents both schemes.
+"""
+
+import re
+from collections.abc import Mapping
+
+from rapidfuzz.distance import OSA
+
+from hypercare_domain.normalize.text import sha256_hex
+
+FINGERPRINT_LENGTH = 20
+
+
+def _split(words: str) -> tuple[str, ...]:
+    """A word list written as one string, for tables that read better that way."""
+    return tuple(words.split())
+
+
+OTHER = "other"
+
+# Multi-word expressions first; they consume their words so that "would be nice" is an idea, not praise.
+_PHRASES: Mapping[str, str] = {
+    "charged twice": "double_charge",
+    "billed twice": "double_charge",
+    "double charge": "double_charge",
+    "double charged": "double_charge",
+    "charged two times": "double_charge",
+    "doesnt work": "fails",
+    "does not work": "fails",
+    "dont work": "fails",
+    "not working": "fails",
+    "isnt working": "fails",
+    "wont work": "fails",
+    "ne marche pas": "fails",
+    "ne fonctionne pas": "fails",
+    "funktioniert nicht": "fails",
+    "geht nicht": "fails",
+    "no funciona": "fails",
+    "nao funciona": "fails",
+    "non funziona": "fails",
+    "werkt niet": "fails",
+    "timed out": "slow",
+    "takes forever": "slow",
+    "stürzt ab": "crash",
+    "missing data": "data_loss",
+    "data is gone": "data_loss",
+    "would be nice": "idea",
+    "would love": "idea",
+    "please add": "idea",
+    "feature request": "idea",
+    "can i": "question",
+    "how do i": "question",
+    "how to": "question",
+    "is there a way": "question",
+    # Component words (the component is already part of the fingerprint): consumed, no class.
+    "sign in": "",
+    "log in": "",
+    "sign up": "",
+}
+
+_WORDS: Mapping[str, str] = {
+    **dict.fromkeys(
+        _split(
+            "fail fails failed failing failure error errors broken broke breaks cant cannot unable "
+            "nicht fehler kaputt erreur cassé bug buggy"
+        ),
+        "fails",
+    ),
+    **dict.fromkeys(
+        _split(
+            "slow slowly loading timeout timeouts hangs hanging hang stuck lag laggy sluggish freezes frozen "
+            "langsam lent lento"
+        ),
+        "slow",
+    ),
+    **dict.fromkeys(_split("crash crashes crashed crashing absturz plante"), "crash"),
+    **dict.fromkeys(_split("lost missing disappeared vanished deleted gone verloren"), "data_loss"),
+    **dict.fromkeys(
+        _split("great love awesome excellent amazing perfect fantastic nice wonderful"), "praise"
+    ),
+    **dict.fromkeys(_split("how where"), "question"),
+    **dict.fromkeys(_split("idea feature suggestion wish"), "idea"),
+    **dict.fromkeys(_split("login logon signin"), ""),
+}
+
+_FUZZY_MIN_LENGTH = 5
+# Real words one edit away from a lexicon word that must not be read as that word.
+_NOT_TYPOS = frozenset(_split("filed fixed later lasted listed trash clash crush brokers broker hanged"))
+_FUZZY_WORDS = tuple(sorted(word for word in _WORDS if len(word) >= _FUZZY_MIN_LENGTH))
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_APOSTROPHE = re.compile(r"['\u2019`]")
+_NON_WORD = re.compile(r"[\W\d_]+")
+
+
+def _words(text: str) -> list[str]:
+    text = _URL.sub(" ", text.lower())
+    text = _APOSTROPHE.sub("", text)
+    return [word for word in _NON_WORD.split(text) if word]
+
+
+def _lexicon_class(word: str) -> str | None:
+    known = _WORDS.get(word)
+    if known is not None:
+        return known
+    if len(word) < _FUZZY_MIN_LENGTH or word in _NOT_TYPOS:
+        return None
+    for candidate in _FUZZY_WORDS:
+        if candidate[0] == word[0] and OSA.distance(word, candidate, score_cutoff=1) <= 1:
+            return _WORDS[candidate]
+    return None
+
+
+def problem_classes(text: str) -> frozenset[str]:
+    """The problem classes a text expresses (``fails``, ``slow``, ``double_charge`` ...)."""
+    words = _words(text)
+    classes: set[str] = set()
+    joined = " " + " ".join(words) + " "
+    for phrase, problem in sorted(_PHRASES.items(), key=lambda item: -len(item[0])):
+        needle = f" {phrase} "
+        if needle in joined:
+            classes.add(problem)
+            joined = joined.replace(needle, "  ")
+    for word in joined.split():
+        found = _lexicon_class(word)
+        if found is not None:
+            classes.add(found)
+    classes.discard("")
+    return frozenset(classes)
+
+
+def problem_signature(text: str) -> str:
+    """A wording-robust signature of the problem a text describes.
+
+    Lowercases, drops URLs, digits and punctuation, maps words and phrases through a small lexicon of
+    problem classes (with one-edit typo tolerance for words of five letters or more) and joins the
+    sorted classes with ``+``; ``other`` when no class is found.
+
+    Args:
+        text: the report's title and body.
+
+    Returns:
+        For example ``fails``, ``crash+slow`` or ``other``.
+    """
+    classes = problem_classes(text)
+    return "+".join(sorted(classes)) if classes else OTHER
+
+
+def fingerprint_alert(alertname: str, component: str, environment: str) -> str:
+    """The fingerprint of an alert: the same for its firing, re-sent and resolved notifications.
+
+    ``sha256("alert|" + alertname + "|" + component + "|" + environment)[:20]``.
+    """
+    return sha256_hex(f"alert|{alertname}|{component}|{environment}", FINGERPRINT_LENGTH)
+
+
+def fingerprint_report(component: str, text: str) -> str:
+    """The fingerprint of a human report (ticket, feedback, social post).
+
+    ``sha256("report|" + component + "|" + problem_signature(text))[:20]``.
+    """
+    return sha256_hex(f"report|{component}|{problem_signature(text)}", FINGERPRINT_LENGTH)
+
+
+def fingerprint_source_item(source_format: str, source_ref: str) -> str:
+    """The fingerprint of a bare lifecycle event that names only its source item.
+
+    Used for a PagerDuty acknowledge or resolve without a payload: it cannot know the alert name, so
+    triage joins it to its issue by ``source_ref`` rather than by fingerprint.
+    ``sha256("item|" + source_format + "|" + source_ref)[:20]``.
+    """
+    return sha256_hex(f"item|{source_format}|{source_ref}", FINGERPRINT_LENGTH)

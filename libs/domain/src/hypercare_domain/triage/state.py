@@ -1,0 +1,296 @@
+"""The state of one issue as triage keeps it between reports (stored as JSONB by the triage service).
+
+Every collection is a sorted or insertion-ordered tuple with a cap from the policy, so a state stays
+small however many reports an issue absorbs, and the same reports always give the same JSON.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hypercare_contracts import (
+    Decision,
+    Impact,
+    IssueStatus,
+    MergeRule,
+    NormalizedReport,
+    ReporterKind,
+    ReportSummary,
+    Route,
+    ScoreItem,
+    Severity,
+    Source,
+)
+from hypercare_contracts.normalized import Tier
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from hypercare_domain.triage.policy import TriagePolicy
+from hypercare_domain.triage.sentiment import sentiment
+from hypercare_domain.triage.text import find_phrase, fold, signature
+
+_PRIORITY_ORDER = ("low", "normal", "high", "urgent")
+SAMPLE_TEXT_MAX = 500
+
+
+class StateModel(BaseModel):
+    """Base of the state models: immutable, unknown keys rejected when loaded back."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RecentReport(StateModel):
+    """When a recent report came and from whom, for rate rules (``None`` for monitors)."""
+
+    at: AwareDatetime
+    reporter: str | None = None
+
+
+class IssueSignals(StateModel):
+    """The strongest signals seen across an issue's reports."""
+
+    groups: dict[str, str] = {}
+    """Phrase group name -> the first phrase that hit it (shown in explanations)."""
+    users_affected: int = 0
+    followers: int = 0
+    negative_followers: int = 0
+    """Largest follower count among reports with negative sentiment."""
+    engagement: int = 0
+    worst_rating: int | None = None
+    alert_severity: str | None = None
+    source_priority: str | None = None
+    revenue_at_risk: float = 0
+    tiers: tuple[Tier, ...] = ()
+    failing_tiers: tuple[Tier, ...] = ()
+    verified: bool = False
+    sentiment_min: float = 0
+    sentiment_sum: float = 0
+    sentiment_count: int = 0
+
+    @property
+    def sentiment_mean(self) -> float:
+        """Mean sentiment of the scored (non-monitor) reports, 0 when none."""
+        return self.sentiment_sum / self.sentiment_count if self.sentiment_count else 0.0
+
+
+class IssueState(StateModel):
+    """One issue: identity, lifecycle, assessment and the bounded history scoring needs."""
+
+    issue_id: str
+    fingerprint: str
+    component: str
+    environment: str
+    title: str
+    source: Source
+    sources: tuple[Source, ...]
+    labels: dict[str, str]
+    source_refs: tuple[str, ...]
+    open_refs: tuple[str, ...]
+    status: IssueStatus = IssueStatus.OPEN
+    opened: bool = False
+    """False while the issue waits for ``open_after_reports`` reports."""
+    paused: bool = False
+    severity: Severity = Severity.LOW
+    impact: Impact = Impact(score=0, reach=0, financial=0, reputational=0)
+    breakdown: tuple[ScoreItem, ...] = ()
+    route: Route
+    occurrences: int = 0
+    distinct_reporters: int = 0
+    reporters: tuple[str, ...] = ()
+    recent: tuple[RecentReport, ...] = ()
+    signals: IssueSignals = IssueSignals()
+    signatures: tuple[str, ...] = ()
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
+    resolved_at: AwareDatetime | None = None
+    flap_count: int = 0
+    reopen_count: int = 0
+    version: int = 0
+    suppressed_by: str | None = None
+    pending: tuple[str, ...] = ()
+    samples: tuple[ReportSummary, ...] = ()
+    last_decision: Decision | None = None
+    last_merged_by: MergeRule = MergeRule.NEW
+    decided_impact: float = 0
+    notified: bool = False
+
+    @property
+    def is_resolved(self) -> bool:
+        """Whether the issue is resolved."""
+        return self.status is IssueStatus.RESOLVED
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict (for a JSONB column); :meth:`from_json` reads it back."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "IssueState":
+        """Load a state written by :meth:`to_json`."""
+        return cls.model_validate(data)
+
+
+def issue_id_for(fingerprint: str, first_event_id: str) -> str:
+    """Deterministic issue id, so a replay of the same reports reproduces the same ids."""
+    digest = hashlib.sha256(f"{fingerprint}\n{first_event_id}".encode()).hexdigest()
+    return f"iss_{digest[:20]}"
+
+
+SOURCE_ITEM_REFERENCES = ("dedup_key", "alertmanager_fingerprint", "grafana_fingerprint")
+"""References that identify one source item across events. Others the normalizer keeps (alertname,
+group_key, account_id, session_id, client) are shared by unrelated items and must never merge them."""
+
+
+def report_keys(report: NormalizedReport) -> tuple[str, ...]:
+    """The source item keys of a report: its ``source_ref`` and its identifying references (as
+    ``name:value``, see :data:`SOURCE_ITEM_REFERENCES`)."""
+    refs = {report.source_ref} | {
+        f"{name}:{value}"
+        for name, value in report.references.items()
+        if value and name in SOURCE_ITEM_REFERENCES
+    }
+    return tuple(sorted(refs))
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """What triage reads from one report, computed once."""
+
+    keys: tuple[str, ...]
+    reporter: str | None
+    groups: dict[str, str]
+    sentiment: float | None
+    signature: str
+
+
+def facts_of(report: NormalizedReport, policy: TriagePolicy) -> ReportFacts:
+    """Phrase groups, sentiment, reporter key and similarity signature of one report."""
+    text = f"{report.title}\n{report.text}"
+    groups: dict[str, str] = {}
+    for name, group in sorted(policy.phrase_groups.items()):
+        phrase = find_phrase(text, tuple(group.phrases))
+        if phrase is not None:
+            groups[name] = phrase
+    is_monitor = report.reporter.kind is ReporterKind.MONITOR
+    reporter = None if is_monitor else (report.reporter.id or f"ref:{report.source_ref}")
+    return ReportFacts(
+        keys=report_keys(report),
+        reporter=reporter,
+        groups=groups,
+        sentiment=None if is_monitor else sentiment(text),
+        signature=signature(text),
+    )
+
+
+def _merged_signals(
+    signals: IssueSignals, report: NormalizedReport, facts: ReportFacts, policy: TriagePolicy
+) -> IssueSignals:
+    raw, reporter = report.signals, report.reporter
+    failing = any(policy.phrase_groups[name].failing for name in facts.groups)
+    negative = facts.sentiment is not None and facts.sentiment <= policy.sentiment.negative_below
+    alert = signals.alert_severity
+    if raw.alert_severity and (
+        alert is None or policy.alerts.rank(raw.alert_severity) > policy.alerts.rank(alert)
+    ):
+        alert = policy.alerts.canonical(raw.alert_severity)
+    priority = signals.source_priority
+    if raw.source_priority and (
+        priority is None or _PRIORITY_ORDER.index(raw.source_priority) > _PRIORITY_ORDER.index(priority)
+    ):
+        priority = raw.source_priority
+    tiers, failing_tiers = set(signals.tiers), set(signals.failing_tiers)
+    if reporter.tier:
+        tiers.add(reporter.tier)
+        if failing:
+            failing_tiers.add(reporter.tier)
+    ratings = [r for r in (signals.worst_rating, raw.rating) if r is not None]
+    scored = facts.sentiment is not None
+    return IssueSignals(
+        groups={**facts.groups, **signals.groups},
+        users_affected=max(signals.users_affected, raw.users_affected or 0),
+        followers=max(signals.followers, reporter.followers or 0),
+        negative_followers=max(signals.negative_followers, (reporter.followers or 0) if negative else 0),
+        engagement=max(signals.engagement, raw.engagement or 0),
+        worst_rating=min(ratings) if ratings else None,
+        alert_severity=alert,
+        source_priority=priority,
+        revenue_at_risk=max(signals.revenue_at_risk, raw.revenue_at_risk or 0),
+        tiers=tuple(sorted(tiers)),
+        failing_tiers=tuple(sorted(failing_tiers)),
+        verified=signals.verified or reporter.verified,
+        sentiment_min=min(signals.sentiment_min, facts.sentiment or 0.0),
+        sentiment_sum=signals.sentiment_sum + (facts.sentiment or 0.0),
+        sentiment_count=signals.sentiment_count + (1 if scored else 0),
+    )
+
+
+def _summary(report: NormalizedReport) -> ReportSummary:
+    return ReportSummary(
+        event_id=report.event_id, source=report.source, title=report.title, text=report.text[:SAMPLE_TEXT_MAX]
+    )
+
+
+def new_state(report: NormalizedReport, route: Route, at: datetime) -> IssueState:
+    """An empty issue for ``report`` (which :func:`absorb` then adds), id derived from the report."""
+    return IssueState(
+        issue_id=issue_id_for(report.fingerprint, report.event_id),
+        fingerprint=report.fingerprint,
+        component=report.component,
+        environment=report.environment,
+        title=report.title,
+        source=report.source,
+        sources=(),
+        labels={},
+        source_refs=(),
+        open_refs=(),
+        route=route,
+        first_seen=at,
+        last_seen=at,
+    )
+
+
+def absorb(
+    state: IssueState, report: NormalizedReport, facts: ReportFacts, policy: TriagePolicy, at: datetime
+) -> IssueState:
+    """``state`` with one more report (REPORT or UPDATE) counted in.
+
+    A report counts as a new occurrence unless its source item is already active on the issue (an
+    Alertmanager re-send, a second message on the same ticket).
+    """
+    limits = policy.grouping
+    new_occurrence = not set(facts.keys) & set(state.open_refs)
+    reporters, distinct = state.reporters, state.distinct_reporters
+    if facts.reporter is not None and facts.reporter not in reporters:
+        distinct += 1
+        if len(reporters) < limits.max_reporters:
+            reporters = (*reporters, facts.reporter)
+    horizon = max((rule.window_minutes for rule in policy.reach_rules), default=60)
+    recent = [r for r in state.recent if r.at > at - timedelta(minutes=horizon)]
+    if new_occurrence:
+        recent.append(RecentReport(at=at, reporter=facts.reporter))
+    samples, signatures = state.samples, state.signatures
+    known_titles = {fold(sample.title) for sample in samples}
+    if len(samples) < limits.samples and fold(report.title) not in known_titles:
+        samples = (*samples, _summary(report))
+        signatures = (*signatures, facts.signature)
+    return state.model_copy(
+        update={
+            "occurrences": state.occurrences + (1 if new_occurrence else 0),
+            "distinct_reporters": distinct,
+            "reporters": reporters,
+            "recent": tuple(recent[-limits.max_recent :]),
+            "signals": _merged_signals(state.signals, report, facts, policy),
+            "sources": tuple(sorted({*state.sources, report.source})),
+            "labels": {**state.labels, **report.labels},
+            "source_refs": _capped_union(state.source_refs, facts.keys, limits.max_source_refs),
+            "open_refs": _capped_union(state.open_refs, facts.keys, limits.max_source_refs),
+            "samples": samples,
+            "signatures": signatures,
+            "first_seen": min(state.first_seen, at),
+            "last_seen": max(state.last_seen, at),
+        }
+    )
+
+
+def _capped_union(current: tuple[str, ...], added: tuple[str, ...], cap: int) -> tuple[str, ...]:
+    merged = [*current, *(key for key in added if key not in current)]
+    return tuple(merged[-cap:])

@@ -1,0 +1,1 @@
+"""Factory functions for test payloads, shared by unit, service and integration tests."""

@@ -1,0 +1,79 @@
+"""The message contracts: topic names, versions, and what other tools rely on."""
+
+import inspect
+from pathlib import Path
+
+import hypercare_contracts
+import pytest
+from hypercare_contracts import Contract, LifecycleAction, LifecycleCommand, topics
+from pydantic import ValidationError
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_topic_names_are_the_public_contract() -> None:
+    assert set(topics.ALL_TOPICS) == {
+        "hypercare.raw.tickets",
+        "hypercare.raw.feedback",
+        "hypercare.raw.social",
+        "hypercare.raw.alerts",
+        "hypercare.issues.normalized",
+        "hypercare.issues.triaged",
+        "hypercare.issues.lifecycle",
+        "hypercare.sla.events",
+        "hypercare.notifications",
+        "hypercare.deadletter",
+    }
+
+
+def test_stack_creates_exactly_the_contract_topics() -> None:
+    lines = (ROOT / "deploy" / "stack" / "topics.txt").read_text().splitlines()
+    names = {line.split()[0] for line in lines if line.strip() and not line.startswith("#")}
+    assert names == set(topics.ALL_TOPICS)
+
+
+def _message_models() -> list[type[Contract]]:
+    return [
+        obj
+        for _, obj in inspect.getmembers(hypercare_contracts, inspect.isclass)
+        if issubclass(obj, Contract) and "schema_version" in obj.model_fields
+    ]
+
+
+def test_every_topic_message_carries_schema_version() -> None:
+    names = {m.__name__ for m in _message_models()}
+    assert {
+        "NormalizedReport",
+        "TriagedIssue",
+        "LifecycleCommand",
+        "LifecycleEvent",
+        "SlaEvent",
+        "NotificationRecord",
+        "DeadLetter",
+    } <= names
+    for model in _message_models():
+        assert model.model_fields["schema_version"].default == 1, model.__name__
+
+
+@pytest.mark.parametrize(
+    ("action", "extra", "message"),
+    [
+        (LifecycleAction.SNOOZE, {}, "snooze needs snooze_until"),
+        (LifecycleAction.REASSIGN, {}, "reassign needs team"),
+        (LifecycleAction.COMMENT, {}, "comment needs comment"),
+    ],
+)
+def test_lifecycle_command_requires_its_arguments(
+    action: LifecycleAction, extra: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        LifecycleCommand(command_id="c1", issue_id="iss_1", action=action, actor="ana", **extra)
+
+
+def test_contracts_reject_unknown_fields() -> None:
+    with pytest.raises(ValidationError, match="extra"):
+        LifecycleCommand.model_validate(
+            {"command_id": "c", "issue_id": "i", "action": "acknowledge", "actor": "a", "colour": "red"}
+        )

@@ -1,0 +1,238 @@
+"""The engine: decisions, notify, source actions, flapping, batches, determinism, serialization."""
+
+import hashlib
+import json
+
+import pytest
+from hypercare_contracts import Decision, IssueStatus, MergeRule, ReportAction, Severity
+from hypercare_domain.triage import InMemoryIssues, IssueState, decide, triage_batch
+
+from tests.unit.triage_factories import T0, at, make_alert, make_report, run, shipped_policies
+
+pytestmark = pytest.mark.unit
+
+
+def test_flapping_alert_is_one_issue_and_pages_once() -> None:
+    reports = []
+    for cycle in range(6):
+        reports.append(make_alert(source_ref="alertmanager:flap", minutes=cycle * 5))
+        reports.append(
+            make_alert(source_ref="alertmanager:flap", action=ReportAction.RESOLVE, minutes=cycle * 5 + 2)
+        )
+
+    decisions, store = run(reports)
+
+    (issue,) = store.all()
+    assert issue.flap_count == 5
+    assert issue.reopen_count == 5
+    assert issue.occurrences == 6
+    assert issue.status is IssueStatus.RESOLVED
+    kinds = [d.decision for d in decisions]
+    assert kinds == [Decision.CREATED, Decision.RESOLVED] + [Decision.REOPENED, Decision.RESOLVED] * 5
+    pages = [d for d in decisions if d.notify and d.decision is not Decision.RESOLVED]
+    assert [d.decision for d in pages] == [Decision.CREATED]
+    assert [d.notify for d in decisions if d.decision is Decision.RESOLVED] == [True] + [False] * 5
+    assert [d.flap_count for d in decisions if d.decision is Decision.REOPENED] == [1, 2, 3, 4, 5]
+
+
+def test_reopened_ticket_notifies_again() -> None:
+    ticket = make_report(source_ref="zendesk:77")
+    solved = make_report(source_ref="zendesk:77", action=ReportAction.RESOLVE, minutes=10)
+    again = make_report(source_ref="zendesk:77", action=ReportAction.UPDATE, minutes=20)
+
+    decisions, _ = run([ticket, solved, again])
+
+    assert [(d.decision, d.notify) for d in decisions] == [
+        (Decision.CREATED, True),
+        (Decision.RESOLVED, True),
+        (Decision.REOPENED, True),
+    ]
+
+
+def test_alert_resend_is_not_a_new_occurrence() -> None:
+    reports = [make_alert(source_ref="alertmanager:same", minutes=m) for m in (0, 5, 10)]
+
+    decisions, store = run(reports)
+
+    (issue,) = store.all()
+    assert issue.occurrences == 1
+    assert [d.decision for d in decisions] == [Decision.CREATED]
+
+
+def test_issue_resolves_only_when_its_last_source_item_resolves() -> None:
+    a = make_report(source_ref="zendesk:1", fingerprint="checkout:fail")
+    b = make_report(source_ref="zendesk:2", fingerprint="checkout:fail", minutes=1)
+    solve_a = make_report(source_ref="zendesk:1", action=ReportAction.RESOLVE, minutes=5)
+    solve_b = make_report(source_ref="zendesk:2", action=ReportAction.RESOLVE, minutes=6)
+
+    _decisions, store = run([a, b, solve_a])
+    still_open = store.all()[0]
+    more, store = run([solve_b], store=store)
+
+    assert still_open.status is IssueStatus.OPEN
+    assert still_open.open_refs == ("zendesk:2",)
+    assert [d.decision for d in more] == [Decision.RESOLVED]
+    assert store.all()[0].resolved_at == at(6)
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "paused"),
+    [
+        (ReportAction.ACKNOWLEDGE, IssueStatus.ACKNOWLEDGED, False),
+        (ReportAction.PENDING, IssueStatus.OPEN, True),
+    ],
+)
+def test_source_actions_update_state_quietly(action: ReportAction, status: IssueStatus, paused: bool) -> None:
+    alert = make_alert(source_ref="pagerduty:k1")
+    change = make_alert(source_ref="pagerduty:k1", action=action, minutes=2)
+
+    decisions, store = run([alert, change])
+
+    issue = store.all()[0]
+    assert (issue.status, issue.paused) == (status, paused)
+    assert decisions[-1].decision is Decision.UPDATED
+    assert decisions[-1].notify is False
+    assert decisions[-1].status is status
+
+
+def test_resumed_clears_the_pause() -> None:
+    ticket = make_report(source_ref="zendesk:5")
+    pending = make_report(source_ref="zendesk:5", action=ReportAction.PENDING, minutes=1)
+    resumed = make_report(source_ref="zendesk:5", action=ReportAction.RESUMED, minutes=2)
+
+    _, store = run([ticket, pending, resumed])
+
+    assert store.all()[0].paused is False
+
+
+@pytest.mark.parametrize("action", [ReportAction.RESOLVE, ReportAction.ACKNOWLEDGE])
+def test_source_action_for_unknown_item_is_ignored_and_audited(action: ReportAction) -> None:
+    report = make_alert(source_ref="alertmanager:never-seen", fingerprint="Nope:x:production", action=action)
+
+    result = triage_batch([report], InMemoryIssues(), shipped_policies(), T0)
+
+    assert result.decisions == []
+    assert result.states_changed == {}
+    assert result.report_links == []
+    assert [(entry.action, entry.detail["reason"]) for entry in result.audit] == [
+        ("report.ignored", "no issue for this source item")
+    ]
+
+
+def test_updates_are_published_on_milestones_and_new_reporters() -> None:
+    same_person = [
+        make_report(reporter={"id": "cust-same"}, fingerprint="checkout:x", minutes=m) for m in range(6)
+    ]
+
+    decisions, _ = run(same_person)
+
+    assert [(d.decision, d.occurrences) for d in decisions] == [
+        (Decision.CREATED, 1),
+        (Decision.UPDATED, 2),
+        (Decision.UPDATED, 5),
+    ]
+    assert all(d.notify is False for d in decisions[1:])
+
+
+def test_new_reporter_triggers_update() -> None:
+    people = [make_report(fingerprint="checkout:y", minutes=m) for m in range(3)]
+
+    decisions, _ = run(people)
+
+    assert [(d.decision, d.distinct_reporters) for d in decisions] == [
+        (Decision.CREATED, 1),
+        (Decision.UPDATED, 2),
+        (Decision.UPDATED, 3),
+    ]
+
+
+def test_decision_carries_identity_and_context() -> None:
+    report = make_report(fingerprint="checkout:ctx", source_ref="zendesk:4711")
+
+    (decision,), store = run([report])
+
+    expected_id = "iss_" + hashlib.sha256(f"checkout:ctx\n{report.event_id}".encode()).hexdigest()[:20]
+    assert decision.issue_id == expected_id
+    assert decision.decision_id == f"{expected_id}:1"
+    assert decision.event_id == report.event_id
+    assert decision.trace_id == report.trace_id
+    assert decision.merged_by is MergeRule.NEW
+    assert decision.route.name == "payments-urgent"
+    assert decision.samples[0].event_id == report.event_id
+    assert decision.breakdown
+    assert store.all()[0].source_refs == ("zendesk:4711",)
+
+
+def test_decision_ids_are_unique_across_an_issue_life() -> None:
+    reports = [make_alert(source_ref="alertmanager:ids", minutes=0)]
+    reports += [make_alert(source_ref="alertmanager:ids", action=ReportAction.RESOLVE, minutes=1)]
+    reports += [make_alert(source_ref="alertmanager:ids", minutes=2)]
+
+    decisions, _ = run(reports)
+
+    ids = [d.decision_id for d in decisions]
+    assert len(ids) == len(set(ids)) == 3
+
+
+def test_batch_applies_reports_in_order() -> None:
+    reports = [make_report(fingerprint="checkout:batch", minutes=m * 0.5) for m in range(12)]
+
+    result = triage_batch(reports, InMemoryIssues(), shipped_policies(), at(10))
+
+    assert len(result.states_changed) == 1
+    (issue,) = result.states_changed.values()
+    assert issue.occurrences == 12
+    assert [link.rule for link in result.report_links] == [MergeRule.NEW] + [MergeRule.FINGERPRINT] * 11
+    assert {link.issue_id for link in result.report_links} == {issue.issue_id}
+    assert result.decisions[0].decision is Decision.CREATED
+    assert any(d.decision is Decision.RAISED and d.severity is Severity.CRITICAL for d in result.decisions)
+    assert all(d.decided_at == at(10) for d in result.decisions)
+
+
+def test_batch_skips_nothing_not_even_a_duplicate() -> None:
+    report = make_report(fingerprint="checkout:dup")
+
+    result = triage_batch([report, report], InMemoryIssues(), shipped_policies(), T0)
+
+    assert [link.event_id for link in result.report_links] == [report.event_id] * 2
+    assert [link.rule for link in result.report_links] == [MergeRule.NEW, MergeRule.SOURCE_ITEM]
+    assert result.states_changed[result.report_links[0].issue_id].occurrences == 1
+
+
+def test_same_input_twice_gives_identical_output() -> None:
+    reports = [make_report(fingerprint="det", minutes=m, title=f"Checkout fails ({m})") for m in range(4)]
+    reports += [make_alert(minutes=5), make_alert(action=ReportAction.RESOLVE, minutes=7)]
+    reports += [make_report(title="Typo on the checkout button", fingerprint="det:typo", minutes=8)]
+
+    first = triage_batch(reports, InMemoryIssues(), shipped_policies(), at(60))
+    second = triage_batch(reports, InMemoryIssues(), shipped_policies(), at(60))
+
+    assert [d.model_dump(mode="json") for d in first.decisions] == [
+        d.model_dump(mode="json") for d in second.decisions
+    ]
+    assert {k: v.to_json() for k, v in first.states_changed.items()} == {
+        k: v.to_json() for k, v in second.states_changed.items()
+    }
+    assert first.report_links == second.report_links
+    assert first.audit == second.audit
+
+
+def test_state_round_trips_through_json() -> None:
+    reports = [make_report(fingerprint="rt", minutes=m, signals={"rating": 2}) for m in range(3)]
+    _, store = run(reports)
+    (issue,) = store.all()
+
+    loaded = IssueState.from_json(json.loads(json.dumps(issue.to_json())))
+
+    assert loaded == issue
+
+
+def test_decide_infers_the_rule_and_uses_report_time_for_windows() -> None:
+    first = decide(make_report(fingerprint="d"), None, shipped_policies(), T0)
+    assert first.state is not None
+    second = decide(make_report(fingerprint="d", minutes=3), first.state, shipped_policies(), at(500))
+
+    assert second.rule is MergeRule.FINGERPRINT
+    assert second.state is not None
+    assert second.state.last_seen == at(3)
+    assert second.state.version == 2
