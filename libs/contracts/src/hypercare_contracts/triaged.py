@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from hypercare_contracts.common import Contract, ScoreItem, Severity, Source
+from hypercare_contracts.normalized import ReportAction
 
 
 class Decision(StrEnum):
@@ -97,4 +98,8 @@ class TriagedIssue(Contract):
     suppressed_by: str | None = None
     samples: list[ReportSummary] = Field(default_factory=list)
     event_id: str | None = Field(default=None, description="The report that caused this decision, if any.")
+    source_action: ReportAction | None = Field(
+        default=None,
+        description="What the source itself said, when it acted on the issue: acknowledge, resolve, pending, resumed.",
+    )
     trace_id: str | None = None
