@@ -77,3 +77,18 @@ def test_contracts_reject_unknown_fields() -> None:
         LifecycleCommand.model_validate(
             {"command_id": "c", "issue_id": "i", "action": "acknowledge", "actor": "a", "colour": "red"}
         )
+
+
+def test_every_topic_has_its_messages_in_the_catalog() -> None:
+    from hypercare_contracts.catalog import TOPIC_MESSAGES  # noqa: PLC0415
+
+    assert set(TOPIC_MESSAGES) == set(topics.ALL_TOPICS)
+
+
+def test_committed_asyncapi_document_is_up_to_date() -> None:
+    from hypercare_contracts.asyncapi import render  # noqa: PLC0415
+
+    committed = (ROOT / "docs" / "asyncapi.json").read_text()
+    assert committed == render(), (
+        "regenerate: uv run python -m hypercare_contracts.asyncapi docs/asyncapi.json"
+    )

@@ -18,14 +18,16 @@ IBAN = "[iban]"
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", re.IGNORECASE)
 _DIGIT_GROUPS = re.compile(r"(?<!\w)\d+(?:[ -]\d+)*(?!\w)")
+# Possessive quantifiers (``++``, ``{m,n}+``) keep every alternative linear: digits are never
+# re-split between groups, so a hostile run of digits cannot make the engine backtrack.
 _PHONE = re.compile(
     r"""
     (?<![\w+])
     (?:
-        \+\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){1,6}               # +49 30 1234567, +1 (555) 123-4567
-      | \(\d{2,5}\)[ .\-]?\d{2,5}(?:[ .\-/]?\d{2,5}){0,3}    # (030) 1234567
-      | 0\d{1,4}(?:[ .\-/]\d{2,8}){1,4}                      # 030 1234567, 01 23 45 67 89
-      | \d{3}[ .\-]\d{3}[ .\-]\d{4}                          # 555-123-4567
+        \+\d{1,3}+(?:[ .\-]?+\(?+\d{1,5}+\)?+){1,6}+            # +49 30 1234567, +1 (555) 123-4567
+      | \(\d{2,5}+\)[ .\-]?+\d{2,5}+(?:[ .\-/]?+\d{2,5}+){0,3}+  # (030) 1234567
+      | 0\d{1,4}+(?:[ .\-/]\d{2,8}+){1,4}+                       # 030 1234567, 01 23 45 67 89
+      | \d{3}[ .\-]\d{3}[ .\-]\d{4}                              # 555-123-4567
     )
     (?![\w])
     """,
@@ -67,7 +69,7 @@ def luhn_valid(digits: str) -> bool:
 
 def _card_at(groups: list[str], start: int) -> int | None:
     """End index (exclusive) of the longest run of groups from ``start`` that is a card number."""
-    for end in range(len(groups), start, -1):
+    for end in range(min(len(groups), start + _CARD_MAX), start, -1):
         digits = "".join(groups[start:end])
         if _CARD_MIN <= len(digits) <= _CARD_MAX and digits[0] in "23456" and luhn_valid(digits):
             return end

@@ -15,6 +15,7 @@ LABEL_VALUE_MAX = 256
 LABELS_MAX = 64
 LINK_TEXT_MAX = 200
 ID_PART_MAX = 64
+_PRECUT_FACTOR = 4
 
 _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -52,15 +53,27 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
 
 
+def _precut(text: str, limit: int) -> str:
+    """``text`` cut at a whitespace well beyond ``limit``, before redaction.
+
+    Redaction then never works on megabytes, and never sees half a number: a card number cut in two
+    would no longer pass the Luhn check and slip through as plain digits.
+    """
+    budget = limit * _PRECUT_FACTOR
+    if len(text) <= budget:
+        return text
+    return text[:budget].rsplit(None, 1)[0]
+
+
 def clean_title(text: str, fallback: str) -> str:
     """A one-line, redacted title of at most ``TITLE_MAX`` characters (``fallback`` when empty)."""
-    line = _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+    line = _SPACES.sub(" ", _CONTROL.sub(" ", _precut(text, TITLE_MAX))).strip()
     return truncate(redact(line or fallback), TITLE_MAX)
 
 
 def clean_text(text: str) -> str:
     """A redacted body of at most ``TEXT_MAX`` characters, line breaks kept."""
-    body = _CONTROL.sub("", text.replace("\r\n", "\n")).strip()
+    body = _CONTROL.sub("", _precut(text, TEXT_MAX).replace("\r\n", "\n")).strip()
     return truncate(redact(body), TEXT_MAX)
 
 
