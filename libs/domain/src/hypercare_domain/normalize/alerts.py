@@ -43,6 +43,7 @@ _PD_ACTIONS: Mapping[str, ReportAction] = {
     "resolve": ReportAction.RESOLVE,
 }
 _USERS_AFFECTED_KEYS = ("users_affected", "affected_users")
+ALERTNAME_MAX = 256
 
 
 def _alert_fingerprint(alert: AlertmanagerAlert) -> str:
@@ -70,7 +71,9 @@ def _webhook_alert_report(
 ) -> NormalizedReport:
     annotations = {**webhook.commonAnnotations, **alert.annotations}
     labels = alert.labels
-    alertname = labels.get("alertname") or labels.get("__alert_rule_title__") or "unnamed_alert"
+    alertname = (labels.get("alertname") or labels.get("__alert_rule_title__") or "unnamed_alert")[
+        :ALERTNAME_MAX
+    ]
     title = clean_title(annotations.get("summary", ""), alertname)
     description = annotations.get("description", "")
     if not description and isinstance(webhook, GrafanaWebhook) and len(webhook.alerts) == 1:
@@ -226,7 +229,7 @@ def pagerduty_reports(
         text=f"{title}\n{text}",
     )
     users = details.get("users_affected")
-    alertname = _pd_alertname(event)
+    alertname = _pd_alertname(event)[:ALERTNAME_MAX]
     references["alertname"] = alertname
     return [
         NormalizedReport(

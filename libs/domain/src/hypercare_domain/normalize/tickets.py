@@ -24,6 +24,7 @@ _CLOSED = frozenset({"solved", "closed"})
 _WAITING = frozenset({"pending", "hold"})
 _TIERS: tuple[Tier, ...] = ("enterprise", "pro", "free")
 _TAG_SPLIT = re.compile(r"[_:\-]")
+_STATUS_MAX = 64
 
 
 def tier_from_tags(tags: Sequence[str]) -> Tier | None:
@@ -110,7 +111,7 @@ def generic_ticket_reports(ticket: GenericTicket, ctx: BuildContext) -> list[Nor
     component = ctx.components.resolve(
         labels={}, product_area=ticket.product_area, screen=None, text=f"{title}\n{text}", tags=ticket.tags
     )
-    status = ticket.status.strip().lower()
+    status = ticket.status.strip().lower()[:_STATUS_MAX]
     labels = {"product_area": ticket.product_area or "", "tags": ",".join(ticket.tags)}
     return [
         NormalizedReport(
