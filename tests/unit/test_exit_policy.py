@@ -1,0 +1,71 @@
+"""The shipped ``exit.yaml`` and what a broken one says."""
+
+from pathlib import Path
+
+import pytest
+from hypercare_contracts.common import Severity, Source
+from hypercare_domain.exit import load_exit_policy
+from hypercare_domain.policy import PolicyError
+
+pytestmark = pytest.mark.unit
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "policy"
+
+
+def test_shipped_policy_loads_with_documented_defaults() -> None:
+    policy = load_exit_policy(POLICY_DIR)
+    assert policy.open_issues.severities == (Severity.CRITICAL, Severity.HIGH)
+    assert policy.open_issues.max_open == 0
+    assert policy.sla.max_breach_rate == 0.05
+    assert policy.trend.days == 7
+    assert policy.trend.test == "both"
+    assert policy.negative_feedback.sources == (Source.FEEDBACK, Source.SOCIAL, Source.TICKETS)
+    assert policy.negative_feedback.rating_at_most == 2
+    assert "critical" in policy.alerts.critical_severities
+
+
+def test_every_key_of_the_shipped_file_is_documented() -> None:
+    text = (POLICY_DIR / "exit.yaml").read_text()
+    for key in (
+        "severities",
+        "max_open",
+        "window_days",
+        "max_breach_rate",
+        "days",
+        "test",
+        "quiet_max_daily",
+        "sources",
+        "rating_at_most",
+        "min_days_with_feedback",
+        "critical_severities",
+        "max_firing",
+    ):
+        assert f"#   {key}" in text or f"#   {key}:" in text, key
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sla: {max_breach_rate: 1.5}", r"sla\.max_breach_rate"),
+        ("trend: {test: median}", r"trend\.test"),
+        ("trend: {days: 1}", r"trend\.days"),
+        ("negative_feedback: {sources: [alerts]}", "alerts are not feedback"),
+        ("alerts: {critical_severities: []}", "at least one alert severity"),
+        ("open_issues: {severities: [urgent]}", r"open_issues\.severities"),
+        ("exit_now: true", "exit_now"),
+    ],
+)
+def test_invalid_policy_names_the_field(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "exit.yaml").write_text(text)
+    with pytest.raises(PolicyError, match=message):
+        load_exit_policy(tmp_path)
+
+
+def test_alert_severities_are_lower_cased(tmp_path: Path) -> None:
+    (tmp_path / "exit.yaml").write_text("alerts: {critical_severities: [' Critical', P1]}")
+    assert load_exit_policy(tmp_path).alerts.critical_severities == ("critical", "p1")
+
+
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="missing"):
+        load_exit_policy(tmp_path)
