@@ -1,0 +1,259 @@
+"""One consumed batch in: plan, skip what was sent, apply storm control, record as pending in PostgreSQL.
+
+The batch is acknowledged once this returns: the pending rows are the work queue the worker drains,
+so a crash after the acknowledgement loses nothing and a crash before it replays harmlessly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from hypercare_contracts import ErrorClass
+from hypercare_contracts.deadletter import DeadLetter
+from hypercare_contracts.notifications import DeliveryOutcome, NotificationRecord
+from hypercare_contracts.sla import SlaEvent
+from hypercare_contracts.triaged import TriagedIssue
+from hypercare_domain.notify.digest import digest_id
+from hypercare_runtime.deadletter import dead_letter
+from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
+from hypercare_store.deliveries import DeliveryStore, DigestWindow, IssueSnapshotRow, NewDelivery, NewStatus
+from pydantic import ValidationError
+
+from hypercare_notifier.metrics import SERVICE
+from hypercare_notifier.planning import Channels, IssueState, Plan, PlannedDelivery, plan_decision, plan_sla
+from hypercare_notifier.policy import StormPolicy
+from hypercare_notifier.records import outcome_record
+from hypercare_notifier.redis_state import SentMarks, StormCounter, window_of
+
+
+class ConsumedRecord(Protocol):
+    """The parts of a Kafka consumer record the intake reads."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    payload: str
+    ingested_at: float
+    trace_id: str
+
+
+@dataclass
+class IntakeResult:
+    """What one batch produced."""
+
+    inserted: list[NewDelivery] = field(default_factory=list)
+    records: list[NotificationRecord] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    fast_path_hits: int = 0
+
+
+def _state_of(row: IssueSnapshotRow | None, issue_id: str) -> IssueState:
+    if row is None:
+        return IssueState(issue_id)
+    return IssueState(
+        issue_id=issue_id,
+        issue=TriagedIssue.model_validate_json(row.issue) if row.issue else None,
+        version=row.version,
+        acknowledged=row.acknowledged,
+        resolved=row.resolved,
+        paged_channels=frozenset(row.paged_channels),
+    )
+
+
+def _row_of(state: IssueState) -> IssueSnapshotRow:
+    return IssueSnapshotRow(
+        issue_id=state.issue_id,
+        version=state.version,
+        issue=state.issue.model_dump_json() if state.issue is not None else None,
+        acknowledged=state.acknowledged,
+        resolved=state.resolved,
+        paged_channels=tuple(sorted(state.paged_channels)),
+    )
+
+
+class Intake:
+    """Turns consumed batches into recorded deliveries."""
+
+    def __init__(
+        self,
+        *,
+        store: DeliveryStore,
+        marks: SentMarks,
+        storm: StormCounter,
+        storm_policy: StormPolicy,
+        channels: Channels,
+        route_channels: Callable[[str], Sequence[str]],
+        triaged_topic: str,
+        sla_topic: str,
+    ) -> None:
+        self._store = store
+        self._marks = marks
+        self._storm = storm
+        self._policy = storm_policy
+        self._channels = channels
+        self._route_channels = route_channels
+        self._triaged = triaged_topic
+        self._sla = sla_topic
+
+    def _parse(self, record: ConsumedRecord) -> TriagedIssue | SlaEvent:
+        raw = record.value or b""
+        if record.topic == self._sla:
+            return SlaEvent.model_validate_json(raw)
+        return TriagedIssue.model_validate_json(raw)
+
+    async def handle(self, records: Iterable[ConsumedRecord], *, now: datetime | None = None) -> IntakeResult:
+        """Plan and record one batch; returns the new rows, the ``digested`` records and dead letters."""
+        at = now or datetime.now(UTC)
+        result = IntakeResult()
+        messages: list[tuple[TriagedIssue | SlaEvent, _Context]] = []
+        for record in records:
+            headers = header_map(record.headers)
+            trace_id = trace_id_of(
+                headers, topic=record.topic, partition=record.partition, offset=record.offset
+            )
+            try:
+                message = self._parse(record)
+            except ValidationError as exc:
+                result.dead.append(self._invalid(record, exc, trace_id, at))
+                continue
+            payload = message.model_dump_json()
+            ingested = ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)
+            messages.append((message, _Context(payload, ingested, trace_id)))
+        if not messages:
+            return result
+        rows = await self._store.snapshots(sorted({m.issue_id for m, _ in messages}))
+        states = {i: _state_of(rows.get(i), i) for i in {m.issue_id for m, _ in messages}}
+        planned: list[tuple[PlannedDelivery, _Context]] = []
+        for message, parsed in messages:
+            plan = self._plan(message, states[message.issue_id])
+            context = parsed
+            if isinstance(message, SlaEvent):
+                issue = states[message.issue_id].issue
+                context = _Context(
+                    json.dumps(
+                        {
+                            "event": message.model_dump(mode="json"),
+                            "issue": issue.model_dump(mode="json") if issue is not None else None,
+                        }
+                    ),
+                    parsed.ingested_at,
+                    parsed.trace_id,
+                )
+            states[message.issue_id] = plan.state
+            planned.extend((d, context) for d in plan.deliveries)
+        sent = await self._marks.already_sent([d.key for d, _ in planned])
+        result.fast_path_hits = len(sent)
+        fresh = [(d, c) for d, c in planned if d.key not in sent]
+        existing = await self._store.existing_keys([d.key for d, _ in fresh]) if fresh else set()
+        fresh = [(d, c) for d, c in fresh if d.key not in existing]
+        deliveries, windows = await self._storm_control(fresh, at)
+        inserted = await self._store.record_intake(
+            snapshots=[_row_of(s) for s in states.values()], deliveries=deliveries, windows=windows
+        )
+        result.inserted = [d for d in deliveries if d.key in inserted]
+        result.records = [
+            outcome_record(
+                key=d.key,
+                issue_id=d.issue_id,
+                trigger_id=d.trigger_id,
+                channel=d.channel,
+                route=d.route,
+                outcome=DeliveryOutcome.DIGESTED,
+                attempt=1,
+                at=at,
+            )
+            for d in result.inserted
+            if d.status == "digested"
+        ]
+        return result
+
+    def _plan(self, message: TriagedIssue | SlaEvent, state: IssueState) -> Plan:
+        if isinstance(message, SlaEvent):
+            return plan_sla(message, state, self._channels, self._route_channels)
+        return plan_decision(message, state, self._channels)
+
+    async def _storm_control(
+        self, fresh: list[tuple[PlannedDelivery, _Context]], at: datetime
+    ) -> tuple[list[NewDelivery], list[DigestWindow]]:
+        """Count new limited triggers per route; those past the route's limit are folded into its digest."""
+        triggers: dict[str, list[str]] = {}
+        for d, _ in fresh:
+            if d.limited and d.skip is None and d.trigger_id not in triggers.setdefault(d.route, []):
+                triggers[d.route].append(d.trigger_id)
+        window = window_of(at, self._policy.window_seconds)
+        allowed = await self._storm.take(
+            {r: len(t) for r, t in triggers.items()},
+            window,
+            {r: self._policy.limit_for(r) for r in triggers},
+        )
+        folded = {t for r, ts in triggers.items() for t in ts[allowed.get(r, 0) :]}
+        windows = {
+            route: DigestWindow(digest_id(route, window.end), route, window.start, window.end)
+            for route, ts in triggers.items()
+            if any(t in folded for t in ts)
+        }
+        deliveries = []
+        for d, c in fresh:
+            status: NewStatus = "pending"
+            digest: str | None = None
+            if d.skip is not None:
+                status = "skipped"
+            elif d.limited and d.trigger_id in folded:
+                status, digest = "digested", windows[d.route].digest_id
+            deliveries.append(
+                NewDelivery(
+                    key=d.key,
+                    issue_id=d.issue_id,
+                    trigger_id=d.trigger_id,
+                    trigger_kind=d.trigger_kind.value,
+                    step=d.step,
+                    channel=d.channel,
+                    route=d.route,
+                    kind=None if d.kind is None else d.kind.value,
+                    status=status,
+                    payload=c.payload,
+                    digest_id=digest,
+                    ingested_at=c.ingested_at,
+                    trace_id=c.trace_id,
+                    note=None if d.skip is None else f"skipped: issue {d.skip.value}",
+                )
+            )
+        return deliveries, list(windows.values())
+
+    def _invalid(
+        self, record: ConsumedRecord, exc: ValidationError, trace_id: str, at: datetime
+    ) -> DeadLetter:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return dead_letter(
+            service=SERVICE,
+            raw=record.value or b"",
+            error_class=ErrorClass.SCHEMA_VIOLATION,
+            reason=f"not a valid message of {record.topic}: {problems}",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            failed_at=at,
+            trace_id=trace_id,
+        )

@@ -1,0 +1,270 @@
+"""Who is told, where and how urgently: pure planning from a decision or SLA event and the issue's snapshot.
+
+Nothing here does I/O. The intake loads the issue snapshots, calls :func:`plan_decision` or
+:func:`plan_sla` for each message in order, and stores the planned deliveries and new snapshots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
+from hypercare_contracts.triaged import Decision, IssueStatus, TriagedIssue
+from hypercare_domain.notify.render import NotificationKind, Urgency, urgency_for
+
+
+class TriggerKind(StrEnum):
+    """What a delivery row was caused by (and so how the worker renders it)."""
+
+    DECISION = "decision"
+    SLA = "sla"
+    DIGEST = "digest"
+
+
+class SkipReason(StrEnum):
+    """Why a planned notification is recorded but not sent."""
+
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+def idempotency_key(issue_id: str, trigger_id: str, step: int, channel: str) -> str:
+    """The delivery's key: one per (issue, trigger, escalation step, channel), stable across replays."""
+    return hashlib.sha256(f"{issue_id}|{trigger_id}|{step}|{channel}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """What planning needs to know about a configured channel."""
+
+    name: str
+    pager: bool
+    """Only page-urgency notifications (and acknowledge/resolve of its own pages) go there."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssueState:
+    """The notifier's snapshot of one issue."""
+
+    issue_id: str
+    issue: TriagedIssue | None = None
+    version: int = 0
+    acknowledged: bool = False
+    resolved: bool = False
+    paged_channels: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDelivery:
+    """One notification on one channel, before it is stored.
+
+    Attributes:
+        kind: the notification kind to render with (``None``: what the decision implies).
+        limited: counts against the route's storm limit (triage notifications, not acknowledge/resolve).
+        skip: set when the notification is recorded but deliberately not sent.
+    """
+
+    key: str
+    issue_id: str
+    trigger_id: str
+    trigger_kind: TriggerKind
+    step: int
+    channel: str
+    route: str
+    kind: NotificationKind | None
+    limited: bool
+    skip: SkipReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The issue's new snapshot and what to deliver."""
+
+    state: IssueState
+    deliveries: list[PlannedDelivery] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """The usable channels and the fallback when a route names none of them."""
+
+    known: Mapping[str, ChannelInfo]
+    default: str
+
+    def pick(self, names: Sequence[str]) -> list[ChannelInfo]:
+        """The usable channels among ``names`` (in order, without repeats), else the default channel."""
+        chosen = [self.known[n] for n in dict.fromkeys(names) if n in self.known]
+        if chosen:
+            return chosen
+        return [self.known.get(self.default, ChannelInfo(self.default, pager=False))]
+
+
+def _delivery(
+    *,
+    issue_id: str,
+    trigger_id: str,
+    trigger_kind: TriggerKind,
+    step: int,
+    channel: str,
+    route: str,
+    kind: NotificationKind | None,
+    limited: bool,
+    skip: SkipReason | None = None,
+) -> PlannedDelivery:
+    return PlannedDelivery(
+        key=idempotency_key(issue_id, trigger_id, step, channel),
+        issue_id=issue_id,
+        trigger_id=trigger_id,
+        trigger_kind=trigger_kind,
+        step=step,
+        channel=channel,
+        route=route,
+        kind=kind,
+        limited=limited,
+        skip=skip,
+    )
+
+
+def _next_state(issue: TriagedIssue, state: IssueState) -> IssueState:
+    resolved = issue.decision is Decision.RESOLVED or issue.status is IssueStatus.RESOLVED
+    restarted = issue.decision in (Decision.CREATED, Decision.REOPENED)
+    acknowledged = issue.status is IssueStatus.ACKNOWLEDGED or (state.acknowledged and not restarted)
+    return replace(
+        state,
+        issue=issue,
+        version=issue.version,
+        acknowledged=acknowledged and not resolved,
+        resolved=resolved,
+        paged_channels=frozenset() if restarted else state.paged_channels,
+    )
+
+
+def plan_decision(issue: TriagedIssue, state: IssueState, channels: Channels) -> Plan:
+    """Plan the notifications of one triage decision.
+
+    Rules: an older version than the snapshot's plans nothing; ``notify=False`` plans only an
+    acknowledge or resolve to the pager channels that paged for the issue; a resolved decision
+    resolves on every channel (pagers only if they paged); otherwise every route channel is told,
+    pagers only when the severity pages.
+
+    Args:
+        issue: the decision.
+        state: the issue's snapshot before it.
+        channels: the usable channels.
+
+    Returns:
+        The new snapshot and the planned deliveries.
+    """
+    if issue.version < state.version:
+        return Plan(state)
+    after = _next_state(issue, state)
+    route = issue.route.name
+    targets = channels.pick(issue.route.channels)
+
+    def make(channel: str, kind: NotificationKind | None, *, limited: bool) -> PlannedDelivery:
+        return _delivery(
+            issue_id=issue.issue_id,
+            trigger_id=issue.decision_id,
+            trigger_kind=TriggerKind.DECISION,
+            step=0,
+            channel=channel,
+            route=route,
+            kind=kind,
+            limited=limited,
+        )
+
+    newly_resolved = after.resolved and not state.resolved
+    if not issue.notify or (after.resolved and state.resolved):
+        closing: NotificationKind | None = None
+        if newly_resolved:
+            closing = NotificationKind.RESOLVE
+        elif after.acknowledged and not state.acknowledged:
+            closing = NotificationKind.ACKNOWLEDGE
+        if closing is None:
+            return Plan(after)
+        pagers = [c for c in targets if c.pager and c.name in state.paged_channels]
+        kept = frozenset() if closing is NotificationKind.RESOLVE else after.paged_channels
+        return Plan(
+            replace(after, paged_channels=kept), [make(c.name, closing, limited=False) for c in pagers]
+        )
+    if newly_resolved:
+        chosen = [c for c in targets if not c.pager or c.name in state.paged_channels]
+        plan = [make(c.name, NotificationKind.RESOLVE, limited=False) for c in chosen]
+        return Plan(replace(after, paged_channels=frozenset()), plan)
+    pages = urgency_for(issue.severity) is Urgency.PAGE
+    deliveries: list[PlannedDelivery] = []
+    paged = set(after.paged_channels)
+    newly_acknowledged = after.acknowledged and not state.acknowledged
+    for channel in targets:
+        if not channel.pager:
+            deliveries.append(make(channel.name, None, limited=True))
+        elif newly_acknowledged and channel.name in state.paged_channels:
+            deliveries.append(make(channel.name, NotificationKind.ACKNOWLEDGE, limited=False))
+        elif pages and not after.acknowledged:
+            paged.add(channel.name)
+            deliveries.append(make(channel.name, None, limited=True))
+    return Plan(replace(after, paged_channels=frozenset(paged)), deliveries)
+
+
+_STOPPED_BY_ACK = frozenset({SlaEventKind.RENOTIFY, SlaEventKind.ESCALATION})
+
+
+def plan_sla(
+    event: SlaEvent,
+    state: IssueState,
+    channels: Channels,
+    route_channels: Callable[[str], Sequence[str]],
+) -> Plan:
+    """Plan the notifications of one SLA milestone or escalation step.
+
+    ``met`` updates the snapshot (a met response SLA means acknowledged) and sends nothing. Events
+    about a resolved issue, and re-notifications or escalations of an acknowledged one, are planned
+    as skipped so the log shows why nothing went out. Escalations go to the route's channels; the
+    escalation target is named in the message.
+
+    Args:
+        event: the SLA event.
+        state: the issue's snapshot.
+        channels: the usable channels.
+        route_channels: the channels of a route by name, for issues the notifier has no decision of.
+
+    Returns:
+        The new snapshot and the planned deliveries.
+    """
+    if event.kind is SlaEventKind.MET:
+        if event.target is SlaTarget.RESOLUTION:
+            return Plan(replace(state, resolved=True, acknowledged=False))
+        return Plan(replace(state, acknowledged=True))
+    names = state.issue.route.channels if state.issue is not None else route_channels(event.route)
+    route = state.issue.route.name if state.issue is not None else event.route
+    skip: SkipReason | None = None
+    if state.resolved:
+        skip = SkipReason.RESOLVED
+    elif state.acknowledged and event.kind in _STOPPED_BY_ACK:
+        skip = SkipReason.ACKNOWLEDGED
+    pages = urgency_for(event.severity) is Urgency.PAGE
+    step = event.escalation_step or 0
+    deliveries = [
+        _delivery(
+            issue_id=event.issue_id,
+            trigger_id=event.event_id,
+            trigger_kind=TriggerKind.SLA,
+            step=step,
+            channel=channel.name,
+            route=route,
+            kind=None,
+            limited=False,
+            skip=skip,
+        )
+        for channel in channels.pick(names)
+        if pages or not channel.pager
+    ]
+    paged = {
+        d.channel
+        for d in deliveries
+        if skip is None and d.channel in channels.known and channels.known[d.channel].pager
+    }
+    return Plan(replace(state, paged_channels=state.paged_channels | paged), deliveries)

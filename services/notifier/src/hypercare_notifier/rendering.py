@@ -1,0 +1,93 @@
+"""Render a claimed delivery into the notification its channel sends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hypercare_contracts.sla import SlaEvent
+from hypercare_contracts.triaged import TriagedIssue
+from hypercare_domain.notify.digest import render_digest
+from hypercare_domain.notify.links import ActionLinks
+from hypercare_domain.notify.render import NotificationKind, RenderedNotification, render, render_sla
+from hypercare_store.deliveries import ClaimedDelivery
+
+from hypercare_notifier.planning import TriggerKind
+
+DigestMembers = Callable[[str], Awaitable[list[str]]]
+
+
+class RenderError(ValueError):
+    """A stored delivery cannot be rendered (a defect, or a digest with nothing folded into it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """The notification and, for a digest, how many folded notifications it accounts for."""
+
+    note: RenderedNotification
+    digest_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSigner:
+    """Signs the action links of an issue, when a link secret is configured."""
+
+    base_url: str
+    secret: str | None
+    ttl: timedelta
+
+    def links(self, issue_id: str, now: datetime) -> ActionLinks | None:
+        """The issue's links, or ``None`` without a secret."""
+        if self.secret is None:
+            return None
+        return ActionLinks.sign(
+            base_url=self.base_url, issue_id=issue_id, secret=self.secret, expires_at=now + self.ttl
+        )
+
+
+class Renderer:
+    """Turns a stored trigger back into a :class:`RenderedNotification`."""
+
+    def __init__(self, *, signer: LinkSigner, members: DigestMembers, digest_max_entries: int) -> None:
+        self._signer = signer
+        self._members = members
+        self._max_entries = digest_max_entries
+
+    async def render(self, row: ClaimedDelivery, now: datetime) -> Rendered:
+        """Render ``row``.
+
+        Raises:
+            RenderError: the stored trigger does not render.
+        """
+        kind = TriggerKind(row.trigger_kind)
+        try:
+            if kind is TriggerKind.DECISION:
+                issue = TriagedIssue.model_validate_json(row.payload)
+                override = NotificationKind(row.kind) if row.kind else None
+                links = self._signer.links(issue.issue_id, now)
+                return Rendered(render(issue, links=links, sla=None, kind=override))
+            if kind is TriggerKind.SLA:
+                stored = json.loads(row.payload)
+                event = SlaEvent.model_validate(stored["event"])
+                known = TriagedIssue.model_validate(stored["issue"]) if stored.get("issue") else None
+                return Rendered(render_sla(event, known, self._signer.links(event.issue_id, now)))
+            return await self._digest(row)
+        except ValueError as exc:  # pydantic's ValidationError and the renderers' ValueError
+            raise RenderError(f"cannot render {kind.value} {row.trigger_id}: {type(exc).__name__}") from exc
+
+    async def _digest(self, row: ClaimedDelivery) -> Rendered:
+        window = json.loads(row.payload)
+        members = [TriagedIssue.model_validate_json(text) for text in await self._members(row.trigger_id)]
+        if not members:
+            raise RenderError(f"digest {row.trigger_id} has no folded notifications")
+        note = render_digest(
+            members,
+            route=window["route"],
+            window_start=datetime.fromisoformat(window["window_start"]),
+            window_end=datetime.fromisoformat(window["window_end"]),
+            max_entries=self._max_entries,
+        )
+        return Rendered(note, digest_count=len(members))

@@ -1,0 +1,227 @@
+"""The delivery worker: claim pending deliveries, send each as its own task, record every outcome.
+
+Claims are leases renewed while a delivery runs. A killed instance stops renewing, its leases
+expire, and any instance (a restarted one included) claims and sends the rest. The one window that
+cannot be closed: a receiver accepted a request and the process died before marking it sent; the
+delivery is then sent again with the same ``X-Hypercare-Idempotency-Key``, for the receiver to drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hypercare_contracts.notifications import DeliveryOutcome, NotificationRecord
+from hypercare_domain.notify.retry import RetryPolicy
+from hypercare_runtime.logging import get_logger
+from hypercare_store.deliveries import ClaimedDelivery, DeliveryStore
+
+from hypercare_notifier.channels import AttemptReport, Channel, DeliveryResult, deliver
+from hypercare_notifier.metrics import NotifierMetrics
+from hypercare_notifier.records import Recorder, outcome_record
+from hypercare_notifier.redis_state import SentMarks
+from hypercare_notifier.rendering import Renderer, RenderError
+
+log = get_logger(__name__)
+
+
+def default_instance_id() -> str:
+    """``host-pid-random``: unique per process, readable in ``claimed_by``."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How the worker claims and how many deliveries it runs at once."""
+
+    instance_id: str
+    concurrency: int
+    claim_seconds: float
+    poll_seconds: float
+    shutdown_grace_seconds: float = 10.0
+
+
+class DeliveryWorker:
+    """Drains the pending deliveries of the log, ``concurrency`` at a time."""
+
+    def __init__(
+        self,
+        *,
+        store: DeliveryStore,
+        marks: SentMarks,
+        channels: Mapping[str, Channel],
+        retry: Mapping[str, RetryPolicy],
+        renderer: Renderer,
+        recorder: Recorder,
+        metrics: NotifierMetrics,
+        config: WorkerConfig,
+    ) -> None:
+        self._store = store
+        self._marks = marks
+        self._channels = channels
+        self._retry = retry
+        self._renderer = renderer
+        self._recorder = recorder
+        self._metrics = metrics
+        self._config = config
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for work now (called after the consumer recorded new pending deliveries)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and start deliveries until cancelled; renew leases meanwhile."""
+        renewing = asyncio.create_task(self._renew_leases())
+        try:
+            while True:
+                free = self._config.concurrency - len(self._inflight)
+                claimed = await self._store.claim(
+                    worker=self._config.instance_id, limit=free, lease_seconds=self._config.claim_seconds
+                )
+                for row in claimed:
+                    task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.key[:12]}")
+                    self._inflight[row.key] = task
+                    task.add_done_callback(self._done(row.key))
+                self._metrics.pending.set(await self._store.pending_count())
+                if claimed and len(self._inflight) < self._config.concurrency:
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._config.poll_seconds)
+        finally:
+            renewing.cancel()
+            await self._stop_inflight()
+
+    def _done(self, key: str) -> Callable[[asyncio.Task[None]], None]:
+        def callback(task: asyncio.Task[None]) -> None:
+            self._inflight.pop(key, None)
+            self._wake.set()
+            if not task.cancelled() and task.exception() is not None:
+                log.error("delivery.crashed", key=key, error=type(task.exception()).__name__)
+
+        return callback
+
+    async def _stop_inflight(self) -> None:
+        """Let running deliveries finish within the grace period, then cancel and release the rest."""
+        if self._inflight:
+            await asyncio.wait(list(self._inflight.values()), timeout=self._config.shutdown_grace_seconds)
+        keys = list(self._inflight)
+        for task in list(self._inflight.values()):
+            task.cancel()
+        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        if keys:
+            await self._store.release(worker=self._config.instance_id, keys=keys)
+            log.info("worker.released", deliveries=len(keys))
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.claim_seconds / 3)
+            if self._inflight:
+                await self._store.extend(
+                    worker=self._config.instance_id,
+                    keys=list(self._inflight),
+                    lease_seconds=self._config.claim_seconds,
+                )
+
+    async def _deliver(self, row: ClaimedDelivery) -> None:
+        channel = self._channels.get(row.channel)
+        if channel is None:
+            await self._fail(row, f"channel {row.channel} is not configured or disabled here", None, 1)
+            return
+        try:
+            rendered = await self._renderer.render(row, datetime.now(UTC))
+        except RenderError as exc:
+            log.error("delivery.unrenderable", key=row.key, trigger_id=row.trigger_id, error=str(exc))
+            await self._fail(row, str(exc), None, row.attempts + 1)
+            return
+
+        async def on_attempt(report: AttemptReport) -> None:
+            if report.next_delay is None:
+                return
+            number = row.attempts + report.number
+            error = report.verdict.reason if not report.verdict.delivered else None
+            await self._store.record_attempt(
+                row.key, attempts=number, status_code=report.attempt.status_code, error=error
+            )
+            self._metrics.notifications.labels(row.channel, DeliveryOutcome.RETRIED.value).inc()
+            await self._recorder.publish(
+                self._record(row, DeliveryOutcome.RETRIED, number, report.attempt.status_code, error)
+            )
+
+        started = time.monotonic()
+        result = await deliver(
+            channel, rendered.note, row.key, self._policy(row.channel), on_attempt=on_attempt
+        )
+        self._metrics.delivery_seconds.labels(row.channel).observe(time.monotonic() - started)
+        attempts = row.attempts + len(result.attempts)
+        if result.outcome is DeliveryOutcome.SENT:
+            await self._sent(row, result, attempts, rendered.digest_count)
+        else:
+            await self._fail(row, result.reason, result.status_code, attempts)
+
+    def _policy(self, channel: str) -> RetryPolicy:
+        return self._retry.get(channel, RetryPolicy())
+
+    async def _sent(
+        self, row: ClaimedDelivery, result: DeliveryResult, attempts: int, digest_count: int | None
+    ) -> None:
+        moved = await self._store.finish(
+            row.key, status="sent", attempts=attempts, status_code=result.status_code, error=None
+        )
+        await self._marks.mark(row.key)
+        if not moved:
+            log.warning("delivery.already_finished", key=row.key, channel=row.channel)
+            return
+        self._metrics.notifications.labels(row.channel, DeliveryOutcome.SENT.value).inc()
+        if row.ingested_at is not None:
+            self._metrics.observe_end_to_end("notified", [row.ingested_at])
+        record = self._record(row, DeliveryOutcome.SENT, attempts, result.status_code, None, digest_count)
+        await self._recorder.publish(record)
+        log.info(
+            "notification.sent", key=row.key, issue_id=row.issue_id, channel=row.channel, attempts=attempts
+        )
+
+    async def _fail(self, row: ClaimedDelivery, reason: str, status_code: int | None, attempts: int) -> None:
+        moved = await self._store.finish(
+            row.key, status="failed", attempts=attempts, status_code=status_code, error=reason
+        )
+        if not moved:
+            return
+        self._metrics.notifications.labels(row.channel, DeliveryOutcome.FAILED.value).inc()
+        self._metrics.dead_letters.labels(self._metrics.service, "delivery_failed").inc()
+        await self._recorder.publish(self._record(row, DeliveryOutcome.FAILED, attempts, status_code, reason))
+        await self._recorder.delivery_failed(row, reason)
+        log.warning(
+            "notification.failed", key=row.key, issue_id=row.issue_id, channel=row.channel, reason=reason
+        )
+
+    @staticmethod
+    def _record(  # noqa: PLR0917 - a private helper mirroring the record's fields
+        row: ClaimedDelivery,
+        outcome: DeliveryOutcome,
+        attempt: int,
+        status_code: int | None,
+        error: str | None,
+        digest_count: int | None = None,
+    ) -> NotificationRecord:
+        return outcome_record(
+            key=row.key,
+            issue_id=row.issue_id,
+            trigger_id=row.trigger_id,
+            channel=row.channel,
+            route=row.route,
+            outcome=outcome,
+            attempt=max(attempt, 1),
+            status_code=status_code,
+            error=error,
+            digest_count=digest_count,
+        )

@@ -1,0 +1,82 @@
+"""Storm control: a burst on one route sends at most the limit per window; the rest arrive as digests."""
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hypercare_contracts.notifications import DeliveryOutcome
+from hypercare_notifier.app import create_app
+
+from tests.support.environment import Endpoints
+from tests.support.kafka import KafkaTestKit, wait_for
+from tests.support.receivers import SECRET_ENV, NotifierStack, make_decision, notifier_stack
+from tests.support.services import running
+
+pytestmark = pytest.mark.integration
+
+BURST = 500
+LIMIT = 10
+DIGEST_TITLE = re.compile(r"^\[DIGEST\] (\d+) issues? for payments-urgent$")
+
+
+@pytest.fixture
+async def stack(
+    kafka: KafkaTestKit,
+    endpoints: Endpoints,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[NotifierStack]:
+    for name, value in SECRET_ENV.items():
+        monkeypatch.setenv(name, value)
+    async with notifier_stack(kafka, endpoints, database_url, tmp_path) as found:
+        yield found
+
+
+def accounted(stack: NotifierStack) -> int:
+    """Decisions the webhook receiver has heard of: one each individually, plus each digest's count."""
+    total = 0
+    for request in stack.receiver.on("/hook"):
+        body = request.json()
+        if body["kind"] == "digest":
+            match = DIGEST_TITLE.match(body["title"])
+            assert match is not None, body["title"]
+            total += int(match.group(1))
+        else:
+            total += 1
+    return total
+
+
+async def test_a_burst_on_one_route_is_bounded_and_the_digest_accounts_for_every_suppressed_one(
+    stack: NotifierStack, group_id: str
+) -> None:
+    policy = stack.policy(
+        storm={
+            "window_seconds": 4,
+            "max_per_window": LIMIT,
+            "digest_grace_seconds": 0.5,
+            "digest_max_entries": 20,
+        }
+    )
+    decisions = [make_decision() for _ in range(BURST)]
+    async with running(create_app(stack.settings(group_id, policy))):
+        await stack.decide(*decisions)
+        await wait_for(lambda: accounted(stack) >= BURST, timeout=90, what="every decision sent or digested")
+        records = await stack.records(BURST + 20, settle=2.0, timeout=30)
+
+    bodies = [r.json() for r in stack.receiver.on("/hook")]
+    individual = [b for b in bodies if b["kind"] != "digest"]
+    digests = [b for b in bodies if b["kind"] == "digest"]
+    assert digests, "the burst overflowed the limit, so a digest went out"
+    assert LIMIT <= len(individual) <= LIMIT * (len(digests) + 1)
+    assert accounted(stack) == BURST
+    assert all(len(d["digest"]) <= 20 for d in digests)
+    sent = [r for r in records if r.outcome is DeliveryOutcome.SENT]
+    digest_sent = [r for r in sent if r.digest_count is not None]
+    digested = [r for r in records if r.outcome is DeliveryOutcome.DIGESTED]
+    assert len(sent) - len(digest_sent) == len(individual)
+    assert sum(r.digest_count or 0 for r in digest_sent) == len(digested) == BURST - len(individual)
+    assert {r.issue_id for r in digested} | {b["issue_id"] for b in individual} == {
+        d.issue_id for d in decisions
+    }
