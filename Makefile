@@ -43,10 +43,13 @@ down: ## Stop the services started by `up`, then the stack
 	$(STACK) services-down
 	$(STACK) down
 
-# `run` keeps the services in the foreground under honcho: Ctrl-C stops them (the stack keeps running;
-# `make stack-down` stops it). A later change adds `uv run hypercare demo` alongside.
-run: stack-up ## Start the stack, then run every service in the foreground (Ctrl-C stops them)
-	uv run honcho start -f Procfile
+# `run` (deploy/run/run.py) starts the services under honcho in their own process group, output on this
+# terminal, waits for every /healthz, plays `uv run hypercare demo` (extra args: HYPERCARE_DEMO_ARGS) and
+# prints its summary; then keeps the services up until Ctrl-C, or stops them at once with
+# HYPERCARE_RUN_EXIT=1 or without a terminal. It stops only the honcho it started (by pid); the stack
+# keeps running (`make down` stops it).
+run: stack-up ## Start the stack and every service, play the one-minute launch-day demo (Ctrl-C stops)
+	$(PYTHON) deploy/run/run.py
 
 test: stack-up ## Start the stack, then run the test suite (extra args: PYTEST_ARGS=...)
 	uv run pytest $(PYTEST_ARGS)

@@ -1,0 +1,1 @@
+"""The launch-day scenario behind `hypercare demo`: the script, playing it, and summarizing the run."""
