@@ -1,0 +1,1 @@
+"""The SLA service: issue lifecycle (HTTP API, Kafka commands, source actions), SLA clocks and escalation."""

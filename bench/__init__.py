@@ -1,0 +1,1 @@
+"""The benchmark harness: raw Kafka ceiling, pipeline throughput, latency, memory and correctness."""

@@ -1,0 +1,405 @@
+"""``python -m bench``: the raw Kafka ceiling, then the pipeline at saturation and at a fixed rate.
+
+Order of one run (every run has its own topics ``bench.<run>.*``, consumer groups and database):
+
+1. generate ``--count`` + ``--rate`` x ``--duration`` raw messages in memory;
+2. ceiling: the raw pass-through over the first ``--count`` messages (unless ``--skip-passthrough``);
+3. saturation: preload the same ``--count`` messages on the raw topics, start the services, time the drain;
+4. latency: with the services warm, produce ``--rate`` messages/s for ``--duration`` s;
+5. correctness checks, results files, then the services are stopped and the topics and database dropped.
+"""
+
+import argparse
+import asyncio
+import functools
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from bench.checks import Check, kafka_checks, store_checks
+from bench.generate import RawMessage, generate
+from bench.passthrough import OffsetWatcher, create_topics, delete_topics, passthrough, preload
+from bench.pipeline import (
+    BenchTopics,
+    OutputLatency,
+    Targets,
+    percentiles,
+    produce_at_rate,
+    progress_probes,
+    stored_latency,
+    stored_throughput,
+    timeline,
+    watch,
+)
+from bench.processes import (
+    RssSampler,
+    Service,
+    bucket_quantiles,
+    create_database,
+    drop_database,
+    histogram_buckets,
+    metric_total,
+    start_service,
+    stop_service,
+)
+from bench.profile import Recording, finish, record, summarize
+from bench.report import environment, git_commit, markdown, summary_rows, write_results
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=int, default=1000, help="messages/s of the latency phase")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of the latency phase")
+    parser.add_argument("--count", type=int, default=200_000, help="messages of the saturation phase")
+    parser.add_argument("--partitions", type=int, default=6, help="partitions of every bench topic")
+    parser.add_argument("--seed", type=int, default=20240502, help="seed of the generated content")
+    parser.add_argument("--skip-passthrough", action="store_true", help="do not measure the raw ceiling")
+    parser.add_argument("--normalizer-only", action="store_true", help="leave triage out even if present")
+    parser.add_argument("--keep", action="store_true", help="keep the topics and database for inspection")
+    parser.add_argument("--profile", action="store_true", help="py-spy the services during saturation")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
+    return parser.parse_args(argv)
+
+
+def targets_of(messages: list[RawMessage]) -> Targets:
+    """What draining these messages must produce."""
+    return Targets(
+        raw_messages=len(messages),
+        normalized_reports=sum(m.reports for m in messages),
+        dead_letters=sum(1 for m in messages if m.dead),
+    )
+
+
+def plus(a: Targets, b: Targets) -> Targets:
+    """Cumulative targets of two phases."""
+    return Targets(
+        a.raw_messages + b.raw_messages,
+        a.normalized_reports + b.normalized_reports,
+        a.dead_letters + b.dead_letters,
+    )
+
+
+def triage_available() -> bool:
+    """Whether ``python -m hypercare_triage`` exists in this checkout yet."""
+    return importlib.util.find_spec("hypercare_triage.__main__") is not None
+
+
+def normalizer_env(names: BenchTopics, group: str) -> dict[str, str]:
+    """Point the normalizer at the run's topics."""
+    return {
+        "HYPERCARE_GROUP_ID": group,
+        "HYPERCARE_RAW_TICKETS_TOPIC": names.raw["hypercare.raw.tickets"],
+        "HYPERCARE_RAW_FEEDBACK_TOPIC": names.raw["hypercare.raw.feedback"],
+        "HYPERCARE_RAW_SOCIAL_TOPIC": names.raw["hypercare.raw.social"],
+        "HYPERCARE_RAW_ALERTS_TOPIC": names.raw["hypercare.raw.alerts"],
+        "HYPERCARE_NORMALIZED_TOPIC": names.normalized,
+        "HYPERCARE_DEADLETTER_TOPIC": names.deadletter,
+    }
+
+
+def triage_env(names: BenchTopics, group: str, database_url: str) -> dict[str, str]:
+    """Point triage at the run's topics, database and its own Redis key prefix."""
+    return {
+        "HYPERCARE_GROUP_ID": group,
+        "HYPERCARE_NORMALIZED_TOPIC": names.normalized,
+        "HYPERCARE_TRIAGED_TOPIC": names.triaged,
+        "HYPERCARE_LIFECYCLE_TOPIC": names.lifecycle,
+        "HYPERCARE_DEADLETTER_TOPIC": names.deadletter,
+        "HYPERCARE_DATABASE_URL": database_url,
+        "HYPERCARE_REDIS_PREFIX": redis_prefix(names.run),
+    }
+
+
+def redis_prefix(run_id: str) -> str:
+    """The Redis key prefix of one run's triage hints."""
+    return f"hypercare:bench:{run_id}"
+
+
+async def drop_redis_keys(url: str, prefix: str) -> int:
+    """Delete the run's Redis keys; returns how many."""
+    client = aioredis.Redis.from_url(url)
+    deleted = 0
+    try:
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            deleted += int(await client.delete(key))
+    finally:
+        await client.aclose()
+    return deleted
+
+
+def cpu_share(service: Service, start: str, end: str, seconds: float) -> float | None:
+    """CPU used between two marks, as a fraction of one core."""
+    if start not in service.cpu_marks or end not in service.cpu_marks or seconds <= 0:
+        return None
+    return (service.cpu_marks[end] - service.cpu_marks[start]) / seconds
+
+
+def service_histograms(services: list[Service]) -> dict[str, Callable[[], Awaitable[dict[float, float]]]]:
+    """The services' own latency histograms: raw->stage end to end, and one batch's processing time."""
+    reads: dict[str, Callable[[], Awaitable[dict[float, float]]]] = {}
+    for service in services:
+        stage = "normalized" if service.name == "normalizer" else "triaged"
+        reads[f"raw->{stage} ({service.name} metric)"] = functools.partial(
+            histogram_buckets, service, "hypercare_end_to_end_latency_seconds", stage=stage
+        )
+        reads[f"{service.name} batch processing"] = functools.partial(
+            histogram_buckets, service, "hypercare_stage_duration_seconds", service=service.name
+        )
+    return reads
+
+
+def cpu_cost(service: Service, messages: int) -> float | None:
+    """CPU milliseconds the service spent per raw message of the saturation phase (window-independent)."""
+    if "saturation.start" not in service.cpu_marks or "saturation.end" not in service.cpu_marks:
+        return None
+    used = service.cpu_marks["saturation.end"] - service.cpu_marks["saturation.start"]
+    return round(used * 1000 / max(1, messages), 3)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """One benchmark run; returns the results (also written to ``--out``)."""
+    bootstrap = os.environ.get("HYPERCARE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    base_db = os.environ.get(
+        "HYPERCARE_DATABASE_URL", "postgresql://hypercare:hypercare@127.0.0.1:5432/hypercare"
+    )
+    redis_url = os.environ.get("HYPERCARE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    started = datetime.now(UTC)
+    run_id = f"{started:%Y%m%d%H%M%S}{uuid.uuid4().hex[:6]}"
+    with_triage = triage_available() and not args.normalizer_only
+    workload = generate(args.count + args.rate * args.duration, run_tag=run_id, seed=args.seed)
+    saturation_msgs = list(workload.messages[: args.count])
+    rate_msgs = list(workload.messages[args.count :])
+    names = BenchTopics.for_run(run_id)
+    groups = {"normalizer": f"bench-{run_id}-normalizer", "triage": f"bench-{run_id}-triage"}
+    db_name = f"hypercare_bench_{run_id}"
+    log_dir = Path(tempfile.mkdtemp(prefix=f"hypercare-bench-{run_id}-"))
+    results: dict[str, Any] = {
+        "run": run_id,
+        "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": git_commit(ROOT),
+        "environment": environment(),
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "with_triage": with_triage,
+        "rate": args.rate,
+        "latency_output": "triaged" if with_triage else "normalized",
+        "workload": workload.describe(),
+        "logs": str(log_dir),
+        "latency": {},
+    }
+    print(
+        f"run {run_id}: {len(workload.messages):,} messages,"
+        f" triage {'on' if with_triage else 'absent'}; logs in {log_dir}"
+    )
+    services: list[Service] = []
+    sampler = RssSampler(services)
+    watcher = OffsetWatcher(bootstrap, partitions=args.partitions)
+    conn: asyncpg.Connection | None = None
+    recordings: list[Recording] = []
+    await create_topics(bootstrap, names.all(), partitions=args.partitions)
+    try:
+        await watcher.start()
+        if not args.skip_passthrough:
+            ceiling = await passthrough(
+                bootstrap,
+                saturation_msgs,
+                source=names.pass_in,
+                target=names.pass_out,
+                group_id=f"bench-{run_id}-pass",
+            )
+            results["passthrough"] = {
+                "messages": ceiling.messages,
+                "seconds": round(ceiling.seconds, 3),
+                "per_s": ceiling.rate,
+                "mib": round(ceiling.mib, 1),
+            }
+            print(f"pass-through: {ceiling.rate:,.0f} msg/s")
+
+        results["preload_seconds"] = round(await preload(bootstrap, saturation_msgs, names.topic_of), 2)
+        env_db: dict[str, str] = {}
+        if with_triage:
+            db_url = await create_database(base_db, db_name)
+            env_db = {"HYPERCARE_DATABASE_URL": db_url}
+        services.append(
+            await start_service(
+                "normalizer", "hypercare_normalizer", normalizer_env(names, groups["normalizer"]), log_dir
+            )
+        )
+        if with_triage:
+            services.append(
+                await start_service(
+                    "triage",
+                    "hypercare_triage",
+                    triage_env(names, groups["triage"], env_db["HYPERCARE_DATABASE_URL"]),
+                    log_dir,
+                )
+            )
+            conn = await asyncpg.connect(env_db["HYPERCARE_DATABASE_URL"])
+        if args.profile:
+            recordings.extend([await record(s.name, s.pid, log_dir) for s in services])
+        sampler.phase = "saturation"
+        sampler.start()
+        t0 = time.time()
+        for service in services:
+            service.mark_cpu("saturation.start")
+        sat_targets = targets_of(saturation_msgs)
+        triage_group = groups["triage"] if with_triage else None
+        series = await watch(
+            progress_probes(
+                watcher, names, sat_targets, normalizer_group=groups["normalizer"], triage_group=triage_group
+            ),
+        )
+        sat_seconds = time.time() - t0
+        for service in services:
+            service.mark_cpu("saturation.end")
+        for recording in recordings:
+            await finish(recording)
+            results.setdefault("profile", {})[recording.name] = summarize(recording.output)
+        saturation: dict[str, Any] = {
+            "timeline": timeline(series),
+            "drain_seconds": round(sat_seconds, 2),
+            "normalizer_messages_per_s": series["normalizer_committed"].sustained_rate(
+                sat_targets.raw_messages
+            ),
+            "normalized_reports_per_s": series["normalized_written"].sustained_rate(
+                sat_targets.normalized_reports
+            ),
+        }
+        boundary = datetime.now(UTC)
+        if with_triage and conn is not None:
+            saturation["triage_committed_per_s"] = series["triage_committed"].sustained_rate(
+                sat_targets.normalized_reports
+            )
+            stored = await stored_throughput(conn, before=boundary)
+            saturation["stored"] = stored
+            saturation["pipeline_reports_per_s"] = stored["sustained_per_s"]
+            results["latency"]["saturation"] = {
+                "persisted": await stored_latency(conn, since=datetime.fromtimestamp(0, UTC), until=boundary)
+            }
+        results["saturation"] = saturation
+        print("saturation:", {k: v for k, v in saturation.items() if k != "timeline"})
+
+        sampler.phase = "at_rate"
+        for service in services:
+            service.mark_cpu("at_rate.start")
+        stage_metrics = service_histograms(services)
+        before = {key: await read() for key, read in stage_metrics.items()}
+        since = time.time()
+        output = OutputLatency(
+            bootstrap,
+            names.triaged if with_triage else names.normalized,
+            partitions=args.partitions,
+            since=since,
+        )
+        await output.start()
+        achieved = await produce_at_rate(bootstrap, rate_msgs, names, args.rate)
+        produced_at = time.time()
+        all_targets = plus(sat_targets, targets_of(rate_msgs))
+        await watch(
+            progress_probes(
+                watcher, names, all_targets, normalizer_group=groups["normalizer"], triage_group=triage_group
+            ),
+        )
+        await asyncio.sleep(1.0)  # the last outputs reach the latency reader
+        await output.stop()
+        rate_seconds = time.time() - since
+        drained_after = rate_seconds - (produced_at - since) - 1.0
+        for service in services:
+            service.mark_cpu("at_rate.end")
+        at_rate: dict[str, Any] = {
+            "achieved_rate": round(achieved, 1),
+            "drained_s_after_last_send": round(drained_after, 2),
+            "output": percentiles(output.samples),
+        }
+        if conn is not None:
+            at_rate["persisted"] = await stored_latency(conn, since=datetime.fromtimestamp(since, UTC))
+        at_rate["services_view"] = {
+            key: bucket_quantiles(before[key], await read()) for key, read in stage_metrics.items()
+        }
+        results["latency"]["at_rate"] = at_rate
+        sampler.sample()
+
+        checks: list[Check] = await kafka_checks(
+            watcher, names, workload, normalizer_group=groups["normalizer"], triage_group=triage_group
+        )
+        normalizer = services[0]
+        checks.extend(
+            [
+                Check(
+                    "normalizer metrics: raw consumed",
+                    len(workload.messages),
+                    int(await metric_total(normalizer, "hypercare_messages_consumed_total")),
+                ),
+                Check(
+                    "normalizer metrics: dead letters",
+                    workload.expected_dead,
+                    int(await metric_total(normalizer, "hypercare_dead_letters_total")),
+                ),
+            ]
+        )
+        if conn is not None:
+            checks.extend(await store_checks(conn, workload))
+        results["checks"] = [
+            {"name": c.name, "expected": c.expected, "actual": c.actual, "ok": c.ok} for c in checks
+        ]
+        results["services"] = {
+            s.name: {
+                "peak_rss_kib": s.peak_rss_kib,
+                "peak_rss_at": s.peak_rss_at,
+                "rss_kib_by_phase": s.rss_by_phase,
+                "cpu_per_phase": {
+                    k: v
+                    for k, v in (
+                        ("saturation", cpu_share(s, "saturation.start", "saturation.end", sat_seconds)),
+                        ("at_rate", cpu_share(s, "at_rate.start", "at_rate.end", rate_seconds)),
+                    )
+                    if v is not None
+                },
+                "cpu_ms_per_raw_message_saturation": cpu_cost(s, len(saturation_msgs)),
+            }
+            for s in services
+        }
+    finally:
+        for recording in recordings:
+            await finish(recording)
+        await sampler.stop()
+        for service in reversed(services):
+            code = await stop_service(service)
+            results.setdefault("exit_codes", {})[service.name] = code
+        if conn is not None:
+            await conn.close()
+        await watcher.stop()
+        if not args.keep:
+            await delete_topics(bootstrap, names.all())
+            if with_triage:
+                await drop_database(base_db, db_name)
+                await drop_redis_keys(redis_url, redis_prefix(run_id))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, print the table, write the files; exit 1 if a correctness check failed."""
+    args = parse_args(argv)
+    results = asyncio.run(run(args))
+    json_path, md_path = write_results(results, args.out)
+    print()
+    print(markdown(results))
+    print(f"results: {json_path} and {md_path}")
+    failed = [r for r in summary_rows(results) if r.metric == "correctness checks" and r.verdict == "FAIL"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

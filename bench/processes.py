@@ -1,0 +1,227 @@
+"""The services under test as subprocesses: metrics ports, RSS and CPU sampling; the benchmark database.
+
+Each service runs as ``python -m <module>`` (the venv's interpreter) with ``HYPERCARE_*`` variables that
+point it at the run's topics, consumer group, database and a free port, so that its memory and CPU are
+its own process's and can be read from ``/proc``.
+"""
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A port the kernel considers free now (bound to port 0, then released for the service to take)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident set size of a process (``VmRSS`` in ``/proc/<pid>/status``), or None once it exited."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``), or None once it exited."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # After the command name: state is field 3 of stat(5); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+@dataclass
+class Service:
+    """A running service subprocess and what was sampled from it."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    port: int
+    log_path: Path
+    peak_rss_kib: int = 0
+    peak_rss_at: str = ""
+    rss_by_phase: dict[str, int] = field(default_factory=dict)
+    cpu_marks: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        """The service's process id."""
+        return self.process.pid
+
+    def mark_cpu(self, label: str) -> None:
+        """Remember the CPU time used so far under a label (phase boundaries)."""
+        used = cpu_seconds(self.pid)
+        if used is not None:
+            self.cpu_marks[label] = used
+
+
+async def start_service(name: str, module: str, env: Mapping[str, str], log_dir: Path) -> Service:
+    """Start ``python -m module`` with the given extra environment and wait for its ``/healthz``.
+
+    Raises:
+        RuntimeError: the process exited or did not answer within 60 s (its log path is in the message).
+    """
+    port = free_port()
+    log_path = log_dir / f"{name}.log"
+    full_env = {**os.environ, **env, "HYPERCARE_HTTP_PORT": str(port), "HYPERCARE_LOG_JSON": "true"}
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, env=full_env, stdout=log, stderr=log, start_new_session=True
+        )
+    service = Service(name, process, port, log_path)
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        while True:
+            if process.returncode is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {log_path}")
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return service
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                await stop_service(service)
+                raise RuntimeError(f"{name} did not answer /healthz within 60 s; see {log_path}")
+            await asyncio.sleep(0.2)
+
+
+async def stop_service(service: Service, *, grace: float = 20.0) -> int | None:
+    """SIGTERM the service (its own process only), wait ``grace`` seconds, then SIGKILL; returns its code."""
+    if service.process.returncode is None:
+        service.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(service.process.wait(), grace)
+        except TimeoutError:
+            service.process.kill()
+            await service.process.wait()
+    return service.process.returncode
+
+
+async def metric_total(service: Service, name: str) -> float:
+    """Sum of every sample of one metric on the service's ``/metrics`` (all label sets)."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        text = (await client.get(f"http://127.0.0.1:{service.port}/metrics")).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in {"{", " "}:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+async def histogram_buckets(service: Service, name: str, /, **labels: str) -> dict[float, float]:
+    """Cumulative bucket counts (``le`` -> count) of one histogram series on the service's ``/metrics``."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        text = (await client.get(f"http://127.0.0.1:{service.port}/metrics")).text
+    buckets: dict[float, float] = {}
+    prefix = f"{name}_bucket{{"
+    for line in text.splitlines():
+        if not line.startswith(prefix):
+            continue
+        label_text, _, value = line[len(prefix) :].rpartition("} ")
+        found = dict(_LABEL.findall(label_text))
+        if all(found.get(k) == v for k, v in labels.items()):
+            buckets[float(found["le"])] = buckets.get(float(found["le"]), 0.0) + float(value)
+    return buckets
+
+
+def bucket_quantiles(
+    before: dict[float, float], after: dict[float, float], points: tuple[float, ...] = (0.5, 0.95, 0.99)
+) -> dict[str, float]:
+    """Quantiles (ms, as the upper bound of the bucket they fall in) of what was observed between two scrapes."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    out: dict[str, float] = {"n": total}
+    if not total:
+        return out
+    for point in points:
+        bound = next(b for b, c in zip(bounds, counts, strict=True) if c >= point * total)
+        out[f"p{round(point * 100)}_le"] = bound * 1000 if bound != float("inf") else float("inf")
+    return out
+
+
+class RssSampler:
+    """Samples every service's VmRSS every ``interval`` seconds and keeps the peak, overall and per phase."""
+
+    def __init__(self, services: list[Service], *, interval: float = 0.25) -> None:
+        self.services = services
+        self.interval = interval
+        self.phase = "start"
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin sampling in the background."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop sampling."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def sample(self) -> None:
+        """Take one sample of every service."""
+        for service in self.services:
+            rss = rss_kib(service.pid)
+            if rss is None:
+                continue
+            if rss > service.peak_rss_kib:
+                service.peak_rss_kib, service.peak_rss_at = rss, self.phase
+            service.rss_by_phase[self.phase] = max(rss, service.rss_by_phase.get(self.phase, 0))
+
+    async def _run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self.interval)
+
+
+def database_url(base_url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``base_url`` (same role and password)."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+async def create_database(base_url: str, name: str) -> str:
+    """CREATE DATABASE ``name`` (the role needs CREATEDB); returns its URL."""
+    conn = await asyncpg.connect(base_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return database_url(base_url, name)
+
+
+async def drop_database(base_url: str, name: str) -> None:
+    """DROP DATABASE ``name``, disconnecting whoever is still on it."""
+    conn = await asyncpg.connect(base_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -1,0 +1,176 @@
+"""The results: a short Markdown table on stdout and ``<timestamp>-<commit>.json`` / ``.md`` files."""
+
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+TARGETS = {
+    "pipeline_per_s": 8000.0,
+    "share_of_passthrough": 0.25,
+    "p99_ms_at_rate": 25.0,
+    "rss_mib": 300.0,
+}
+_PACKAGES = ("aiokafka", "faststream", "asyncpg", "pydantic", "redis", "rapidfuzz")
+
+
+def git_commit(cwd: Path) -> str:
+    """``git rev-parse --short HEAD``, or ``unknown`` outside a checkout."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() or "unknown"
+
+
+def environment() -> dict[str, Any]:
+    """Machine and versions the numbers belong to."""
+    versions: dict[str, str] = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+    }
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary table."""
+
+    metric: str
+    value: str
+    target: str = ""
+    verdict: str = ""
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def summary_rows(results: dict[str, Any]) -> list[Row]:
+    """The headline numbers against the targets."""
+    rows: list[Row] = []
+    ceiling = results.get("passthrough", {}).get("per_s")
+    if ceiling is not None:
+        rows.append(Row("raw pass-through (ceiling)", _fmt(ceiling, " msg/s")))
+    sat = results.get("saturation", {})
+    normalizer_rate = sat.get("normalizer_messages_per_s")
+    rows.append(Row("normalizer, raw messages consumed", _fmt(normalizer_rate, " msg/s")))
+    rows.append(Row("normalizer, reports written", _fmt(sat.get("normalized_reports_per_s"), " reports/s")))
+    pipeline_rate = sat.get("pipeline_reports_per_s")
+    headline = pipeline_rate if results.get("with_triage") else sat.get("normalized_reports_per_s")
+    label = "pipeline, reports persisted" if results.get("with_triage") else "normalizer alone (no triage)"
+    rows.append(
+        Row(
+            label,
+            _fmt(headline, " reports/s"),
+            "≥ 8,000/s",
+            _verdict(None if headline is None else headline >= TARGETS["pipeline_per_s"]),
+        )
+    )
+    if ceiling and headline:
+        share = headline / ceiling
+        rows.append(Row("share of pass-through", f"{share:.1%}", "≥ 25 %", _verdict(share >= 0.25)))
+    for key, title in (("at_rate", f"at {results.get('rate')}/s"), ("saturation", "saturation backlog")):
+        lat = results.get("latency", {}).get(key, {})
+        for kind, label_kind in (
+            ("output", results.get("latency_output", "output")),
+            ("persisted", "persisted"),
+        ):
+            stats = lat.get(kind)
+            if not stats or not stats.get("n"):
+                continue
+            p99 = stats.get("p99")
+            ok = None if key != "at_rate" or p99 is None else p99 <= TARGETS["p99_ms_at_rate"]
+            rows.append(
+                Row(
+                    f"raw→{label_kind} {title} p50/p95/p99 (n={int(stats['n'])})",
+                    f"{stats.get('p50')} / {stats.get('p95')} / {p99} ms",
+                    "p99 ≤ 25 ms" if key == "at_rate" else "",
+                    _verdict(ok),
+                )
+            )
+    for key, stats in results.get("latency", {}).get("at_rate", {}).get("services_view", {}).items():
+        if stats.get("n"):
+            bounds = " / ".join(_fmt(stats.get(f"p{p}_le"), "", 1) for p in (50, 95, 99))
+            rows.append(Row(f"{key} at {results.get('rate')}/s p50/p95/p99 (bucket bound)", f"≤ {bounds} ms"))
+    drained = results.get("latency", {}).get("at_rate", {}).get("drained_s_after_last_send")
+    if drained is not None:
+        rows.append(
+            Row(
+                f"at {results.get('rate')}/s: caught up after the last send",
+                f"{drained:.1f} s",
+                "≈ 0 s (keeps up)",
+                _verdict(drained < 2.0),
+            )
+        )
+    for name, svc in results.get("services", {}).items():
+        mib = svc["peak_rss_kib"] / 1024
+        rows.append(
+            Row(
+                f"{name} peak RSS ({svc['peak_rss_at']})",
+                f"{mib:.0f} MiB",
+                "< 300 MB",
+                _verdict(mib * 1.048576 < TARGETS["rss_mib"]),
+            )
+        )
+        cost = svc.get("cpu_ms_per_raw_message_saturation")
+        if cost is not None:
+            rows.append(Row(f"{name} CPU per raw message (saturation)", f"{cost:.3f} ms"))
+        for phase, cpu in svc.get("cpu_per_phase", {}).items():
+            rows.append(Row(f"{name} CPU during {phase}", f"{cpu:.0%} of one core"))
+    checks = results.get("checks", [])
+    failed = [c for c in checks if not c["ok"]]
+    rows.append(
+        Row(
+            "correctness checks",
+            f"{len(checks) - len(failed)}/{len(checks)} hold",
+            "all",
+            _verdict(not failed),
+        )
+    )
+    rows.extend(Row(f"  ✗ {c['name']}", f"{c['actual']} (expected {c['expected']})") for c in failed)
+    return rows
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The Markdown report: headline table, then the settings."""
+    lines = [
+        f"# Benchmark {results['run']} ({results['commit']}, {results['started_at']})",
+        "",
+        f"{results['environment']['cpu_count']} CPUs, Python {results['environment']['python']}; "
+        f"{results['workload']['messages']:,} raw messages (mean {results['workload']['mean_bytes']} B), "
+        f"{results['settings']['partitions']} partitions; triage {'on' if results['with_triage'] else 'absent'}.",
+        "",
+        "| metric | value | target | |",
+        "| --- | --- | --- | --- |",
+        *(f"| {r.metric} | {r.value} | {r.target} | {r.verdict} |" for r in summary_rows(results)),
+        "",
+        "Settings: `" + json.dumps(results["settings"], sort_keys=True) + "`",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Write ``<timestamp>-<commit>.json`` and ``.md`` in ``out_dir``; returns both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{results['started_at'].replace(':', '').replace('-', '')}-{results['commit']}"
+    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    json_path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    md_path.write_text(markdown(results), encoding="utf-8")
+    return json_path, md_path

@@ -1,0 +1,142 @@
+"""The SQL of the issue store: one read statement and one write statement per batch.
+
+Rows travel as JSON arrays expanded with ``jsonb_to_recordset``, so a batch of any size is one
+statement with a fixed number of parameters.
+"""
+
+from typing import Final
+
+
+def _candidates(fingerprints: str, refs: str, components: str, environments: str) -> str:
+    """Ids of the issues sharing a fingerprint or source item key, and open issues of the scopes."""
+    return f"""
+    SELECT issue_id FROM issues WHERE fingerprint = ANY({fingerprints}::text[])
+    UNION
+    SELECT issue_id FROM issue_refs WHERE source_ref = ANY({refs}::text[])
+    UNION
+    SELECT i.issue_id FROM issues i
+    JOIN unnest({components}::text[], {environments}::text[]) AS s(component, environment)
+      ON i.component = s.component AND i.environment = s.environment
+    WHERE i.status <> 'resolved'
+"""  # noqa: S608 - assembled from constants; values are bound parameters
+
+
+READ_BATCH: Final = f"""
+WITH known AS (
+    SELECT event_id FROM reports WHERE event_id = ANY($1::text[])
+), candidate_ids AS (
+    {_candidates("$2", "$3", "$4", "$5")}
+    UNION
+    SELECT unnest($6::text[])
+)
+SELECT 'event' AS kind, event_id AS id, NULL::text AS state FROM known
+UNION ALL
+SELECT 'issue', i.issue_id, i.state::text FROM issues i JOIN candidate_ids c USING (issue_id)
+UNION ALL
+SELECT 'snapshot', pg_current_snapshot()::text, NULL
+"""  # noqa: S608 - assembled from constants; values are bound parameters
+"""$1 event ids, $2 fingerprints, $3 source item keys, $4/$5 scopes, $6 hinted issue ids."""
+
+LOCK_PREFIX: Final = "BEGIN; SELECT pg_advisory_xact_lock(key) FROM (VALUES {values}) AS k(key) ORDER BY key;"
+"""Opens the write transaction and takes its advisory locks in one round trip (keys are integers
+formatted by the adapter, sorted so two writers never wait on each other in opposite orders)."""
+
+_ISSUE_COLUMNS: Final = (
+    "issue_id text, fingerprint text, component text, environment text, title text, status text,"
+    " severity text, impact real, route text, team text, occurrences integer,"
+    " distinct_reporters integer, flap_count integer, version integer, opened boolean,"
+    " suppressed_by text, first_seen timestamptz, last_seen timestamptz, resolved_at timestamptz,"
+    " state jsonb, prior_version integer"
+)
+_ISSUE_FIELDS: Final = (
+    "issue_id, fingerprint, component, environment, title, status, severity, impact, route, team,"
+    " occurrences, distinct_reporters, flap_count, version, opened, suppressed_by, first_seen,"
+    " last_seen, resolved_at, state"
+)
+_UPDATES: Final = ", ".join(
+    f"{name} = EXCLUDED.{name}" for name in (*_ISSUE_FIELDS.replace(" ", "").split(",")[1:], "written_by")
+)
+
+WRITE_BATCH: Final = f"""
+WITH incoming AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x({_ISSUE_COLUMNS})
+), conflict AS (
+    SELECT i.issue_id FROM issues i
+    WHERE NOT pg_visible_in_snapshot(i.written_by, $6::text::pg_snapshot)
+      AND i.issue_id IN ({_candidates("$7", "$8", "$9", "$10")})
+    UNION ALL
+    SELECT w.issue_id FROM incoming w LEFT JOIN issues i USING (issue_id)
+    WHERE COALESCE(i.version, 0) <> w.prior_version
+), ok AS (
+    SELECT NOT EXISTS (SELECT 1 FROM conflict) AS ok
+), upserted AS (
+    INSERT INTO issues ({_ISSUE_FIELDS}, written_by, updated_at)
+    SELECT {_ISSUE_FIELDS}, pg_current_xact_id(), now() FROM incoming WHERE (SELECT ok FROM ok)
+    ON CONFLICT (issue_id) DO UPDATE SET {_UPDATES}, updated_at = now()
+    RETURNING issue_id
+), refs AS (
+    INSERT INTO issue_refs (source_ref, issue_id)
+    SELECT DISTINCT r.source_ref, r.issue_id
+    FROM jsonb_to_recordset($2::jsonb) AS r(source_ref text, issue_id text)
+    WHERE (SELECT ok FROM ok)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), stored AS (
+    INSERT INTO reports (event_id, issue_id, fingerprint, source, source_format, merged_by,
+                         occurred_at, received_at, report)
+    SELECT r.event_id, r.issue_id, r.fingerprint, r.source, r.source_format, r.merged_by,
+           r.occurred_at, r.received_at, r.report
+    FROM jsonb_to_recordset($3::jsonb) AS r(event_id text, issue_id text, fingerprint text, source text,
+        source_format text, merged_by text, occurred_at timestamptz, received_at timestamptz, report jsonb)
+    WHERE (SELECT ok FROM ok)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+), audited AS (
+    INSERT INTO audit_log (dedup_key, issue_id, at, action, actor, event_id, detail)
+    SELECT a.dedup_key, a.issue_id, a.at, a.action, a.actor, a.event_id, a.detail
+    FROM jsonb_to_recordset($4::jsonb) AS a(dedup_key text, issue_id text, at timestamptz, action text,
+        actor text, event_id text, detail jsonb)
+    WHERE (SELECT ok FROM ok)
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING 1
+), outbox AS (
+    INSERT INTO triage_outbox (decision_id, issue_id, event_id, payload, headers)
+    SELECT o.decision_id, o.issue_id, o.event_id, o.payload, o.headers
+    FROM jsonb_to_recordset($5::jsonb) AS o(decision_id text, issue_id text, event_id text,
+        payload jsonb, headers jsonb)
+    WHERE (SELECT ok FROM ok)
+    ON CONFLICT (decision_id) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT ok FROM ok) AS ok,
+       (SELECT count(*) FROM upserted) AS issues,
+       (SELECT count(*) FROM refs) AS refs,
+       (SELECT count(*) FROM stored) AS reports,
+       (SELECT count(*) FROM audited) AS audit,
+       (SELECT count(*) FROM outbox) AS decisions
+"""  # noqa: S608 - assembled from constants; values are bound parameters
+"""$1 issues, $2 refs, $3 reports, $4 audit rows, $5 decisions (JSON arrays), $6 the read's snapshot
+(NULL: no recheck), $7-$10 the recheck's fingerprints, keys and scopes."""
+
+LOAD_ISSUE: Final = "SELECT state::text FROM issues WHERE issue_id = $1"
+
+SUPPRESSED_OPEN: Final = (
+    "SELECT state::text FROM issues"
+    " WHERE suppressed_by IS NOT NULL AND status <> 'resolved' AND opened ORDER BY issue_id"
+)
+
+OPEN_COUNTS: Final = (
+    "SELECT severity, route, count(*) AS n FROM issues"
+    " WHERE status <> 'resolved' AND opened GROUP BY severity, route ORDER BY severity, route"
+)
+
+UNPUBLISHED: Final = (
+    "SELECT payload::text, headers::text FROM triage_outbox"
+    " WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)"
+    " ORDER BY created_at LIMIT $2"
+)
+
+MARK_PUBLISHED: Final = (
+    "UPDATE triage_outbox SET published_at = now()"
+    " WHERE decision_id = ANY($1::text[]) AND published_at IS NULL"
+)

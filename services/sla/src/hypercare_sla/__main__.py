@@ -1,0 +1,23 @@
+"""``python -m hypercare_sla``: serve the SLA service with uvicorn, settings from the environment."""
+
+import uvicorn
+
+from hypercare_sla.app import create_app
+from hypercare_sla.settings import SlaSettings
+
+
+def main() -> None:
+    """Run until SIGINT/SIGTERM (uvicorn drains requests, then the lifespan stops the scheduler and broker)."""
+    settings = SlaSettings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # keep the structlog/stdlib configuration create_app installed
+        access_log=False,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

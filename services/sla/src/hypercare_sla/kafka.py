@@ -1,0 +1,135 @@
+"""Kafka edges of the SLA service: the event sink and the two subscribers (triage decisions, commands)."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+from hypercare_contracts import ErrorClass
+from hypercare_contracts.lifecycle import LifecycleCommand, LifecycleEvent
+from hypercare_contracts.sla import SlaEvent
+from hypercare_contracts.triaged import TriagedIssue
+from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
+from hypercare_runtime.kafka import keep_raw_bytes
+from hypercare_runtime.logging import get_logger
+from hypercare_runtime.tracing import header_map
+from pydantic import BaseModel, ValidationError
+
+from hypercare_sla.metrics import SERVICE, SlaMetrics
+from hypercare_sla.settings import SlaSettings
+
+log = get_logger(__name__)
+
+MESSAGE_HEADER = "hypercare-message"
+"""Tells commands from events on the lifecycle topic: ``command`` (or absent) and ``event``."""
+EVENT = "event"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class KafkaEventSink:
+    """Publishes lifecycle events and SLA events keyed by issue id, waiting for the broker's acknowledgement."""
+
+    def __init__(self, broker: KafkaBroker, *, settings: SlaSettings, metrics: SlaMetrics) -> None:
+        self._broker = broker
+        self._lifecycle_topic = settings.lifecycle_topic
+        self._sla_topic = settings.sla_events_topic
+        self._metrics = metrics
+
+    async def lifecycle(self, event: LifecycleEvent) -> None:
+        """Publish a lifecycle event on the lifecycle topic, marked as an event."""
+        await self._broker.publish(
+            event.model_dump_json().encode(),
+            self._lifecycle_topic,
+            key=event.issue_id.encode(),
+            headers={MESSAGE_HEADER: EVENT},
+        )
+        self._metrics.count_produced(self._lifecycle_topic)
+
+    async def sla(self, events: Sequence[SlaEvent]) -> None:
+        """Publish SLA events; returns once every one was acknowledged (raises if any write failed)."""
+        # Sent concurrently (the producer batches them), each awaited until the broker acknowledged it.
+        await asyncio.gather(
+            *(
+                self._broker.publish(
+                    event.model_dump_json().encode(), self._sla_topic, key=event.issue_id.encode()
+                )
+                for event in events
+            )
+        )
+        self._metrics.count_produced(self._sla_topic, len(events))
+
+
+def add_subscribers(
+    broker: KafkaBroker,
+    settings: SlaSettings,
+    metrics: SlaMetrics,
+    *,
+    on_triaged: Callable[[TriagedIssue], Awaitable[object]],
+    on_command: Callable[[LifecycleCommand], Awaitable[object]],
+) -> None:
+    """Subscribe to triage decisions and lifecycle commands.
+
+    Error policy: a message that is not a valid contract goes to the dead-letter topic; a database or broker
+    failure raises, the message is not acknowledged and is delivered again (handling is idempotent). Events
+    this service published itself on the lifecycle topic are skipped.
+    """
+
+    async def parse(message: KafkaMessage, model: type[ModelT]) -> ModelT | None:
+        record = message.raw_message
+        assert not isinstance(record, tuple), "subscribers take one message at a time"
+        metrics.count_consumed([record.topic])
+        raw: bytes = record.value or b""
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as exc:
+            reason = f"not a valid {model.__name__}: {exc.errors(include_url=False)[:3]}"
+        dead = dead_letter(
+            service=SERVICE,
+            raw=raw,
+            error_class=ErrorClass.SCHEMA_VIOLATION,
+            reason=reason,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            failed_at=datetime.now(UTC),
+            trace_id=None,
+        )
+        await broker.publish(
+            dead.model_dump_json().encode(), settings.deadletter_topic, headers=dead_letter_headers(dead)
+        )
+        metrics.dead_letters.labels(SERVICE, dead.error_class.value).inc()
+        metrics.count_produced(settings.deadletter_topic)
+        log.warning("sla.dead_letter", topic=record.topic, offset=record.offset, reason=reason[:300])
+        return None
+
+    @broker.subscriber(
+        settings.triaged_topic,
+        group_id=settings.group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=keep_raw_bytes,
+    )
+    async def triaged(message: KafkaMessage) -> None:
+        issue = await parse(message, TriagedIssue)
+        if issue is not None:
+            await on_triaged(issue)
+
+    @broker.subscriber(
+        settings.lifecycle_topic,
+        group_id=settings.group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=keep_raw_bytes,
+    )
+    async def lifecycle(message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple), "subscribers take one message at a time"
+        if header_map(record.headers).get(MESSAGE_HEADER) == EVENT:
+            return
+        command = await parse(message, LifecycleCommand)
+        if command is not None:
+            await on_command(command)

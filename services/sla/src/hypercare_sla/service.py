@@ -1,0 +1,303 @@
+"""The lifecycle of issues: commands (HTTP, Kafka, links, sources) and triage decisions change the clocks.
+
+Every change runs in one store session on the issue: the command is checked against its status by the
+domain (:func:`~hypercare_domain.sla.apply_command`), the timeline is updated, the milestones are planned
+again, the audit log is written, the :class:`LifecycleEvent` is published (the broker acknowledged it before
+the transaction commits, so a failed publish changes nothing) and the command id is remembered, so a replay
+answers the same without acting twice.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from hypercare_contracts.lifecycle import LifecycleAction, LifecycleCommand, LifecycleEvent, Via
+from hypercare_contracts.triaged import Decision, IssueStatus, TriagedIssue
+from hypercare_domain.sla import (
+    Clock,
+    Rejection,
+    RejectionReason,
+    SlaPolicy,
+    SlaTimeline,
+    apply_command,
+    change_severity,
+    record_event,
+)
+from hypercare_runtime.logging import get_logger
+from hypercare_store.sla import AuditEntry, CommandRecord, SlaIssue
+
+from hypercare_sla.metrics import SlaMetrics
+from hypercare_sla.planning import effective_status, planned_milestones, waiting_on_customer
+from hypercare_sla.ports import EventSink, IssueSession, SlaStore
+from hypercare_sla.triaged import TRIAGE_ACTOR, implied_commands
+from hypercare_sla.views import IssueView, build_view
+
+log = get_logger(__name__)
+
+
+class Outcome(StrEnum):
+    """What became of a command."""
+
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    NOT_FOUND = "not_found"
+    """The issue is unknown to the SLA service."""
+    KEY_REUSED = "key_reused"
+    """The command id was used before for another issue or action."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A command's outcome; ``replayed`` when it was handled before and this is the stored answer."""
+
+    command: LifecycleCommand
+    outcome: Outcome
+    event: LifecycleEvent | None = None
+    rejection: Rejection | None = None
+    replayed: bool = False
+
+
+@dataclass
+class _Change:
+    """What one session changed, to be saved and published before it commits."""
+
+    issue: SlaIssue | None
+    dirty: bool = False
+    events: list[LifecycleEvent] = field(default_factory=list)
+
+
+class SlaService:
+    """Applies lifecycle commands and triage decisions to the stored clocks."""
+
+    def __init__(
+        self,
+        *,
+        store: SlaStore,
+        sink: EventSink,
+        policy: SlaPolicy,
+        clock: Clock,
+        metrics: SlaMetrics,
+        on_planned: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._sink = sink
+        self._policy = policy
+        self._clock = clock
+        self._metrics = metrics
+        self._on_planned = on_planned
+
+    async def execute(self, command: LifecycleCommand) -> CommandResult:
+        """Apply one command (idempotent by ``command_id``)."""
+        async with self._store.session(command.issue_id) as session:
+            change = _Change(session.issue)
+            result = await self._apply(session, change, command, self._clock.now())
+            await self._commit(session, change)
+        self._count(result)
+        return result
+
+    async def on_triaged(self, triaged: TriagedIssue) -> list[CommandResult]:
+        """Start, re-rate or stop the clocks of an issue after a triage decision.
+
+        ``created``, ``reopened`` (of an issue not seen before) and ``released`` start a cycle at the decision
+        instant; a suppressed issue gets no clock until released; a severity or route change re-plans; a
+        ``resolved`` decision and the source's own actions become lifecycle commands.
+        """
+        now = self._clock.now()
+        results: list[CommandResult] = []
+        async with self._store.session(triaged.issue_id) as session:
+            change = _Change(session.issue)
+            fresh = await self._track(session, change, triaged)
+            for command in implied_commands(triaged):
+                if change.issue is None or (fresh and command.action is LifecycleAction.REOPEN):
+                    continue
+                results.append(await self._apply(session, change, command, now))
+            await self._commit(session, change)
+        for result in results:
+            self._count(result)
+        return results
+
+    async def view(self, issue_id: str) -> IssueView | None:
+        """The issue's status, clocks, milestones and audit trail; ``None`` if unknown."""
+        loaded = await self._store.load(issue_id)
+        if loaded is None:
+            return None
+        issue, milestones, audit = loaded
+        return build_view(issue, milestones, audit, self._policy, self._clock.now())
+
+    async def _track(self, session: IssueSession, change: _Change, triaged: TriagedIssue) -> bool:
+        """Create, release or re-rate the issue from the decision; returns whether a cycle started now."""
+        at = triaged.decided_at
+        issue = change.issue
+        if issue is None:
+            if triaged.status is IssueStatus.RESOLVED or triaged.decision is Decision.RESOLVED:
+                return False
+            suppressed = triaged.decision is Decision.SUPPRESSED
+            timeline = SlaTimeline(
+                issue_id=triaged.issue_id,
+                opened_at=at,
+                severity=triaged.severity,
+                route=triaged.route.name,
+                escalation_policy=triaged.route.escalation_policy,
+            )
+            change.issue = SlaIssue(timeline, IssueStatus.OPEN, triaged.route.team, suppressed=suppressed)
+            change.dirty = True
+            await session.audit(
+                _triage_audit(triaged, "sla.suppressed" if suppressed else "sla.started", timeline)
+            )
+            return not suppressed
+        if issue.suppressed and triaged.decision is not Decision.SUPPRESSED:
+            timeline = issue.timeline.model_copy(
+                update={"opened_at": at, "severity": triaged.severity, "severity_raised_at": None}
+            )
+            change.issue = SlaIssue(
+                timeline, IssueStatus.OPEN, issue.team, suppressed=False, version=issue.version
+            )
+            change.dirty = True
+            await session.audit(_triage_audit(triaged, "sla.started", timeline))
+            return True
+        timeline = change_severity(issue.timeline, triaged.severity, at)
+        team = issue.team
+        if triaged.route.name != timeline.route:
+            timeline = timeline.model_copy(
+                update={"route": triaged.route.name, "escalation_policy": triaged.route.escalation_policy}
+            )
+            team = triaged.route.team
+        if timeline != issue.timeline:
+            change.issue = SlaIssue(timeline, issue.status, team, issue.suppressed, issue.version)
+            change.dirty = True
+            await session.audit(_triage_audit(triaged, "sla.rerated", timeline))
+        return False
+
+    async def _apply(
+        self, session: IssueSession, change: _Change, command: LifecycleCommand, now: datetime
+    ) -> CommandResult:
+        stored = await session.find_command(command.command_id)
+        if stored is not None:
+            return _replay(command, stored)
+        issue = change.issue
+        if issue is None:
+            return CommandResult(command, Outcome.NOT_FOUND)
+        status = effective_status(issue, now)
+        outcome = apply_command(status, command, now, paused=waiting_on_customer(issue.timeline))
+        if isinstance(outcome, Rejection):
+            await session.remember_command(_record(command, Outcome.REJECTED, _rejection_json(outcome)))
+            return CommandResult(command, Outcome.REJECTED, rejection=outcome)
+        event = outcome
+        timeline = record_event(issue.timeline, event)
+        team = event.team if event.action is LifecycleAction.REASSIGN and event.team else issue.team
+        change.issue = SlaIssue(timeline, event.to_status, team, issue.suppressed, issue.version)
+        change.dirty = True
+        change.events.append(event)
+        await session.audit(_event_audit(event, issue.timeline))
+        await session.remember_command(
+            _record(command, Outcome.APPLIED, {"event": event.model_dump(mode="json")})
+        )
+        if event.action is LifecycleAction.ACKNOWLEDGE:
+            self._metrics.time_to_acknowledge.labels(timeline.severity.value).observe(
+                max(0.0, (event.at - issue.timeline.opened_at).total_seconds())
+            )
+        return CommandResult(command, Outcome.APPLIED, event=event)
+
+    async def _commit(self, session: IssueSession, change: _Change) -> None:
+        if not change.dirty or change.issue is None:
+            return
+        saved = await session.save(change.issue)
+        await session.replan(saved.issue_id, planned_milestones(saved, self._policy, self._clock.now()))
+        for event in change.events:
+            await self._sink.lifecycle(event)
+        self._on_planned()
+
+    def _count(self, result: CommandResult) -> None:
+        command = result.command
+        outcome = "replayed" if result.replayed else result.outcome.value
+        self._metrics.commands.labels(command.action.value, command.via.value, outcome).inc()
+        log.info(
+            "lifecycle.command",
+            issue_id=command.issue_id,
+            command_id=command.command_id,
+            action=command.action.value,
+            via=command.via.value,
+            outcome=outcome,
+            reason=result.rejection.reason.value if result.rejection else None,
+        )
+
+
+def _record(command: LifecycleCommand, outcome: Outcome, result: dict[str, Any]) -> CommandRecord:
+    return CommandRecord(command.command_id, command.issue_id, command.action.value, outcome.value, result)
+
+
+def _rejection_json(rejection: Rejection) -> dict[str, Any]:
+    return {
+        "rejection": {
+            "status": rejection.status.value,
+            "reason": rejection.reason.value,
+            "message": rejection.message,
+        }
+    }
+
+
+def _replay(command: LifecycleCommand, stored: CommandRecord) -> CommandResult:
+    if stored.issue_id != command.issue_id or stored.action != command.action.value:
+        return CommandResult(command, Outcome.KEY_REUSED, replayed=True)
+    if "event" in stored.result:
+        event = LifecycleEvent.model_validate(stored.result["event"])
+        return CommandResult(command, Outcome.APPLIED, event=event, replayed=True)
+    fields = stored.result["rejection"]
+    rejection = Rejection(
+        command_id=command.command_id,
+        issue_id=command.issue_id,
+        action=command.action,
+        status=IssueStatus(fields["status"]),
+        reason=RejectionReason(fields["reason"]),
+        message=fields["message"],
+    )
+    return CommandResult(command, Outcome.REJECTED, rejection=rejection, replayed=True)
+
+
+def _event_audit(event: LifecycleEvent, before: SlaTimeline) -> AuditEntry:
+    detail: dict[str, Any] = {
+        "via": event.via.value,
+        "from_status": event.from_status.value,
+        "to_status": event.to_status.value,
+        "command_id": event.command_id,
+        "cycle": before.cycle,
+    }
+    for name in ("team", "snooze_until", "comment"):
+        value = getattr(event, name)
+        if value is not None:
+            detail[name] = value.isoformat() if isinstance(value, datetime) else value
+    return AuditEntry(
+        dedup_key=f"lifecycle:{event.event_id}",
+        issue_id=event.issue_id,
+        at=event.at,
+        action=event.action.value,
+        actor=event.actor,
+        event_id=event.event_id,
+        detail=detail,
+    )
+
+
+def _triage_audit(triaged: TriagedIssue, action: str, timeline: SlaTimeline) -> AuditEntry:
+    return AuditEntry(
+        dedup_key=f"{action}:{triaged.decision_id}",
+        issue_id=triaged.issue_id,
+        at=triaged.decided_at,
+        action=action,
+        actor=TRIAGE_ACTOR,
+        event_id=triaged.decision_id,
+        detail={
+            "decision": triaged.decision.value,
+            "severity": timeline.severity.value,
+            "route": timeline.route,
+            "cycle": timeline.cycle,
+            "opened_at": timeline.opened_at.isoformat(),
+            "via": Via.TRIAGE.value,
+        },
+    )
+
+
+def rejection_status(rejection: Rejection) -> int:
+    """The HTTP status of a rejection: 422 for a snooze in the past, 409 otherwise."""
+    return 422 if rejection.reason is RejectionReason.SNOOZE_IN_PAST else 409

@@ -1,0 +1,17 @@
+"""``python -m hypercare_triage``: run the triage service with settings from the environment."""
+
+import asyncio
+
+from hypercare_triage.app import create_app
+from hypercare_triage.settings import TriageSettings
+
+
+def main() -> None:
+    """Run until SIGINT/SIGTERM."""
+    settings = TriageSettings()
+    app = create_app(settings)
+    asyncio.run(app.run(run_extra_options={"host": settings.http_host, "port": settings.http_port}))
+
+
+if __name__ == "__main__":
+    main()

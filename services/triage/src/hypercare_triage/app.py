@@ -1,0 +1,258 @@
+"""Composition root of the triage service: normalized reports in, decisions out, issues in PostgreSQL."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka.errors import KafkaError
+from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+from hypercare_contracts import DeadLetter, ErrorClass, LifecycleEvent
+from hypercare_domain.triage import load_triage_policies
+from hypercare_runtime.cache import open_redis
+from hypercare_runtime.db import apply_migrations, open_pool
+from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
+from hypercare_runtime.http import create_service_app
+from hypercare_runtime.kafka import create_broker, keep_raw_bytes
+from hypercare_runtime.logging import configure_logging, get_logger
+from hypercare_store.issues import PgIssueStore
+from hypercare_store.ports import IssueStore, OutgoingDecision
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
+
+from hypercare_triage.hints import IssueHints, NoHints, RedisHints
+from hypercare_triage.lifecycle import MESSAGE_KIND_HEADER
+from hypercare_triage.metrics import SERVICE, TriageMetrics
+from hypercare_triage.pipeline import Clock, Outcome, TriagePipeline, parse_records
+from hypercare_triage.records import RawRecord
+from hypercare_triage.settings import TriageSettings
+
+log = get_logger(__name__)
+
+
+class _Publisher:
+    """Publishes committed decisions (and dead letters), then marks the decisions published."""
+
+    def __init__(self, broker: KafkaBroker, settings: TriageSettings, metrics: TriageMetrics) -> None:
+        self._broker, self._settings, self._metrics = broker, settings, metrics
+
+    async def publish(
+        self, store: IssueStore, decisions: Sequence[OutgoingDecision], dead: Sequence[DeadLetter] = ()
+    ) -> None:
+        pending: list[Any] = []
+        for item in decisions:
+            pending.append(
+                await self._broker.publish(
+                    item.decision.model_dump_json().encode(),
+                    self._settings.triaged_topic,
+                    key=item.decision.issue_id.encode(),
+                    headers=item.headers,
+                    no_confirm=True,
+                )
+            )
+        for record in dead:
+            pending.append(
+                await self._broker.publish(
+                    record.model_dump_json().encode(),
+                    self._settings.deadletter_topic,
+                    headers=dead_letter_headers(record),
+                    no_confirm=True,
+                )
+            )
+        # Like BatchPublisher.flush, but FastStream's test broker delivers at once and returns None.
+        await asyncio.gather(*(future for future in pending if future is not None))
+        await store.mark_published(decision_ids=[item.decision.decision_id for item in decisions])
+        self._metrics.count_produced(self._settings.triaged_topic, len(decisions))
+        self._metrics.count_produced(self._settings.deadletter_topic, len(dead))
+        self._metrics.count_decisions(item.decision for item in decisions)
+        for record in dead:
+            self._metrics.dead_letters.labels(SERVICE, record.error_class.value).inc()
+
+
+def _record_batch(metrics: TriageMetrics, outcome: Outcome, consumed: Sequence[str], started: float) -> None:
+    metrics.count_consumed(consumed)
+    metrics.reports_skipped.inc(outcome.skipped)
+    metrics.stale_reads.inc(outcome.stale_reads)
+    for link in outcome.result.report_links:
+        metrics.reports_merged.labels(link.rule.value).inc()
+    metrics.observe_end_to_end("triaged", outcome.ingested_at)
+    metrics.stage_seconds.labels(SERVICE, "triage").observe(time.perf_counter() - started)
+
+
+class _Service:
+    """The service's parts and behaviour; :func:`create_app` wires its handlers to the broker."""
+
+    def __init__(
+        self,
+        settings: TriageSettings,
+        broker: KafkaBroker,
+        metrics: TriageMetrics,
+        *,
+        store: IssueStore | None,
+        hints: IssueHints | None,
+        clock: Clock,
+    ) -> None:
+        self.settings, self.metrics, self.now = settings, metrics, clock
+        self.policies = load_triage_policies(settings.resolved_policy_dir())
+        self.out = _Publisher(broker, settings, metrics)
+        self._given_store, self._given_hints = store, hints
+        self._store: IssueStore | None = None
+        self._pipeline: TriagePipeline | None = None
+
+    def ready(self) -> tuple[IssueStore, TriagePipeline]:
+        """The store and pipeline the lifespan opened."""
+        if self._store is None or self._pipeline is None:
+            raise RuntimeError("the triage service was used before its lifespan started")
+        return self._store, self._pipeline
+
+    async def on_reports(self, records: Sequence[RawRecord]) -> None:
+        """Triage one batch, commit it, then publish its decisions and dead letters."""
+        started = time.perf_counter()
+        store, pipeline = self.ready()
+        parsed = parse_records(records, service=SERVICE)
+        outcome = await pipeline.triage(parsed.items)
+        await self.out.publish(store, outcome.decisions, parsed.dead)
+        _record_batch(self.metrics, outcome, [r.topic for r in records], started)
+
+    async def on_lifecycle(self, message: KafkaMessage) -> None:
+        """Apply a lifecycle event; commands on the same topic are not ours and are skipped."""
+        kind = message.headers.get(MESSAGE_KIND_HEADER)
+        if kind == "command":
+            return
+        store, pipeline = self.ready()
+        try:
+            event = LifecycleEvent.model_validate_json(message.body)
+        except ValidationError as exc:
+            if kind != "event":
+                return  # a command sent without the header: the SLA service's business
+            record = message.raw_message
+            dead = dead_letter(
+                service=SERVICE,
+                raw=message.body,
+                error_class=ErrorClass.SCHEMA_VIOLATION,
+                reason=f"marked as a lifecycle event but not one ({exc.error_count()} errors)",
+                topic=self.settings.lifecycle_topic,
+                partition=getattr(record, "partition", None),
+                offset=getattr(record, "offset", None),
+                key=getattr(record, "key", None),
+                failed_at=self.now(),
+                trace_id=None,
+            )
+            await self.out.publish(store, [], [dead])
+            return
+        await pipeline.lifecycle(event)
+
+    async def tick(self) -> None:
+        """Release ended suppressions, publish decisions left unconfirmed, refresh the gauge."""
+        store, pipeline = self.ready()
+        released = await pipeline.release()
+        late = await store.unpublished(older_than_seconds=self.settings.outbox_sweep_after, limit=500)
+        await self.out.publish(store, [*released, *late])
+        self.metrics.set_open(await store.open_counts())
+
+    async def _timer(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except (asyncpg.PostgresError, OSError, KafkaError) as exc:
+                log.warning("triage.timer_failed", error=type(exc).__name__, detail=str(exc))
+            await asyncio.sleep(self.settings.release_interval)
+
+    async def database_ready(self) -> bool:
+        """Whether the store answers."""
+        store, _ = self.ready()
+        await store.open_counts()
+        return True
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Open PostgreSQL (migrated) and Redis unless given, start the timer; close all at the end."""
+        settings = self.settings
+        async with contextlib.AsyncExitStack() as stack:
+            store, hints = self._given_store, self._given_hints
+            if store is None:
+                pool = await open_pool(
+                    settings.database_url.get_secret_value(), max_size=settings.database_pool_max
+                )
+                stack.push_async_callback(pool.close)
+                await apply_migrations(pool)
+                store = PgIssueStore(pool)
+                if hints is None and settings.use_redis:
+                    client = open_redis(settings.redis_url.get_secret_value())
+                    stack.push_async_callback(client.aclose)
+                    hints = RedisHints(
+                        client, prefix=settings.redis_prefix, ttl_seconds=settings.hint_ttl_seconds
+                    )
+            self._store = store
+            self._pipeline = TriagePipeline(
+                store, hints or NoHints(), self.policies, clock=self.now, max_attempts=settings.max_attempts
+            )
+            task = asyncio.create_task(self._timer(), name="triage-timer")
+            log.info("triage.start", topic=settings.normalized_topic, group=settings.group_id)
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                log.info("triage.stop")
+
+
+def create_app(
+    settings: TriageSettings,
+    *,
+    store: IssueStore | None = None,
+    hints: IssueHints | None = None,
+    clock: Clock | None = None,
+) -> AsgiFastStream:
+    """Build the triage service: subscribers, the release timer, metrics and operational endpoints.
+
+    Args:
+        settings: the service settings.
+        store: an issue store to use instead of PostgreSQL (service tests pass an in-memory fake).
+        hints: a hint cache to use instead of Redis (none when ``store`` is given and this is not).
+        clock: the decision clock (defaults to the wall clock).
+    """
+    configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
+    registry = CollectorRegistry()
+    metrics = TriageMetrics(registry)
+    broker = create_broker(settings, service=SERVICE, registry=registry)
+    service = _Service(
+        settings, broker, metrics, store=store, hints=hints, clock=clock or (lambda: datetime.now(UTC))
+    )
+
+    @broker.subscriber(
+        settings.normalized_topic,
+        group_id=settings.group_id,
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=5,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=keep_raw_bytes,
+    )
+    async def on_normalized(message: KafkaMessage) -> None:
+        await service.on_reports(tuple(message.raw_message))
+
+    @broker.subscriber(
+        settings.lifecycle_topic,
+        group_id=settings.lifecycle_group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=keep_raw_bytes,
+    )
+    async def on_lifecycle(message: KafkaMessage) -> None:
+        await service.on_lifecycle(message)
+
+    return create_service_app(
+        broker,
+        registry=registry,
+        lifespan=service.lifespan,
+        ready_checks=[("postgres", service.database_ready)],
+    )

@@ -1,0 +1,89 @@
+"""The hot lookup in Redis: fingerprint or source item key -> the issue id that currently holds it.
+
+Only a shortcut: the store looks hinted keys up by issue id instead of through their index. Losing
+Redis (or flushing it) costs nothing but those shortcuts; every miss falls back to the SQL indexes.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from hypercare_contracts import MergeRule
+from hypercare_domain.triage.state import report_keys
+from hypercare_store.ports import StoredReport
+
+
+def hint_pairs(links: Iterable[StoredReport], fingerprints: dict[str, str]) -> dict[str, str]:
+    """Hint key -> issue id for the reports of a committed batch.
+
+    A source item key always points at the issue its report joined (matching picks the newest issue
+    of an item). A fingerprint only points at an issue the report created or joined by that same
+    fingerprint: a report merged by source item or similarity says nothing about which issue is the
+    current one for its fingerprint.
+
+    Args:
+        links: the batch's stored reports.
+        fingerprints: issue id -> the issue's fingerprint.
+    """
+    pairs: dict[str, str] = {}
+    for link in links:
+        if link.issue_id is None:
+            continue
+        pairs.update({f"ref:{key}": link.issue_id for key in report_keys(link.report)})
+        same = fingerprints.get(link.issue_id) == link.report.fingerprint
+        if same and link.rule in (MergeRule.NEW, MergeRule.FINGERPRINT):
+            pairs[f"fp:{link.report.fingerprint}"] = link.issue_id
+    return pairs
+
+
+class IssueHints(Protocol):
+    """Where the service keeps and finds hints."""
+
+    async def lookup(self, *, keys: Sequence[str]) -> dict[str, str]:
+        """The hints known for ``keys`` (``fp:...``/``ref:...``)."""
+        ...
+
+    async def remember(self, *, pairs: dict[str, str]) -> None:
+        """Store hints after a committed batch."""
+        ...
+
+
+class NoHints:
+    """No Redis: every lookup goes through the SQL indexes."""
+
+    async def lookup(self, *, keys: Sequence[str]) -> dict[str, str]:
+        """Nothing is known."""
+        return {}
+
+    async def remember(self, *, pairs: dict[str, str]) -> None:
+        """Nothing is kept."""
+
+
+class RedisHints:
+    """Hints in Redis under ``<prefix>:``, each expiring after ``ttl_seconds``."""
+
+    def __init__(self, client: "aioredis.Redis", *, prefix: str, ttl_seconds: int) -> None:
+        """Use ``client`` (opened and closed by the service's lifespan)."""
+        self._client = client
+        self._prefix = prefix
+        self._ttl = ttl_seconds
+
+    async def lookup(self, *, keys: Sequence[str]) -> dict[str, str]:
+        """One ``MGET`` round trip."""
+        if not keys:
+            return {}
+        values = await self._client.mget([f"{self._prefix}:{key}" for key in keys])
+        found: dict[str, str] = {}
+        for key, value in zip(keys, values, strict=True):
+            if value is not None:
+                found[key] = value.decode() if isinstance(value, bytes) else str(value)
+        return found
+
+    async def remember(self, *, pairs: dict[str, str]) -> None:
+        """One pipelined round trip of ``SET key value EX ttl``."""
+        if not pairs:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key, issue_id in sorted(pairs.items()):
+                pipe.set(f"{self._prefix}:{key}", issue_id, ex=self._ttl)
+            await pipe.execute()

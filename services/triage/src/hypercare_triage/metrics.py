@@ -1,0 +1,64 @@
+"""The triage service's metrics."""
+
+from collections.abc import Iterable
+
+from hypercare_contracts import Decision, TriagedIssue
+from hypercare_runtime.metrics import PipelineMetrics
+from hypercare_store.ports import OpenCount
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+SERVICE = "triage"
+
+
+class TriageMetrics(PipelineMetrics):
+    """Pipeline metrics plus open issues, decisions, severity raises, merges and retries."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry, service=SERVICE)
+        self.issues_open = Gauge(
+            "hypercare_issues_open",
+            "Open (published, unresolved) issues, by severity and route; refreshed from the database.",
+            ["severity", "route"],
+            registry=registry,
+        )
+        self.decisions = Counter(
+            "hypercare_triage_decisions_total",
+            "Decisions published, by decision.",
+            ["decision"],
+            registry=registry,
+        )
+        self.severity_raises = Counter(
+            "hypercare_severity_raises_total",
+            "Severity raises published, by previous and new severity.",
+            ["from", "to"],
+            registry=registry,
+        )
+        self.reports_merged = Counter(
+            "hypercare_reports_merged_total",
+            "Reports attached to an issue, by grouping rule (new, fingerprint, source_item, similarity).",
+            ["rule"],
+            registry=registry,
+        )
+        self.reports_skipped = Counter(
+            "hypercare_triage_reports_skipped_total",
+            "Reports already stored (a replay or a redelivery) and therefore not triaged again.",
+            registry=registry,
+        )
+        self.stale_reads = Counter(
+            "hypercare_triage_stale_reads_total",
+            "Batches triaged again because another instance changed one of their issues.",
+            registry=registry,
+        )
+
+    def count_decisions(self, decisions: Iterable[TriagedIssue]) -> None:
+        """Count published decisions and severity raises."""
+        for decision in decisions:
+            self.decisions.labels(decision.decision.value).inc()
+            if decision.decision is Decision.RAISED and decision.previous_severity is not None:
+                self.severity_raises.labels(decision.previous_severity.value, decision.severity.value).inc()
+
+    def set_open(self, counts: Iterable[OpenCount]) -> None:
+        """Replace the open-issues gauge with fresh counts."""
+        self.issues_open.clear()
+        for item in counts:
+            self.issues_open.labels(item.severity, item.route).set(item.count)

@@ -1,0 +1,23 @@
+"""The parts of a Kafka consumer record the triage service reads."""
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class RawRecord(Protocol):
+    """A consumed record (aiokafka's ``ConsumerRecord`` or the test broker's)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...

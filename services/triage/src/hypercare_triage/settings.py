@@ -1,0 +1,30 @@
+"""Triage settings (``HYPERCARE_`` environment variables)."""
+
+from hypercare_contracts import topics
+from hypercare_runtime.settings import ServiceSettings
+
+
+class TriageSettings(ServiceSettings):
+    """What the triage service reads, writes, and how often its timer runs."""
+
+    http_port: int = 9102
+    group_id: str = "hypercare-triage"
+    normalized_topic: str = topics.ISSUES_NORMALIZED
+    triaged_topic: str = topics.ISSUES_TRIAGED
+    lifecycle_topic: str = topics.ISSUES_LIFECYCLE
+    deadletter_topic: str = topics.DEADLETTER
+    batch_max_records: int = 500
+    max_attempts: int = 5
+    """Times a batch is triaged again after another instance changed one of its issues."""
+    release_interval: float = 5.0
+    """Seconds between checks for suppressed issues whose window ended (and gauge refreshes)."""
+    outbox_sweep_after: float = 10.0
+    """Decisions committed but unconfirmed for this long are published again by the timer."""
+    redis_prefix: str = "hypercare:triage"
+    hint_ttl_seconds: int = 3600
+    use_redis: bool = True
+
+    @property
+    def lifecycle_group_id(self) -> str:
+        """Consumer group of the lifecycle subscriber (separate from the reports' group)."""
+        return f"{self.group_id}.lifecycle"

@@ -1,0 +1,334 @@
+"""The triage service on real Kafka, PostgreSQL and Redis."""
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient
+from hypercare_contracts import Decision, NormalizedReport, TriagedIssue
+from hypercare_contracts.topics import HEADER_TRACE_ID
+from hypercare_domain.normalize import load_component_map, normalize
+from hypercare_domain.policy import default_policy_dir
+from hypercare_normalizer.app import create_app as create_normalizer
+from hypercare_normalizer.settings import NormalizerSettings
+from hypercare_runtime.db import apply_migrations, open_pool
+from hypercare_store.issues import PgIssueStore
+from hypercare_store.ports import BatchWrite
+from hypercare_triage.app import create_app
+from hypercare_triage.hints import RedisHints
+from hypercare_triage.settings import TriageSettings
+
+from tests.factories.raw import make_alertmanager, make_am_alert, make_feedback, make_zendesk
+from tests.support.environment import Endpoints
+from tests.support.kafka import KafkaTestKit, wait_for
+from tests.support.services import running
+from tests.unit.triage_factories import T0, make_report
+
+pytestmark = pytest.mark.integration
+
+
+def _settings(
+    endpoints: Endpoints,
+    names: dict[str, str],
+    group_id: str,
+    database_url: str,
+    redis_url: str | None = None,
+) -> TriageSettings:
+    return TriageSettings(
+        kafka_bootstrap=endpoints.kafka_bootstrap,
+        database_url=database_url,
+        redis_url=redis_url or endpoints.redis_url,
+        redis_prefix=f"test:{uuid.uuid4().hex[:10]}",
+        group_id=group_id,
+        normalized_topic=names["normalized"],
+        triaged_topic=names["triaged"],
+        lifecycle_topic=names["lifecycle"],
+        deadletter_topic=names["deadletter"],
+        release_interval=1.0,
+    )
+
+
+async def _fetchval(database_url: str, query: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+async def _fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+async def _stored(database_url: str, count: int, timeout: float = 60) -> None:
+    async def done() -> bool:
+        try:
+            return bool(await _fetchval(database_url, "SELECT count(*) FROM reports") >= count)
+        except asyncpg.UndefinedTableError:
+            return False
+
+    await wait_for(done, timeout=timeout, what=f"{count} reports stored")
+
+
+async def _publish(kafka: KafkaTestKit, topic: str, reports: Iterable[NormalizedReport]) -> None:
+    for report in reports:
+        await kafka.send(
+            topic,
+            report.model_dump_json().encode(),
+            key=report.fingerprint.encode(),
+            headers={HEADER_TRACE_ID: report.trace_id},
+        )
+
+
+def _decisions(messages: Iterable[Any]) -> list[TriagedIssue]:
+    return [TriagedIssue.model_validate_json(m.value) for m in messages]
+
+
+async def test_raw_events_become_issues_reports_audit_rows_and_decisions(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    names = await kafka.topics(
+        "alerts", "tickets", "feedback", "social", "normalized", "triaged", "lifecycle", "deadletter"
+    )
+    normalizer = create_normalizer(
+        NormalizerSettings(
+            kafka_bootstrap=endpoints.kafka_bootstrap,
+            group_id=f"{group_id}-normalizer",
+            raw_tickets_topic=names["tickets"],
+            raw_feedback_topic=names["feedback"],
+            raw_social_topic=names["social"],
+            raw_alerts_topic=names["alerts"],
+            normalized_topic=names["normalized"],
+            deadletter_topic=names["deadletter"],
+        )
+    )
+    triage = create_app(_settings(endpoints, names, group_id, database_url))
+    async with running(normalizer), running(triage):
+        await kafka.send(names["alerts"], make_alertmanager(), headers={HEADER_TRACE_ID: "trace-am"})
+        await kafka.send(names["tickets"], make_zendesk())
+        await kafka.send(names["feedback"], make_feedback())
+        await _stored(database_url, 3)
+        out = await kafka.collect([names["triaged"]], count=3, timeout=30, settle=1.0)
+
+    issues = {r["issue_id"]: r for r in await _fetch(database_url, "SELECT * FROM issues")}
+    reports = await _fetch(database_url, "SELECT * FROM reports")
+    audit = await _fetch(database_url, "SELECT * FROM audit_log")
+    decisions = _decisions(out)
+    assert len(reports) == 3
+    assert {r["issue_id"] for r in reports} <= set(issues)
+    assert len(audit) >= 3
+    assert {d.issue_id for d in decisions} <= set(issues)
+    assert Decision.CREATED in {d.decision for d in decisions}
+    assert all(m.key == d.issue_id.encode() for m, d in zip(out, decisions, strict=True))
+    alert_decision = next(m for m in out if m.headers.get(HEADER_TRACE_ID) == "trace-am")
+    assert TriagedIssue.model_validate_json(alert_decision.value).trace_id == "trace-am"
+    assert await _fetchval(database_url, "SELECT count(*) FROM triage_outbox WHERE published_at IS NULL") == 0
+
+
+async def _group_offset(bootstrap: str, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+
+
+async def _counts(database_url: str) -> tuple[int, int, int]:
+    return (
+        await _fetchval(database_url, "SELECT count(*) FROM issues"),
+        await _fetchval(database_url, "SELECT count(*) FROM reports"),
+        await _fetchval(database_url, "SELECT count(*) FROM audit_log"),
+    )
+
+
+async def test_replaying_the_topic_with_a_new_group_changes_nothing(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter")
+    reports = [
+        make_report(minutes=i, fingerprint=f"checkout:fp-{i % 3}", title=f"Problem {i % 3} in checkout")
+        for i in range(12)
+    ]
+    async with running(create_app(_settings(endpoints, names, group_id, database_url))):
+        await _publish(kafka, names["normalized"], reports)
+        await _stored(database_url, len(reports))
+        before = await kafka.collect([names["triaged"]], count=1, timeout=30, settle=2.0)
+    counts = await _counts(database_url)
+
+    replay_group = f"{group_id}-replay"
+    async with running(create_app(_settings(endpoints, names, replay_group, database_url))):
+        await wait_for(
+            lambda: _offset_reached(endpoints.kafka_bootstrap, replay_group, len(reports)),
+            timeout=60,
+            what="the replay group to consume the whole topic",
+        )
+        after = await kafka.collect([names["triaged"]], count=len(before) + 1, timeout=3)
+
+    assert counts[1] == len(reports)
+    assert await _counts(database_url) == counts
+    assert len(after) == len(before)
+
+
+async def _offset_reached(bootstrap: str, group: str, count: int) -> bool:
+    return await _group_offset(bootstrap, group) >= count
+
+
+class CountingStore(PgIssueStore):
+    """The real store, noting the number of reports each committed write carried."""
+
+    batch_sizes: list[int]
+
+    async def save_batch(self, *, write: BatchWrite) -> None:
+        await super().save_batch(write=write)
+        if write.reports:
+            self.batch_sizes.append(len(write.reports))
+
+
+@asynccontextmanager
+async def _instance(settings: TriageSettings, sizes: list[int]) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        pool = await open_pool(settings.database_url.get_secret_value())
+        stack.push_async_callback(pool.close)
+        await apply_migrations(pool)
+        store = CountingStore(pool)
+        store.batch_sizes = sizes
+        client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+        stack.push_async_callback(client.aclose)
+        hints = RedisHints(client, prefix=settings.redis_prefix, ttl_seconds=600)
+        await stack.enter_async_context(running(create_app(settings, store=store, hints=hints)))
+        yield
+
+
+PROBLEMS = {
+    "checkout": [
+        "Checkout fails with error 500",
+        "Coupon field rejects valid codes",
+        "Shipping estimate shows wrong date",
+    ],
+    "login": ["Login page never loads", "Password reset email never arrives", "Avatar upload crashes"],
+    "search": ["Search returns no results", "Filters reset after paging", "Typo in search placeholder"],
+}
+
+
+async def test_two_instances_in_one_group_create_no_duplicate_issues(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter", partitions=3)
+    kinds = [
+        (component, n, title) for component, titles in PROBLEMS.items() for n, title in enumerate(titles)
+    ]
+    reports = [
+        make_report(
+            minutes=i * 0.1,
+            component=component,
+            fingerprint=f"{component}:production:problem-{n}",
+            title=title,
+        )
+        for i in range(200)
+        for component, n, title in [kinds[i % len(kinds)]]
+    ]
+    duplicates = reports[::10]
+    settings = _settings(endpoints, names, group_id, database_url)
+    sizes: list[int] = []
+    async with _instance(settings, sizes), _instance(settings, sizes):
+        started = time.perf_counter()
+        await _publish(kafka, names["normalized"], [*reports, *duplicates])
+        await _stored(database_url, len(reports))
+        elapsed = time.perf_counter() - started
+
+    rows = await _fetch(
+        database_url,
+        "SELECT fingerprint, count(*) AS n, sum(occurrences) AS occ FROM issues"
+        " WHERE status <> 'resolved' GROUP BY fingerprint",
+    )
+    print(f"\n200 reports (+{len(duplicates)} duplicates) in {elapsed:.2f}s, committed batch sizes {sizes}")
+    assert {r["fingerprint"]: r["n"] for r in rows} == {r.fingerprint: 1 for r in reports}
+    assert sum(r["occ"] for r in rows) == len(reports), "an update was lost"
+    assert await _fetchval(database_url, "SELECT count(*) FROM reports") == len(reports)
+    assert await _fetchval(database_url, "SELECT count(*) FROM reports WHERE issue_id IS NULL") == 0
+
+
+async def test_a_flapping_alert_is_one_issue_with_its_flap_count(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter")
+    components = load_component_map(default_policy_dir())
+    reports: list[NormalizedReport] = []
+    for cycle in range(6):
+        starts = T0 + timedelta(minutes=cycle * 5)
+        for status, offset in (("firing", 0), ("resolved", 2)):
+            alert = make_am_alert(
+                status=status,
+                startsAt=starts.isoformat(),
+                endsAt=(starts + timedelta(minutes=2)).isoformat()
+                if status == "resolved"
+                else "0001-01-01T00:00:00Z",
+            )
+            reports += normalize(
+                "hypercare.raw.alerts",
+                make_alertmanager(alerts=[alert], status=status),
+                received_at=starts + timedelta(minutes=offset),
+                trace_id=f"flap-{cycle}-{status}",
+                components=components,
+            )
+    async with running(create_app(_settings(endpoints, names, group_id, database_url))):
+        await _publish(kafka, names["normalized"], reports)
+        await _stored(database_url, len(reports))
+
+    issues = await _fetch(
+        database_url, "SELECT flap_count, status, state->>'reopen_count' AS reopens FROM issues"
+    )
+    assert len(reports) == 12
+    assert len(issues) == 1
+    assert issues[0]["flap_count"] == 5
+    assert issues[0]["status"] == "resolved"
+
+
+async def test_flushing_redis_mid_run_loses_nothing(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter")
+    base, _, _ = endpoints.redis_url.rpartition("/")
+    # Its own logical Redis database, so FLUSHDB touches nothing another test uses.
+    settings = _settings(endpoints, names, group_id, database_url, redis_url=f"{base}/15")
+    first = [
+        make_report(minutes=i, fingerprint=f"checkout:fp-{i}", title=PROBLEMS["checkout"][i])
+        for i in range(3)
+    ]
+    again = [
+        make_report(minutes=10 + i, fingerprint=f"checkout:fp-{i}", title=PROBLEMS["checkout"][i])
+        for i in range(3)
+    ]
+    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        async with running(create_app(settings)):
+            await _publish(kafka, names["normalized"], first)
+            await _stored(database_url, 3)
+            assert await client.keys(f"{settings.redis_prefix}:fp:*"), "hints were written"
+            await client.flushdb()
+            await _publish(kafka, names["normalized"], again)
+            await _stored(database_url, 6)
+    finally:
+        await client.aclose()
+
+    rows = await _fetch(database_url, "SELECT fingerprint, occurrences FROM issues ORDER BY fingerprint")
+    linked = await _fetch(
+        database_url,
+        "SELECT issue_id, merged_by FROM reports WHERE event_id = ANY($1::text[])",
+        [r.event_id for r in again],
+    )
+    assert [(r["fingerprint"], r["occurrences"]) for r in rows] == [(f"checkout:fp-{i}", 2) for i in range(3)]
+    assert len(linked) == len(again)
+    assert {r["merged_by"] for r in linked} == {"fingerprint"}, "later reports joined their issues"

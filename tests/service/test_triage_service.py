@@ -1,0 +1,205 @@
+"""The triage service's handlers on FastStream's in-memory broker, with an in-memory issue store."""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from hypercare_contracts import (
+    DeadLetter,
+    Decision,
+    ErrorClass,
+    IssueStatus,
+    LifecycleAction,
+    LifecycleEvent,
+    NormalizedReport,
+    TriagedIssue,
+    Via,
+)
+from hypercare_contracts.topics import HEADER_INGESTED_AT, HEADER_TRACE_ID
+from hypercare_domain.triage import AuditEntry, IssueState
+from hypercare_store.ports import (
+    BatchWrite,
+    CandidateQuery,
+    OpenCount,
+    OutgoingDecision,
+    Snapshot,
+    StaleReadError,
+    StoredReport,
+)
+from hypercare_triage.app import create_app
+from hypercare_triage.settings import TriageSettings
+
+from tests.unit.triage_factories import make_alert, make_report
+
+pytestmark = pytest.mark.service
+
+NOW = datetime(2025, 6, 4, 12, 30, tzinfo=UTC)
+
+
+@dataclass
+class FakeIssueStore:
+    """The store Protocol over dicts, with the version check the real one makes."""
+
+    issues: dict[str, IssueState] = field(default_factory=dict)
+    reports: dict[str, StoredReport] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
+    outbox: dict[str, OutgoingDecision] = field(default_factory=dict)
+    published: set[str] = field(default_factory=set)
+
+    async def load_batch(self, *, query: CandidateQuery) -> Snapshot:
+        known = frozenset(e for e in query.event_ids if e in self.reports)
+        return Snapshot(known_event_ids=known, issues=dict(self.issues), token="fake")
+
+    async def save_batch(self, *, write: BatchWrite) -> None:
+        for state in write.states:
+            stored = self.issues.get(state.issue_id)
+            if (stored.version if stored else 0) != write.prior_versions.get(state.issue_id, 0):
+                raise StaleReadError(state.issue_id)
+        self.issues.update({s.issue_id: s for s in write.states})
+        self.reports.update({s.report.event_id: s for s in write.reports})
+        self.audit.extend(write.audit)
+        self.outbox.update({d.decision.decision_id: d for d in write.decisions})
+
+    async def load_issue(self, *, issue_id: str) -> IssueState | None:
+        return self.issues.get(issue_id)
+
+    async def suppressed_open(self) -> list[IssueState]:
+        return [s for s in self.issues.values() if s.suppressed_by and s.opened and not s.is_resolved]
+
+    async def open_counts(self) -> list[OpenCount]:
+        return []
+
+    async def unpublished(self, *, older_than_seconds: float, limit: int) -> list[OutgoingDecision]:
+        return []
+
+    async def mark_published(self, *, decision_ids: Sequence[str]) -> None:
+        self.published.update(decision_ids)
+
+
+@dataclass
+class Harness:
+    broker: KafkaBroker
+    store: FakeIssueStore
+    settings: TriageSettings
+    triaged: list[tuple[TriagedIssue, bytes | None, dict[str, str]]]
+    dead: list[DeadLetter]
+
+    async def send(self, report: NormalizedReport, **headers: str) -> None:
+        await self.broker.publish(
+            report.model_dump_json().encode(),
+            self.settings.normalized_topic,
+            key=report.fingerprint.encode(),
+            headers=headers,
+        )
+
+
+@asynccontextmanager
+async def harness() -> AsyncIterator[Harness]:
+    settings = TriageSettings(release_interval=3600, log_json=True)
+    store = FakeIssueStore()
+    app = create_app(settings, store=store, clock=lambda: NOW)
+    broker = app.broker
+    assert isinstance(broker, KafkaBroker)
+    triaged: list[tuple[TriagedIssue, bytes | None, dict[str, str]]] = []
+    dead: list[DeadLetter] = []
+
+    @broker.subscriber(settings.triaged_topic)
+    async def on_triaged(message: KafkaMessage) -> None:
+        raw: Any = message.raw_message
+        triaged.append((TriagedIssue.model_validate_json(message.body), raw.key, dict(message.headers)))
+
+    @broker.subscriber(settings.deadletter_topic)
+    async def on_dead(message: KafkaMessage) -> None:
+        dead.append(DeadLetter.model_validate_json(message.body))
+
+    async with TestKafkaBroker(broker), app.start_lifespan_context():
+        yield Harness(broker, store, settings, triaged, dead)
+
+
+async def test_a_report_in_gives_a_created_decision_out_keyed_by_issue() -> None:
+    report = make_report(trace_id="trace-77")
+    async with harness() as h:
+        await h.send(report, **{HEADER_TRACE_ID: "trace-77", HEADER_INGESTED_AT: "1717500000.5"})
+
+    assert len(h.triaged) == 1
+    decision, key, headers = h.triaged[0]
+    assert decision.decision is Decision.CREATED
+    assert decision.event_id == report.event_id
+    assert key == decision.issue_id.encode()
+    assert headers[HEADER_TRACE_ID] == "trace-77"
+    assert headers[HEADER_INGESTED_AT] == "1717500000.500000"
+    assert decision.decided_at == NOW
+    assert set(h.store.reports) == {report.event_id}
+    assert h.store.published == {decision.decision_id}
+
+
+async def test_a_report_seen_before_is_skipped() -> None:
+    report = make_report()
+    async with harness() as h:
+        await h.send(report)
+        await h.send(report)
+
+    assert [d.decision for d, _, _ in h.triaged] == [Decision.CREATED]
+    assert next(iter(h.store.issues.values())).occurrences == 1
+
+
+async def test_an_invalid_message_is_dead_lettered_and_the_next_one_triaged() -> None:
+    async with harness() as h:
+        await h.broker.publish(b'{"event_id": "x"}', h.settings.normalized_topic)
+        await h.send(make_report())
+
+    assert [d.error_class for d in h.dead] == [ErrorClass.SCHEMA_VIOLATION]
+    assert h.dead[0].service == "triage"
+    assert [d.decision for d, _, _ in h.triaged] == [Decision.CREATED]
+
+
+def _event(issue_id: str, action: LifecycleAction, to_status: IssueStatus, at: datetime) -> LifecycleEvent:
+    return LifecycleEvent(
+        event_id=f"le-{action}",
+        command_id=f"cmd-{action}",
+        issue_id=issue_id,
+        action=action,
+        actor="oncall@example.com",
+        via=Via.API,
+        at=at,
+        from_status=IssueStatus.OPEN,
+        to_status=to_status,
+    )
+
+
+async def test_a_human_resolve_is_kept_and_a_later_report_reopens_the_issue() -> None:
+    first = make_alert(source_ref="alertmanager:x1", minutes=0)
+    async with harness() as h:
+        await h.send(first)
+        issue_id = h.triaged[0][0].issue_id
+        resolve = _event(issue_id, LifecycleAction.RESOLVE, IssueStatus.RESOLVED, first.received_at)
+        await h.broker.publish(
+            resolve.model_dump_json().encode(),
+            h.settings.lifecycle_topic,
+            headers={"hypercare-message": "event"},
+        )
+        assert h.store.issues[issue_id].status is IssueStatus.RESOLVED
+        await h.send(make_alert(source_ref="alertmanager:x1", minutes=10, event_id="evt-again"))
+
+    assert [d.decision for d, _, _ in h.triaged] == [Decision.CREATED, Decision.REOPENED]
+    assert h.store.issues[issue_id].status is IssueStatus.OPEN
+    assert any(a.action == "lifecycle.resolve" for a in h.store.audit)
+
+
+async def test_lifecycle_commands_on_the_shared_topic_are_ignored() -> None:
+    report = make_report()
+    async with harness() as h:
+        await h.send(report)
+        issue_id = h.triaged[0][0].issue_id
+        command = {"command_id": "c1", "issue_id": issue_id, "action": "resolve", "actor": "me"}
+        await h.broker.publish(command, h.settings.lifecycle_topic)
+        await h.broker.publish(command, h.settings.lifecycle_topic, headers={"hypercare-message": "command"})
+        snooze = _event(issue_id, LifecycleAction.SNOOZE, IssueStatus.SNOOZED, NOW + timedelta(minutes=1))
+        await h.broker.publish(snooze.model_dump_json().encode(), h.settings.lifecycle_topic)
+
+    assert h.store.issues[issue_id].status is IssueStatus.SNOOZED
+    assert h.dead == []
