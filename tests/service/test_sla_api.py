@@ -1,5 +1,6 @@
 """The SLA service's HTTP API and Kafka handlers, with FastStream's in-memory broker and an in-memory store."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,8 @@ from hypercare_sla.auth import hash_token
 from hypercare_sla.settings import SlaSettings
 from pydantic import SecretStr
 
-from tests.service.test_sla_factories import FAST_POLICY, FakeStore, make_command, make_triaged
+from tests.factories.sla import FAST_POLICY, FakeStore, make_command, make_triaged
+from tests.support.kafka import wait_for
 
 pytestmark = pytest.mark.service
 
@@ -426,3 +428,38 @@ async def test_health_readiness_and_metrics() -> None:
     assert 'hypercare_lifecycle_commands_total{action="acknowledge",outcome="rejected",via="api"} 1.0' in text
     assert 'hypercare_time_to_acknowledge_seconds_count{severity="critical"} 1.0' in text
     assert "hypercare_sla_pending_milestones" in text
+
+
+async def test_scheduler_emits_each_due_milestone_once_with_its_true_due_time() -> None:
+    async with sla_service() as sla:
+        issue_id = await opened(sla)
+        opened_at = sla.clock.now()
+        sla.clock.advance(timedelta(seconds=7))
+
+        def sla_events() -> list[dict[str, Any]]:
+            return [s.json() for s in sla.on("t.sla")]
+
+        await wait_for(lambda: len(sla_events()) >= 6, timeout=10, what="six SLA events")
+        late_ack = await sla.client.post(f"/v1/issues/{issue_id}/acknowledge", headers=AUTH)
+        sla.clock.advance(timedelta(seconds=1))
+        await asyncio.sleep(1.5)  # a full scheduler sleep: nothing more may fall due before 15s
+        events = sla_events()
+    assert late_ack.status_code == 200
+    emitted = {e["event_id"]: e for e in events}
+    assert len(emitted) == len(events)
+    assert sorted(emitted) == sorted(
+        f"{issue_id}:1:{suffix}"
+        for suffix in (
+            "escalation:1",
+            "escalation:2",
+            "escalation:3",
+            "renotify:1",
+            "response:at_risk",
+            "response:breached",
+        )
+    )
+    breached = emitted[f"{issue_id}:1:response:breached"]
+    assert datetime.fromisoformat(breached["due_at"]) == opened_at + timedelta(seconds=6)
+    assert datetime.fromisoformat(breached["emitted_at"]) == opened_at + timedelta(seconds=7)
+    assert breached["late"] is False
+    assert emitted[f"{issue_id}:1:escalation:1"]["late"] is True  # due at 1.5s, sent at 7s

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.unit
 FULL_ENV = {
     "HYPERCARE_WEBHOOK_SECRET": "whsec",
     "HYPERCARE_PAGERDUTY_PAYMENTS_ROUTING_KEY": "rk",
+    "HYPERCARE_PAGERDUTY_IDENTITY_ROUTING_KEY": "rk-identity",
     "HYPERCARE_ACTION_SECRET": "links",
 }
 
@@ -38,17 +39,29 @@ def test_shipped_policy_has_the_documented_channels() -> None:
         "console": "console",
         "webhook": "webhook",
         "slack-payments": "slack",
+        "slack-identity": "slack",
+        "slack-mobile": "slack",
+        "slack-growth": "slack",
         "pagerduty-payments": "pagerduty",
+        "pagerduty-identity": "pagerduty",
         "email-leads": "email",
     }
 
 
 def test_shipped_policy_without_secrets_disables_only_the_channels_that_need_one() -> None:
     usable, disabled = load_channels_policy(default_policy_dir()).availability({})
-    assert set(usable) == {"console", "slack-payments", "email-leads"}
+    assert set(usable) == {
+        "console",
+        "slack-payments",
+        "slack-identity",
+        "slack-mobile",
+        "slack-growth",
+        "email-leads",
+    }
     assert disabled == {
         "webhook": "environment variable HYPERCARE_WEBHOOK_SECRET is not set",
         "pagerduty-payments": "environment variable HYPERCARE_PAGERDUTY_PAYMENTS_ROUTING_KEY is not set",
+        "pagerduty-identity": "environment variable HYPERCARE_PAGERDUTY_IDENTITY_ROUTING_KEY is not set",
     }
 
 

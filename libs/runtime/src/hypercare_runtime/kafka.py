@@ -112,7 +112,9 @@ class BatchPublisher:
         future = await self._broker.publish(
             value, topic, key=key, headers=dict(headers or {}), no_confirm=True
         )
-        self._pending.append(future)
+        # FastStream's in-memory test broker delivers synchronously and returns no future.
+        if future is not None:
+            self._pending.append(future)
 
     async def flush(self) -> Sequence[RecordMetadata]:
         """Wait until the broker acknowledged every queued message; raises if any write failed."""

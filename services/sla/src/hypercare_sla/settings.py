@@ -2,6 +2,7 @@
 
 import os
 import socket
+from typing import Annotated
 
 from hypercare_contracts import topics
 from hypercare_runtime.settings import ServiceSettings
@@ -27,7 +28,7 @@ class SlaSettings(ServiceSettings):
     sla_events_topic: str = topics.SLA_EVENTS
     deadletter_topic: str = topics.DEADLETTER
 
-    api_tokens: dict[str, str] | None = None
+    api_tokens: dict[str, Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]] | None = None
     """``HYPERCARE_API_TOKENS``: JSON ``{"<user>": "<hex sha256 of the bearer token>"}``."""
     action_secret: SecretStr | None = None
     """``HYPERCARE_ACTION_SECRET``: the HMAC secret of the signed action links in notifications."""
