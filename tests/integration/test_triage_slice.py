@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
+from faststream.asgi import AsgiFastStream
 from hypercare_contracts import Decision, NormalizedReport, TriagedIssue
 from hypercare_contracts.topics import HEADER_TRACE_ID
 from hypercare_domain.normalize import load_component_map, normalize
@@ -197,7 +198,7 @@ class CountingStore(PgIssueStore):
 
 
 @asynccontextmanager
-async def _instance(settings: TriageSettings, sizes: list[int]) -> AsyncIterator[None]:
+async def _instance(settings: TriageSettings, sizes: list[int]) -> AsyncIterator[AsgiFastStream]:
     async with AsyncExitStack() as stack:
         pool = await open_pool(settings.database_url.get_secret_value())
         stack.push_async_callback(pool.close)
@@ -207,8 +208,26 @@ async def _instance(settings: TriageSettings, sizes: list[int]) -> AsyncIterator
         client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
         stack.push_async_callback(client.aclose)
         hints = RedisHints(client, prefix=settings.redis_prefix, ttl_seconds=600)
-        await stack.enter_async_context(running(create_app(settings, store=store, hints=hints)))
-        yield
+        yield await stack.enter_async_context(running(create_app(settings, store=store, hints=hints)))
+
+
+def _all_assigned(*apps: AsgiFastStream) -> bool:
+    """Whether the group settled: every partition of every subscribed topic owned by one of ``apps``.
+
+    Stopping an instance while its group still rebalances can leave an aiokafka connection open.
+    """
+    owned: dict[str, int] = {}
+    for app in apps:
+        assert app.broker is not None
+        for subscriber in app.broker.subscribers:
+            consumer: Any = getattr(subscriber, "consumer", None)
+            if consumer is None:
+                return False
+            for partition in consumer.assignment():
+                owned[partition.topic] = owned.get(partition.topic, 0) + 1
+            if not consumer.assignment():
+                return False
+    return len(owned) == 2 and all(count == 3 for count in owned.values())
 
 
 PROBLEMS = {
@@ -242,7 +261,8 @@ async def test_two_instances_in_one_group_create_no_duplicate_issues(
     duplicates = reports[::10]
     settings = _settings(endpoints, names, group_id, database_url)
     sizes: list[int] = []
-    async with _instance(settings, sizes), _instance(settings, sizes):
+    async with _instance(settings, sizes) as one, _instance(settings, sizes) as two:
+        await wait_for(lambda: _all_assigned(one, two), timeout=60, what="both instances to own partitions")
         started = time.perf_counter()
         await _publish(kafka, names["normalized"], [*reports, *duplicates])
         await _stored(database_url, len(reports))

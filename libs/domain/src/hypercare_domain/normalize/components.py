@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from hypercare_domain.normalize.keywords import KeywordMatcher
 from hypercare_domain.policy import PolicyModel, load_policy_file
 
 UNKNOWN = "unknown"
@@ -49,11 +50,7 @@ class _Compiled:
         self.labels = tuple(value.lower() for value in rule.labels)
         self.product_areas = frozenset(area.lower() for area in rule.product_areas)
         self.screens = tuple(screen.lower() for screen in rule.screens)
-        self.keywords = tuple(
-            re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, kw.lower().split())) + r"(?!\w)", re.I)
-            for kw in rule.keywords
-            if kw.strip()
-        )
+        self.keywords = tuple(kw for kw in rule.keywords if kw.strip())
 
 
 class ComponentMap:
@@ -69,6 +66,9 @@ class ComponentMap:
         """Compile a validated policy."""
         self._label_keys = tuple(policy.label_keys)
         self._rules = tuple(_Compiled(name, rule) for name, rule in policy.components.items())
+        # One matcher over every rule's keywords; _keyword_rule[i] is the rule the i-th keyword belongs to.
+        self._keywords = KeywordMatcher(kw for rule in self._rules for kw in rule.keywords)
+        self._keyword_rule = tuple(number for number, rule in enumerate(self._rules) for _ in rule.keywords)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -102,12 +102,14 @@ class ComponentMap:
         return None
 
     def _by_keywords(self, text: str) -> str | None:
-        best: tuple[int, str] | None = None
-        for rule in self._rules:
-            hits = sum(1 for pattern in rule.keywords if pattern.search(text))
-            if hits and (best is None or hits > best[0]):
-                best = (hits, rule.name)
-        return best[1] if best else None
+        found = self._keywords.found(text) if text else ()
+        if not found:
+            return None
+        hits = [0] * len(self._rules)
+        for keyword in found:
+            hits[self._keyword_rule[keyword]] += 1
+        most = max(hits)
+        return self._rules[hits.index(most)].name
 
     def resolve(
         self,

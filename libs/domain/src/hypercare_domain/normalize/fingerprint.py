@@ -8,6 +8,7 @@ component and a *problem signature*: the set of problem classes their words expr
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
@@ -92,18 +93,28 @@ _FUZZY_MIN_LENGTH = 5
 # Real words one edit away from a lexicon word that must not be read as that word.
 _NOT_TYPOS = frozenset(_split("filed fixed later lasted listed trash clash crush brokers broker hanged"))
 _FUZZY_WORDS = tuple(sorted(word for word in _WORDS if len(word) >= _FUZZY_MIN_LENGTH))
+# Longest phrase first (ties in table order), each with its words: a phrase can only occur in a text
+# that contains all of its words, a set test far cheaper than the substring search.
+_PHRASES_LONGEST_FIRST: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
+    (f" {phrase} ", problem, frozenset(phrase.split()))
+    for phrase, problem in sorted(_PHRASES.items(), key=lambda item: -len(item[0]))
+)
+_LEXICON_CACHE_SIZE = 1 << 16
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _APOSTROPHE = re.compile(r"['\u2019`]")
 _NON_WORD = re.compile(r"[\W\d_]+")
 
 
-def _words(text: str) -> list[str]:
+def _joined_words(text: str) -> str:
+    """The text's words, lowercased, without URLs, digits and punctuation, each between single spaces."""
     text = _URL.sub(" ", text.lower())
     text = _APOSTROPHE.sub("", text)
-    return [word for word in _NON_WORD.split(text) if word]
+    return " " + _NON_WORD.sub(" ", text).strip(" ") + " "
 
 
+# Launch-day vocabulary repeats, and the fuzzy branch compares a word with every lexicon word.
+@lru_cache(maxsize=_LEXICON_CACHE_SIZE)
 def _lexicon_class(word: str) -> str | None:
     known = _WORDS.get(word)
     if known is not None:
@@ -118,15 +129,16 @@ def _lexicon_class(word: str) -> str | None:
 
 def problem_classes(text: str) -> frozenset[str]:
     """The problem classes a text expresses (``fails``, ``slow``, ``double_charge`` ...)."""
-    words = _words(text)
+    joined = _joined_words(text)
+    words = set(joined.split())
     classes: set[str] = set()
-    joined = " " + " ".join(words) + " "
-    for phrase, problem in sorted(_PHRASES.items(), key=lambda item: -len(item[0])):
-        needle = f" {phrase} "
-        if needle in joined:
+    consumed = False
+    for needle, problem, needed in _PHRASES_LONGEST_FIRST:
+        if needed <= words and needle in joined:
             classes.add(problem)
             joined = joined.replace(needle, "  ")
-    for word in joined.split():
+            consumed = True
+    for word in set(joined.split()) if consumed else words:
         found = _lexicon_class(word)
         if found is not None:
             classes.add(found)

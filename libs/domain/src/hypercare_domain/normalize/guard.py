@@ -16,6 +16,9 @@ from hypercare_contracts import ErrorClass
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# The only JSON escapes that decode to a character of _CONTROL: \u0000-\u001f, \b and \f. A body without
+# any (raw control characters are refused before parsing) has none in its parsed strings either.
+_CONTROL_ESCAPE = re.compile(r"\\(?:u00[01]|[bf])")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 _JSON_KIND: dict[type, str] = {
     list: "array",
@@ -123,7 +126,8 @@ def decode_payload(raw: bytes, limits: InputLimits) -> dict[str, Any]:
             f"body contains control character U+{ord(control.group()):04X} at offset {control.start()}; "
             "remove it or escape it as text",
         )
-    depth = _bracket_depth(text)
+    # Nesting cannot be deeper than the number of opening brackets: count them before the exact scan.
+    depth = _bracket_depth(text) if text.count("[") + text.count("{") > limits.max_depth else 0
     if depth > limits.max_depth:
         raise Rejected(
             ErrorClass.TOO_DEEP,
@@ -141,6 +145,8 @@ def decode_payload(raw: bytes, limits: InputLimits) -> dict[str, Any]:
     if not isinstance(value, dict):
         kind = _JSON_KIND.get(type(value), "value")
         raise Rejected(ErrorClass.NOT_AN_OBJECT, f"body is a JSON {kind}; send one JSON object per message")
+    if _CONTROL_ESCAPE.search(text) is None:
+        return value
     for path, string in _strings_with_paths(value):
         found = _CONTROL.search(string)
         if found is not None:

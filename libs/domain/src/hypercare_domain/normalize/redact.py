@@ -33,6 +33,7 @@ _PHONE = re.compile(
     """,
     re.VERBOSE,
 )
+_DIGIT = re.compile(r"\d")
 _DATE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _NUMBER_LABEL = re.compile(r"(?:order|invoice|ticket|case|ref|reference|id|no|nr|#)\.?\s*[#:]?\s*$", re.I)
@@ -124,7 +125,11 @@ def redact(text: str) -> str:
     """
     if not text:
         return text
-    text = _EMAIL.sub(EMAIL, text)
+    # Most text has no "@" and no digit; every pattern below needs one of them, so skip what cannot match.
+    if "@" in text:
+        text = _EMAIL.sub(EMAIL, text)
+    if _DIGIT.search(text) is None:
+        return text
     text = _IBAN.sub(_redact_iban, text)
     text = _DIGIT_GROUPS.sub(_redact_cards, text)
     return _PHONE.sub(_redact_phone, text)

@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
@@ -167,11 +168,11 @@ def guess_language(text: str) -> str | None:
         The ISO 639-1 code with clearly the most stop-word hits (at least two, and more than any
         other language), or None when the text is too short or ambiguous to tell.
     """
-    words = [word.lower() for word in _WORD.findall(text)]
-    if not words:
+    counts = Counter(map(str.lower, _WORD.findall(text)))
+    if not counts:
         return None
     scores = sorted(
-        ((sum(word in stops for word in words), code) for code, stops in _STOP_WORDS.items()),
+        ((sum(counts[word] for word in stops if word in counts), code) for code, stops in _STOP_WORDS.items()),
         key=lambda item: (-item[0], item[1]),
     )
     (best, code), (second, _) = scores[0], scores[1]
