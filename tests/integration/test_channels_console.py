@@ -94,7 +94,14 @@ async def test_build_channels_skips_channels_without_secrets_and_logs_why() -> N
     async with httpx.AsyncClient() as client:
         with capture_logs() as logs:
             channels = build_channels(policy, {}, client=client, stream=io.StringIO())
-    assert set(channels.enabled) == {"console", "slack-payments", "email-leads"}
+    assert set(channels.enabled) == {
+        "console",
+        "slack-payments",
+        "slack-identity",
+        "slack-mobile",
+        "slack-growth",
+        "email-leads",
+    }
     assert isinstance(channels.enabled["console"], ConsoleChannel)
     assert isinstance(channels.enabled["slack-payments"], SlackChannel)
     assert isinstance(channels.enabled["email-leads"], EmailChannel)
@@ -105,7 +112,11 @@ async def test_build_channels_skips_channels_without_secrets_and_logs_why() -> N
 
 async def test_build_channels_with_secrets_builds_every_channel() -> None:
     policy = load_channels_policy(default_policy_dir())
-    env = {"HYPERCARE_WEBHOOK_SECRET": "s", "HYPERCARE_PAGERDUTY_PAYMENTS_ROUTING_KEY": "rk"}
+    env = {
+        "HYPERCARE_WEBHOOK_SECRET": "s",
+        "HYPERCARE_PAGERDUTY_PAYMENTS_ROUTING_KEY": "rk",
+        "HYPERCARE_PAGERDUTY_IDENTITY_ROUTING_KEY": "rk2",
+    }
     async with httpx.AsyncClient() as client:
         channels = build_channels(policy, env, client=client, stream=io.StringIO())
     assert channels.disabled == {}

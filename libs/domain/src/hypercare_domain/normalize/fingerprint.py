@@ -8,7 +8,6 @@ component and a *problem signature*: the set of problem classes their words expr
 
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
@@ -99,22 +98,34 @@ _PHRASES_LONGEST_FIRST: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
     (f" {phrase} ", problem, frozenset(phrase.split()))
     for phrase, problem in sorted(_PHRASES.items(), key=lambda item: -len(item[0]))
 )
+_PHRASES_BY_FIRST_WORD: Mapping[str, tuple[int, ...]] = {
+    first: tuple(i for i, (needle, _, _) in enumerate(_PHRASES_LONGEST_FIRST) if needle.split()[0] == first)
+    for first in {needle.split()[0] for needle, _, _ in _PHRASES_LONGEST_FIRST}
+}
 _LEXICON_CACHE_SIZE = 1 << 16
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _APOSTROPHE = re.compile(r"['\u2019`]")
 _NON_WORD = re.compile(r"[\W\d_]+")
+# ASCII apostrophes dropped, every other ASCII character but a letter made a space.
+_ASCII_TO_WORDS = {
+    code: None if chr(code) in "'`" else " " for code in range(128) if not chr(code).isalpha()
+}
 
 
 def _joined_words(text: str) -> str:
     """The text's words, lowercased, without URLs, digits and punctuation, each between single spaces."""
-    text = _URL.sub(" ", text.lower())
+    text = text.lower()
+    if text.isascii():
+        # The same as below, with str methods: for ASCII, _NON_WORD is every character but a-z.
+        if "http" in text or "www." in text:
+            text = _URL.sub(" ", text)
+        return " " + " ".join(text.translate(_ASCII_TO_WORDS).split()) + " "
+    text = _URL.sub(" ", text)
     text = _APOSTROPHE.sub("", text)
     return " " + _NON_WORD.sub(" ", text).strip(" ") + " "
 
 
-# Launch-day vocabulary repeats, and the fuzzy branch compares a word with every lexicon word.
-@lru_cache(maxsize=_LEXICON_CACHE_SIZE)
 def _lexicon_class(word: str) -> str | None:
     known = _WORDS.get(word)
     if known is not None:
@@ -127,23 +138,45 @@ def _lexicon_class(word: str) -> str | None:
     return None
 
 
+class _LexiconCache:
+    """Word to problem class (None: no class), filled on demand, emptied when it outgrows its bound.
+
+    Launch-day vocabulary repeats, and the fuzzy match compares an unknown word with every lexicon word.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._classes: dict[str, str | None] = {}
+        self._limit = limit
+
+    def classes_of(self, words: set[str]) -> set[str | None]:
+        missing = words.difference(self._classes)  # iterates the words, not the cache
+        if missing:
+            if len(self._classes) + len(missing) > self._limit:
+                self._classes.clear()
+            for word in missing:
+                self._classes[word] = _lexicon_class(word)
+        return set(map(self._classes.__getitem__, words))
+
+
+_LEXICON = _LexiconCache(_LEXICON_CACHE_SIZE)
+
+
 def problem_classes(text: str) -> frozenset[str]:
     """The problem classes a text expresses (``fails``, ``slow``, ``double_charge`` ...)."""
     joined = _joined_words(text)
     words = set(joined.split())
-    classes: set[str] = set()
-    consumed = False
-    for needle, problem, needed in _PHRASES_LONGEST_FIRST:
-        if needed <= words and needle in joined:
-            classes.add(problem)
-            joined = joined.replace(needle, "  ")
-            consumed = True
-    for word in set(joined.split()) if consumed else words:
-        found = _lexicon_class(word)
-        if found is not None:
-            classes.add(found)
-    classes.discard("")
-    return frozenset(classes)
+    classes: set[str | None] = set()
+    starts = words.intersection(_PHRASES_BY_FIRST_WORD)
+    candidates = sorted(i for first in starts for i in _PHRASES_BY_FIRST_WORD[first]) if starts else ()
+    if candidates:
+        for index in candidates:
+            needle, problem, needed = _PHRASES_LONGEST_FIRST[index]
+            if needed <= words and needle in joined:
+                classes.add(problem)
+                joined = joined.replace(needle, "  ")
+        words = set(joined.split())
+    classes |= _LEXICON.classes_of(words)
+    return frozenset(problem for problem in classes if problem)
 
 
 def problem_signature(text: str) -> str:

@@ -22,6 +22,7 @@ _ASCII_NON_WORD = re.compile(r"([^a-z0-9_]+)")
 # re.IGNORECASE, or whose str.lower() is ASCII, longer than one character, or differs in being a word or
 # space character. Outside these, lowercasing a text keeps its word runs and compares like the regex.
 _CASE_SPECIAL = re.compile("[\u0130\u0131\u017f\u212a]")
+_ASCII_NON_WORD_TO_SPACE = {code: " " for code in range(128) if not (chr(code).isalnum() or chr(code) == "_")}
 
 
 def keyword_pattern(keyword: str) -> re.Pattern[str]:
@@ -87,15 +88,20 @@ class KeywordMatcher:
 
     def found(self, text: str) -> set[int]:
         """The positions of the keywords that occur in ``text``."""
-        if _CASE_SPECIAL.search(text):
+        ascii_text = text.isascii()
+        if not ascii_text and _CASE_SPECIAL.search(text):
             return {index for index, pattern in enumerate(self._patterns) if pattern.search(text)}
         found = {index for index in self._regex_only if self._patterns[index].search(text)}
-        pieces = _RUNS.split(text.lower())
-        runs = pieces[1::2]
-        starts = self._by_first_run.keys() & set(runs)
+        lowered = text.lower()
+        if ascii_text:
+            # For ASCII, a word run is a run of a-z, 0-9 and _: str methods find them several times faster.
+            starts = self._by_first_run.keys() & set(lowered.translate(_ASCII_NON_WORD_TO_SPACE).split())
+        else:
+            starts = self._by_first_run.keys() & set(_RUNS.findall(lowered))
         if not starts:
             return found
-        gaps = pieces[2::2]
+        runs: list[str] = []
+        gaps: list[str] = []
         for first in starts:
             positions: list[int] | None = None
             for phrase in self._by_first_run[first]:
@@ -103,6 +109,8 @@ class KeywordMatcher:
                     found.add(phrase.index)
                     continue
                 if positions is None:
+                    pieces = _RUNS.split(lowered)
+                    runs, gaps = pieces[1::2], pieces[2::2]
                     positions = [number for number, run in enumerate(runs) if run == first]
                 if any(_phrase_at(phrase, runs, gaps, start) for start in positions):
                     found.add(phrase.index)

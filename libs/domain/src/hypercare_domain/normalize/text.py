@@ -22,6 +22,7 @@ _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _READABLE_ID = re.compile(r"[A-Za-z0-9._\-]+")
 _WORD = re.compile(r"[^\W\d_]+")
+_ASCII_NON_LETTERS = {code: " " for code in range(128) if not chr(code).isalpha()}
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -168,11 +169,15 @@ def guess_language(text: str) -> str | None:
         The ISO 639-1 code with clearly the most stop-word hits (at least two, and more than any
         other language), or None when the text is too short or ambiguous to tell.
     """
-    counts = Counter(map(str.lower, _WORD.findall(text)))
+    if text.isascii():
+        # For ASCII, _WORD is a run of a-z/A-Z: the same words with str methods, several times faster.
+        counts = Counter(text.lower().translate(_ASCII_NON_LETTERS).split())
+    else:
+        counts = Counter(map(str.lower, _WORD.findall(text)))
     if not counts:
         return None
     scores = sorted(
-        ((sum(counts[word] for word in stops if word in counts), code) for code, stops in _STOP_WORDS.items()),
+        ((sum(map(counts.__getitem__, stops & counts.keys())), code) for code, stops in _STOP_WORDS.items()),
         key=lambda item: (-item[0], item[1]),
     )
     (best, code), (second, _) = scores[0], scores[1]
