@@ -16,13 +16,12 @@ On Ctrl-C, SIGTERM or exit it stops exactly the honcho process group it started,
 Kafka, PostgreSQL and Redis keep running: `make down` stops them.
 
 Services log at WARNING unless HYPERCARE_LOG_LEVEL says otherwise, so the notifications stay readable.
-Standard library only; it reuses the process helpers of deploy/stack/stack.py.
+Standard library only; it reuses the process helpers of deploy/stack (package `deploy.stack`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shlex
 import shutil
@@ -31,25 +30,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import FrameType
 
 ROOT = Path(__file__).resolve().parents[2]
+# Run as a script, only deploy/run is on sys.path: the repository root makes `deploy.stack` importable.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from deploy.stack import config, procs, services  # noqa: E402 - importable only after the lines above
+
 HEALTH_DEADLINE_S = 90.0
 STOP_GRACE_S = 20.0
 DEMO_GRACE_S = 10.0
-
-
-def _load_stack() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("hypercare_stack", ROOT / "deploy" / "stack" / "stack.py")
-    if spec is None or spec.loader is None:
-        raise SystemExit("run: cannot load deploy/stack/stack.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
-
-
-stack = _load_stack()
 
 
 def say(message: str) -> None:
@@ -74,30 +66,30 @@ def start_services(uv: str) -> subprocess.Popen[bytes]:
     env.setdefault("HYPERCARE_LOG_LEVEL", "WARNING")
     env.setdefault("PYTHONUNBUFFERED", "1")
     proc = subprocess.Popen(
-        [uv, "run", "honcho", "start", "-f", str(stack.PROCFILE)],
+        [uv, "run", "honcho", "start", "-f", str(config.PROCFILE)],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    stack.write_pid("services", proc.pid)
+    procs.write_pid("services", proc.pid)
     say(f"services: started honcho (pid {proc.pid}, process group {proc.pid}); its output follows")
     return proc
 
 
 def stop_services(proc: subprocess.Popen[bytes]) -> None:
     """Stop the honcho we started: its process group and every descendant, by pid."""
-    family = [proc.pid, *stack.descendants(proc.pid)]
+    family = [proc.pid, *procs.descendants(proc.pid)]
     say(f"stopping the services this run started (honcho pid {proc.pid} and {len(family) - 1} children)")
-    stack.terminate(family, "services", STOP_GRACE_S, pgid=proc.pid)
+    procs.terminate(family, "services", STOP_GRACE_S, pgid=proc.pid)
     proc.wait()
-    if stack.read_pid("services") == proc.pid:
-        stack.remove_pid("services")
+    if procs.read_pid("services") == proc.pid:
+        procs.remove_pid("services")
 
 
 def stop_demo(demo: subprocess.Popen[bytes]) -> None:
     """Interrupt the demo (on Ctrl-C it got SIGINT from the terminal already), then make sure it is gone."""
-    family = [demo.pid, *stack.descendants(demo.pid)]
+    family = [demo.pid, *procs.descendants(demo.pid)]
     for pid in family:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGINT)
@@ -105,7 +97,7 @@ def stop_demo(demo: subprocess.Popen[bytes]) -> None:
         demo.wait(timeout=DEMO_GRACE_S)
     except subprocess.TimeoutExpired:
         say("the demo did not stop on SIGINT; terminating it")
-    stack.terminate(family, "demo", 5.0)
+    procs.terminate(family, "demo", 5.0)
     demo.wait()
 
 
@@ -115,10 +107,10 @@ def wait_healthy(ports: dict[str, int], proc: subprocess.Popen[bytes] | None) ->
     def healthy() -> bool:
         if proc is not None and proc.poll() is not None:
             raise SystemExit(f"run: honcho exited with status {proc.returncode} before every service was up")
-        return all(stack.http_ok(port) for port in ports.values())
+        return all(services.http_ok(port) for port in ports.values())
 
-    if not stack.wait_until("services", healthy, HEALTH_DEADLINE_S, 0.5):
-        sick = " ".join(f"{n}:{p}" for n, p in ports.items() if not stack.http_ok(p))
+    if not procs.wait_until("services", healthy, HEALTH_DEADLINE_S, 0.5):
+        sick = " ".join(f"{n}:{p}" for n, p in ports.items() if not services.http_ok(p))
         raise SystemExit(f"run: no /healthz answer within {HEALTH_DEADLINE_S:.0f}s from {sick}")
     say(f"all {len(ports)} services healthy after {time.monotonic() - started:.1f}s")
 
@@ -135,18 +127,18 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     uv = uv_path()
-    ports = {n: p for n, p in stack.SERVICE_HEALTH_PORTS.items() if n in stack.procfile_services()}
+    ports = {n: p for n, p in config.SERVICE_HEALTH_PORTS.items() if n in services.procfile_services()}
     proc: subprocess.Popen[bytes] | None = None
     demo: subprocess.Popen[bytes] | None = None
     demo_done = False
-    existing = stack.read_pid("services")
-    reuse = stack.pid_is(existing, "honcho")
+    existing = procs.read_pid("services")
+    reuse = procs.pid_is(existing, "honcho")
     if reuse:
         say(
             f"services already run under honcho pid {existing} (`make up`): using them and leaving them running"
         )
     else:
-        busy = [f"{n}:{p}" for n, p in ports.items() if stack.port_open("127.0.0.1", p)]
+        busy = [f"{n}:{p}" for n, p in ports.items() if procs.port_open("127.0.0.1", p)]
         if busy:
             say(f"ports in use by processes this stack did not start: {' '.join(busy)}")
             say("stop them first (or point `uv run hypercare demo` at what runs there)")

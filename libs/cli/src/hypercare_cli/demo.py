@@ -39,7 +39,7 @@ from hypercare_cli.scenario.summary import render_text, summarize, summary_json
 from hypercare_cli.scenario.timeline import Played, Sink, play
 
 SERVICE_PORTS = {"gateway": 8080, "sla": 8081, "normalizer": 9101, "triage": 9102, "notifier": 9104}
-"""Where each service of the Procfile serves /metrics (the same ports as deploy/stack/stack.py)."""
+"""Where each service of the Procfile serves /metrics (the same ports as deploy/stack/config.py)."""
 DASHBOARDS = ("deploy/prometheus/ (scrape config)", "deploy/grafana/ (dashboards)")
 WATCHED = (
     *topics.RAW_TOPICS,
