@@ -1,8 +1,8 @@
 """The component map: which product component a report is about (``deploy/policy/components.yaml``)."""
 
 import re
-from collections.abc import Mapping, Sequence
-from fnmatch import fnmatchcase
+from collections.abc import Iterable, Mapping, Sequence
+from fnmatch import translate
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -42,14 +42,20 @@ class ComponentPolicy(PolicyModel):
         return components
 
 
+def _globs(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex that fully matches what any of the globs matches, as ``fnmatchcase`` would."""
+    translated = [f"(?:{translate(pattern)})" for pattern in patterns]
+    return re.compile("|".join(translated)) if translated else None
+
+
 class _Compiled:
     __slots__ = ("keywords", "labels", "name", "product_areas", "screens")
 
     def __init__(self, name: str, rule: ComponentRule) -> None:
         self.name = name
-        self.labels = tuple(value.lower() for value in rule.labels)
+        self.labels = _globs(value.lower() for value in rule.labels)
         self.product_areas = frozenset(area.lower() for area in rule.product_areas)
-        self.screens = tuple(screen.lower() for screen in rule.screens)
+        self.screens = _globs(screen.lower() for screen in rule.screens)
         self.keywords = tuple(kw for kw in rule.keywords if kw.strip())
 
 
@@ -82,7 +88,7 @@ class ComponentMap:
                 continue
             lowered = value.lower()
             for rule in self._rules:
-                if any(fnmatchcase(lowered, pattern) for pattern in rule.labels):
+                if rule.labels is not None and rule.labels.match(lowered):
                     return rule.name
         return None
 
@@ -97,7 +103,7 @@ class ComponentMap:
     def _by_screen(self, screen: str) -> str | None:
         lowered = screen.strip().lower()
         for rule in self._rules:
-            if any(fnmatchcase(lowered, pattern) for pattern in rule.screens):
+            if rule.screens is not None and rule.screens.match(lowered):
                 return rule.name
         return None
 

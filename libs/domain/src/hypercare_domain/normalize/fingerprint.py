@@ -92,6 +92,13 @@ _FUZZY_MIN_LENGTH = 5
 # Real words one edit away from a lexicon word that must not be read as that word.
 _NOT_TYPOS = frozenset(_split("filed fixed later lasted listed trash clash crush brokers broker hanged"))
 _FUZZY_WORDS = tuple(sorted(word for word in _WORDS if len(word) >= _FUZZY_MIN_LENGTH))
+# One edit changes the length by at most one: the candidates for a word, by first letter and length, in
+# _FUZZY_WORDS order.
+_FUZZY_CANDIDATES: Mapping[tuple[str, int], tuple[str, ...]] = {
+    (first, length): tuple(w for w in _FUZZY_WORDS if w[0] == first and abs(len(w) - length) <= 1)
+    for first in {w[0] for w in _FUZZY_WORDS}
+    for length in range(_FUZZY_MIN_LENGTH, max(map(len, _FUZZY_WORDS)) + 2)
+}
 # Longest phrase first (ties in table order), each with its words: a phrase can only occur in a text
 # that contains all of its words, a set test far cheaper than the substring search.
 _PHRASES_LONGEST_FIRST: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
@@ -108,22 +115,20 @@ _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _APOSTROPHE = re.compile(r"['\u2019`]")
 _NON_WORD = re.compile(r"[\W\d_]+")
 # ASCII apostrophes dropped, every other ASCII character but a letter made a space.
-_ASCII_TO_WORDS = {
-    code: None if chr(code) in "'`" else " " for code in range(128) if not chr(code).isalpha()
-}
+_ASCII_TO_WORDS = {code: None if chr(code) in "'`" else " " for code in range(128) if not chr(code).isalpha()}
 
 
-def _joined_words(text: str) -> str:
-    """The text's words, lowercased, without URLs, digits and punctuation, each between single spaces."""
+def _words(text: str) -> list[str]:
+    """The text's words, lowercased, without URLs, digits and punctuation."""
     text = text.lower()
     if text.isascii():
         # The same as below, with str methods: for ASCII, _NON_WORD is every character but a-z.
         if "http" in text or "www." in text:
             text = _URL.sub(" ", text)
-        return " " + " ".join(text.translate(_ASCII_TO_WORDS).split()) + " "
+        return text.translate(_ASCII_TO_WORDS).split()
     text = _URL.sub(" ", text)
     text = _APOSTROPHE.sub("", text)
-    return " " + _NON_WORD.sub(" ", text).strip(" ") + " "
+    return _NON_WORD.sub(" ", text).split()
 
 
 def _lexicon_class(word: str) -> str | None:
@@ -132,8 +137,8 @@ def _lexicon_class(word: str) -> str | None:
         return known
     if len(word) < _FUZZY_MIN_LENGTH or word in _NOT_TYPOS:
         return None
-    for candidate in _FUZZY_WORDS:
-        if candidate[0] == word[0] and OSA.distance(word, candidate, score_cutoff=1) <= 1:
+    for candidate in _FUZZY_CANDIDATES.get((word[0], len(word)), ()):
+        if OSA.distance(word, candidate, score_cutoff=1) <= 1:
             return _WORDS[candidate]
     return None
 
@@ -163,18 +168,21 @@ _LEXICON = _LexiconCache(_LEXICON_CACHE_SIZE)
 
 def problem_classes(text: str) -> frozenset[str]:
     """The problem classes a text expresses (``fails``, ``slow``, ``double_charge`` ...)."""
-    joined = _joined_words(text)
-    words = set(joined.split())
+    listed = _words(text)
+    words = set(listed)
     classes: set[str | None] = set()
     starts = words.intersection(_PHRASES_BY_FIRST_WORD)
-    candidates = sorted(i for first in starts for i in _PHRASES_BY_FIRST_WORD[first]) if starts else ()
-    if candidates:
-        for index in candidates:
+    if starts:
+        joined = " " + " ".join(listed) + " "
+        consumed: set[str] = set()
+        for index in sorted(i for first in starts for i in _PHRASES_BY_FIRST_WORD[first]):
             needle, problem, needed = _PHRASES_LONGEST_FIRST[index]
             if needed <= words and needle in joined:
                 classes.add(problem)
                 joined = joined.replace(needle, "  ")
-        words = set(joined.split())
+                consumed |= needed
+        # A consumed phrase's words are gone unless they also occur elsewhere in the text.
+        words -= {word for word in consumed if f" {word} " not in joined}
     classes |= _LEXICON.classes_of(words)
     return frozenset(problem for problem in classes if problem)
 

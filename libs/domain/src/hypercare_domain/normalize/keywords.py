@@ -6,14 +6,13 @@ those patterns but splits the text into its maximal word runs once and looks the
 word, which is more than ten times cheaper than searching the text once per keyword.
 
 That shortcut compares lowercased words, which equals ``re.IGNORECASE`` for ASCII keywords except on four
-characters whose case mapping differs from the regex engine's (``İ``, ``ı``, ``ſ`` and the Kelvin sign:
+characters whose case mapping differs from the regex engine's (U+0130, U+0131, U+017F and U+212A:
 they match ASCII letters in a case-insensitive regex, or lowercase to several characters); a text that
 contains one, and a keyword that is not plain ASCII words, is matched with the keyword's own regex.
 """
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 _RUNS = re.compile(r"(\w+)")
 _ASCII_WORDY_PART = re.compile(r"[a-z0-9_](?:[\x00-\x7f]*[a-z0-9_])?")
@@ -30,41 +29,12 @@ def keyword_pattern(keyword: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, keyword.lower().split())) + r"(?!\w)", re.I)
 
 
-@dataclass(frozen=True)
-class _Phrase:
-    """A keyword as word runs and the separators between them (``None``: any run of whitespace)."""
-
-    index: int
-    runs: tuple[str, ...]
-    separators: tuple[str | None, ...]
-
-
-def _as_phrase(index: int, keyword: str) -> _Phrase | None:
-    """The run form of a plain ASCII keyword; None when only its regex can match it exactly."""
+def _ascii_runs(keyword: str) -> tuple[str, ...] | None:
+    """The word runs of a plain ASCII keyword; None when only its regex can tell where it occurs."""
     parts = keyword.lower().split()
     if not parts or not all(part.isascii() and _ASCII_WORDY_PART.fullmatch(part) for part in parts):
         return None
-    runs: list[str] = []
-    separators: list[str | None] = []
-    for number, part in enumerate(parts):
-        if number:
-            separators.append(None)
-        pieces = _ASCII_NON_WORD.split(part)
-        runs.extend(pieces[0::2])
-        separators.extend(pieces[1::2])
-    return _Phrase(index, tuple(runs), tuple(separators))
-
-
-def _phrase_at(phrase: _Phrase, runs: Sequence[str], gaps: Sequence[str], start: int) -> bool:
-    if start + len(phrase.runs) > len(runs):
-        return False
-    for offset, separator in enumerate(phrase.separators, start=1):
-        gap = gaps[start + offset - 1]
-        if runs[start + offset] != phrase.runs[offset]:
-            return False
-        if (separator is None and not gap.isspace()) or (separator is not None and gap != separator):
-            return False
-    return True
+    return tuple(run for part in parts for run in _ASCII_NON_WORD.split(part)[0::2])
 
 
 class KeywordMatcher:
@@ -74,14 +44,16 @@ class KeywordMatcher:
         """Prepare a list of keywords; results name them by their position in it."""
         texts = tuple(keywords)
         self._patterns = tuple(keyword_pattern(keyword) for keyword in texts)
-        self._by_first_run: dict[str, list[_Phrase]] = {}
+        # Keywords by their first word run: (position, the runs of a phrase, or () for a single word).
+        self._by_first_run: dict[str, list[tuple[int, frozenset[str]]]] = {}
         self._regex_only: list[int] = []
         for index, keyword in enumerate(texts):
-            phrase = _as_phrase(index, keyword)
-            if phrase is None:
+            runs = _ascii_runs(keyword)
+            if runs is None:
                 self._regex_only.append(index)
             else:
-                self._by_first_run.setdefault(phrase.runs[0], []).append(phrase)
+                rest = frozenset(runs[1:]) if len(runs) > 1 else frozenset()
+                self._by_first_run.setdefault(runs[0], []).append((index, rest))
 
     def __len__(self) -> int:
         return len(self._patterns)
@@ -93,26 +65,13 @@ class KeywordMatcher:
             return {index for index, pattern in enumerate(self._patterns) if pattern.search(text)}
         found = {index for index in self._regex_only if self._patterns[index].search(text)}
         lowered = text.lower()
-        if ascii_text:
-            # For ASCII, a word run is a run of a-z, 0-9 and _: str methods find them several times faster.
-            starts = self._by_first_run.keys() & set(lowered.translate(_ASCII_NON_WORD_TO_SPACE).split())
-        else:
-            starts = self._by_first_run.keys() & set(_RUNS.findall(lowered))
-        if not starts:
-            return found
-        runs: list[str] = []
-        gaps: list[str] = []
-        for first in starts:
-            positions: list[int] | None = None
-            for phrase in self._by_first_run[first]:
-                if not phrase.separators:
-                    found.add(phrase.index)
-                    continue
-                if positions is None:
-                    pieces = _RUNS.split(lowered)
-                    runs, gaps = pieces[1::2], pieces[2::2]
-                    positions = [number for number, run in enumerate(runs) if run == first]
-                if any(_phrase_at(phrase, runs, gaps, start) for start in positions):
-                    found.add(phrase.index)
+        # For ASCII, a word run is a run of a-z, 0-9 and _: str methods find them several times faster.
+        words = lowered.translate(_ASCII_NON_WORD_TO_SPACE).split() if ascii_text else _RUNS.findall(lowered)
+        runs = set(words)
+        for first in runs.intersection(self._by_first_run):
+            for index, rest in self._by_first_run[first]:
+                # A single word is found by its run; a phrase needs all of its runs, then its regex decides
+                # (whitespace between its words, the exact separators inside them).
+                if not rest or (rest <= runs and self._patterns[index].search(text)):
+                    found.add(index)
         return found
-

@@ -5,6 +5,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from hypercare_contracts import Link
 from hypercare_contracts.normalized import TEXT_MAX, TITLE_MAX
@@ -17,8 +18,8 @@ LABELS_MAX = 64
 LINK_TEXT_MAX = 200
 ID_PART_MAX = 64
 _PRECUT_FACTOR = 4
+_SHORT_LABEL = 64
 
-_SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _READABLE_ID = re.compile(r"[A-Za-z0-9._\-]+")
 _WORD = re.compile(r"[^\W\d_]+")
@@ -67,15 +68,25 @@ def _precut(text: str, limit: int) -> str:
     return text[:budget].rsplit(None, 1)[0]
 
 
+def _without_control(text: str, replacement: str) -> str:
+    """``text`` with control characters replaced; most text has none, and a search is cheaper than a sub."""
+    return _CONTROL.sub(replacement, text) if _CONTROL.search(text) else text
+
+
+def _one_line(text: str) -> str:
+    """Whitespace runs made one space, ends stripped: ``\\s`` and ``str.split()`` agree on whitespace."""
+    return " ".join(text.split())
+
+
 def clean_title(text: str, fallback: str) -> str:
     """A one-line, redacted title of at most ``TITLE_MAX`` characters (``fallback`` when empty)."""
-    line = _SPACES.sub(" ", _CONTROL.sub(" ", _precut(text, TITLE_MAX))).strip()
+    line = _one_line(_without_control(_precut(text, TITLE_MAX), " "))
     return truncate(redact(line or fallback), TITLE_MAX)
 
 
 def clean_text(text: str) -> str:
     """A redacted body of at most ``TEXT_MAX`` characters, line breaks kept."""
-    body = _CONTROL.sub("", _precut(text, TEXT_MAX).replace("\r\n", "\n")).strip()
+    body = _without_control(_precut(text, TEXT_MAX).replace("\r\n", "\n"), "").strip()
     return truncate(redact(body), TEXT_MAX)
 
 
@@ -91,7 +102,7 @@ def make_link(href: str | None, text: str = "") -> Link | None:
     """A link for a person to follow, or None when ``href`` is empty or not http(s)."""
     if not href or not href.lower().startswith(("https://", "http://")):
         return None
-    return Link(href=href.strip(), text=truncate(redact(_SPACES.sub(" ", text).strip()), LINK_TEXT_MAX))
+    return Link(href=href.strip(), text=truncate(redact(_one_line(text)), LINK_TEXT_MAX))
 
 
 def links_of(candidates: Iterable[tuple[str | None, str]]) -> list[Link]:
@@ -108,10 +119,19 @@ def links_of(candidates: Iterable[tuple[str | None, str]]) -> list[Link]:
 
 def clean_labels(labels: Mapping[str, str]) -> dict[str, str]:
     """Labels with redacted, bounded values, sorted by key and at most ``LABELS_MAX`` of them."""
-    return {
-        key[:100]: truncate(redact(_CONTROL.sub("", value)), LABEL_VALUE_MAX)
-        for key, value in sorted(labels.items())[:LABELS_MAX]
-    }
+    return {key[:100]: _label_value(value) for key, value in sorted(labels.items())[:LABELS_MAX]}
+
+
+def _label_value(value: str) -> str:
+    return _short_label_value(value) if len(value) <= _SHORT_LABEL else _clean_label_value(value)
+
+
+def _clean_label_value(value: str) -> str:
+    return truncate(redact(_without_control(value, "")), LABEL_VALUE_MAX)
+
+
+# Label values (platforms, versions, screens, severities) repeat from report to report.
+_short_label_value = lru_cache(maxsize=1 << 14)(_clean_label_value)
 
 
 def scalar_text(value: object) -> str | None:
@@ -160,6 +180,10 @@ _STOP_WORDS: Mapping[str, frozenset[str]] = {
     "nl": frozenset(_split("de het een en is niet ik met van voor op dat mijn bij als maar ook werkt")),
 }
 _MIN_HITS = 2
+_ANY_STOP_WORD = frozenset().union(*_STOP_WORDS.values())
+_LANGUAGES_OF: Mapping[str, tuple[str, ...]] = {
+    word: tuple(code for code, stops in _STOP_WORDS.items() if word in stops) for word in _ANY_STOP_WORD
+}
 
 
 def guess_language(text: str) -> str | None:
@@ -171,15 +195,17 @@ def guess_language(text: str) -> str | None:
     """
     if text.isascii():
         # For ASCII, _WORD is a run of a-z/A-Z: the same words with str methods, several times faster.
-        counts = Counter(text.lower().translate(_ASCII_NON_LETTERS).split())
+        words = text.lower().translate(_ASCII_NON_LETTERS).split()
     else:
-        counts = Counter(map(str.lower, _WORD.findall(text)))
-    if not counts:
+        words = list(map(str.lower, _WORD.findall(text)))
+    if not words:
         return None
-    scores = sorted(
-        ((sum(map(counts.__getitem__, stops & counts.keys())), code) for code, stops in _STOP_WORDS.items()),
-        key=lambda item: (-item[0], item[1]),
-    )
+    counts = Counter(filter(_ANY_STOP_WORD.__contains__, words))
+    points = dict.fromkeys(_STOP_WORDS, 0)
+    for word, count in counts.items():
+        for code in _LANGUAGES_OF[word]:
+            points[code] += count
+    scores = sorted(((points[code], code) for code in _STOP_WORDS), key=lambda item: (-item[0], item[1]))
     (best, code), (second, _) = scores[0], scores[1]
     if best < _MIN_HITS or best == second:
         return None
