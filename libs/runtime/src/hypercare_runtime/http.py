@@ -1,6 +1,8 @@
 """Each service's own HTTP port: ``/metrics``, ``/healthz`` and ``/readyz``."""
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, nullcontext, suppress
 from typing import Any
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
@@ -8,7 +10,9 @@ from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, make_asgi_app
 
+from hypercare_runtime.lag import report_consumer_lag
 from hypercare_runtime.logging import get_logger
+from hypercare_runtime.metrics import PipelineMetrics
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 log = get_logger(__name__)
@@ -42,6 +46,23 @@ def _readyz(broker: KafkaBroker, checks: Sequence[tuple[str, ReadyCheck]]) -> AS
     return readyz
 
 
+def _with_lag_reporting(
+    broker: KafkaBroker, metrics: PipelineMetrics, lifespan: Callable[..., Any] | None
+) -> Callable[..., Any]:
+    @asynccontextmanager
+    async def combined(**_: Any) -> AsyncIterator[None]:
+        async with lifespan() if lifespan is not None else nullcontext():
+            task = asyncio.create_task(report_consumer_lag(broker, metrics), name="consumer-lag")
+            try:
+                yield
+            finally:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    return combined
+
+
 def create_service_app(
     broker: KafkaBroker,
     *,
@@ -49,8 +70,14 @@ def create_service_app(
     ready_checks: Sequence[tuple[str, ReadyCheck]] = (),
     lifespan: Callable[..., Any] | None = None,
     extra_routes: Sequence[tuple[str, ASGIApp]] = (),
+    metrics: PipelineMetrics | None = None,
 ) -> AsgiFastStream:
-    """The ASGI application of a service: its broker plus the operational endpoints."""
+    """The ASGI application of a service: its broker plus the operational endpoints.
+
+    With ``metrics``, the consumer lag of every subscriber is exported while the service runs.
+    """
+    if metrics is not None:
+        lifespan = _with_lag_reporting(broker, metrics, lifespan)
     routes: list[tuple[str, ASGIApp]] = [
         ("/metrics", make_asgi_app(registry)),
         ("/healthz", _healthz()),

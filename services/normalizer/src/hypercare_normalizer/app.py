@@ -84,7 +84,7 @@ def create_app(settings: NormalizerSettings) -> AsgiFastStream:
         yield
         log.info("normalizer.stop")
 
-    app = create_service_app(broker, registry=registry, lifespan=lifespan)
+    app = create_service_app(broker, registry=registry, lifespan=lifespan, metrics=metrics)
     app.on_shutdown(committer.close)
     return app
 

@@ -212,7 +212,11 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
         return runtime.worker is not None and all(not t.done() for t in runtime.tasks)
 
     app = create_service_app(
-        broker, registry=registry, lifespan=lifespan, ready_checks=[("worker", worker_running)]
+        broker,
+        registry=registry,
+        lifespan=lifespan,
+        ready_checks=[("worker", worker_running)],
+        metrics=metrics,
     )
     # The worker publishes records, so it starts once the broker is connected and stops before it closes.
 
