@@ -4,11 +4,18 @@ Per batch: one read statement (:data:`~hypercare_store.sql.READ_BATCH`) and one 
 three round trips: ``BEGIN`` with the advisory locks, the write statement, ``COMMIT``. The write
 statement rechecks, under the locks, that no candidate changed since the read and writes nothing if
 one did (:class:`~hypercare_store.ports.StaleReadError`); the caller triages the batch again.
+
+The store keeps the issue states it read or committed last (by issue id and version): the read
+returns a state's JSONB only when the stored version differs from the one held, so a hot issue of a
+few hundred kilobytes is not sent and parsed again for every batch. A version is written once (every
+write bumps it and is refused unless the stored version is the one it was read at), so an id and a
+version name one state.
 """
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -35,6 +42,12 @@ def scope_lock_key(scope: Scope) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def state_weight(state: IssueState) -> int:
+    """A rough size of an issue state: its bounded collections' entries (a recent report weighs more:
+    it is a model with a time, not a string)."""
+    return 10 + len(state.source_refs) + len(state.open_refs) + len(state.reporters) + 5 * len(state.recent)
+
+
 def audit_dedup_key(entry: AuditEntry) -> str:
     """Idempotency key of an audit row: by the event that caused it, else by issue, time and action."""
     if entry.event_id is not None:
@@ -42,8 +55,14 @@ def audit_dedup_key(entry: AuditEntry) -> str:
     return f"{entry.issue_id}:{entry.at.isoformat()}:{entry.action}"
 
 
-def _issue_row(state: IssueState, prior_version: int) -> dict[str, Any]:
-    return {
+def _with_json(row: dict[str, Any], name: str, json_text: str) -> str:
+    """``row`` as JSON text with one more member whose value is already JSON (pydantic's, from Rust)."""
+    head = json.dumps(row)
+    return f'{head[:-1]}, "{name}": {json_text}}}' if row else f'{{"{name}": {json_text}}}'
+
+
+def _issue_row(state: IssueState, prior_version: int) -> str:
+    row = {
         "issue_id": state.issue_id,
         "fingerprint": state.fingerprint,
         "component": state.component,
@@ -63,14 +82,14 @@ def _issue_row(state: IssueState, prior_version: int) -> dict[str, Any]:
         "first_seen": state.first_seen.isoformat(),
         "last_seen": state.last_seen.isoformat(),
         "resolved_at": state.resolved_at.isoformat() if state.resolved_at else None,
-        "state": state.to_json(),
         "prior_version": prior_version,
     }
+    return _with_json(row, "state", state.model_dump_json())
 
 
-def _report_row(stored: StoredReport) -> dict[str, Any]:
+def _report_row(stored: StoredReport) -> str:
     report = stored.report
-    return {
+    row = {
         "event_id": report.event_id,
         "issue_id": stored.issue_id,
         "fingerprint": report.fingerprint,
@@ -79,8 +98,8 @@ def _report_row(stored: StoredReport) -> dict[str, Any]:
         "merged_by": stored.rule.value,
         "occurred_at": report.occurred_at.isoformat(),
         "received_at": report.received_at.isoformat(),
-        "report": report.model_dump(mode="json"),
     }
+    return _with_json(row, "report", report.model_dump_json())
 
 
 def _audit_row(entry: AuditEntry) -> dict[str, Any]:
@@ -95,15 +114,19 @@ def _audit_row(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def _decision_row(item: OutgoingDecision) -> dict[str, Any]:
+def _decision_row(item: OutgoingDecision) -> str:
     decision = item.decision
-    return {
+    row = {
         "decision_id": decision.decision_id,
         "issue_id": decision.issue_id,
         "event_id": decision.event_id,
-        "payload": decision.model_dump(mode="json"),
         "headers": item.headers,
     }
+    return _with_json(row, "payload", item.payload)
+
+
+def _json_array(rows: Iterable[str]) -> str:
+    return f"[{', '.join(rows)}]"
 
 
 def _arrays(query: CandidateQuery) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -122,11 +145,11 @@ def write_parameters(write: BatchWrite) -> list[Any]:
     )
     recheck = write.recheck.full()
     return [
-        json.dumps([_issue_row(s, write.prior_versions.get(s.issue_id, 0)) for s in write.states]),
+        _json_array(_issue_row(s, write.prior_versions.get(s.issue_id, 0)) for s in write.states),
         json.dumps([{"source_ref": key, "issue_id": issue_id} for key, issue_id in refs]),
-        json.dumps([_report_row(s) for s in write.reports]),
+        _json_array(_report_row(s) for s in write.reports),
         json.dumps([_audit_row(a) for a in write.audit]),
-        json.dumps([_decision_row(d) for d in write.decisions]),
+        _json_array(_decision_row(d) for d in write.decisions),
         write.token,
         *_arrays(recheck),
     ]
@@ -135,14 +158,44 @@ def write_parameters(write: BatchWrite) -> list[Any]:
 class PgIssueStore:
     """:class:`~hypercare_store.ports.IssueStore` on PostgreSQL."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        """Use ``pool`` (opened and closed by the service's lifespan)."""
+    def __init__(self, pool: asyncpg.Pool, *, cache_weight: int = 250_000) -> None:
+        """Use ``pool`` (opened and closed by the service's lifespan).
+
+        Args:
+            pool: the connection pool.
+            cache_weight: how much issue state is kept between batches, in entries of its bounded
+                collections (see :func:`state_weight`; 250,000 is about 70 issues at the shipped
+                caps, some 30 MB); the least recently used states are dropped first.
+        """
         self._pool = pool
+        self._cache: OrderedDict[str, IssueState] = OrderedDict()
+        self._weights: dict[str, int] = {}
+        self._weight = 0
+        self._max_weight = cache_weight
+
+    def _keep(self, states: Iterable[IssueState]) -> None:
+        cache, weights = self._cache, self._weights
+        for state in states:
+            weight = state_weight(state)
+            self._weight += weight - weights.get(state.issue_id, 0)
+            weights[state.issue_id] = weight
+            cache[state.issue_id] = state
+            cache.move_to_end(state.issue_id)
+        while self._weight > self._max_weight and cache:
+            issue_id, _ = cache.popitem(last=False)
+            self._weight -= weights.pop(issue_id)
 
     async def load_batch(self, *, query: CandidateQuery) -> Snapshot:
         """Stored event ids and candidate issues of a batch, in one statement."""
+        # The states sent are the ones a NULL answer stands for, whatever the cache holds by then.
+        held = dict(self._cache)
         rows = await self._pool.fetch(
-            sql.READ_BATCH, list(query.event_ids), *_arrays(query), list(query.hinted_issue_ids)
+            sql.READ_BATCH,
+            list(query.event_ids),
+            *_arrays(query),
+            list(query.hinted_issue_ids),
+            list(held),
+            [state.version for state in held.values()],
         )
         known: set[str] = set()
         issues: dict[str, IssueState] = {}
@@ -151,9 +204,10 @@ class PgIssueStore:
             if kind == "event":
                 known.add(ident)
             elif kind == "issue":
-                issues[ident] = IssueState.model_validate_json(state)
+                issues[ident] = held[ident] if state is None else IssueState.model_validate_json(state)
             else:
                 token = ident
+        self._keep(issues.values())
         return Snapshot(known_event_ids=frozenset(known), issues=issues, token=token)
 
     async def save_batch(self, *, write: BatchWrite) -> None:
@@ -172,6 +226,7 @@ class PgIssueStore:
                 if not conn.is_closed():
                     await conn.execute("ROLLBACK")
                 raise
+        self._keep(write.states)
 
     async def load_issue(self, *, issue_id: str) -> IssueState | None:
         """One issue by id, or None."""

@@ -6,6 +6,7 @@ both implement :class:`IssueStore`.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 from hypercare_contracts import MergeRule, NormalizedReport, TriagedIssue
@@ -41,7 +42,6 @@ class CandidateQuery:
         cls, reports: Iterable[NormalizedReport], hints: Mapping[str, str] | None = None
     ) -> "CandidateQuery":
         """The query for a batch; ``hints`` maps ``fp:<fingerprint>``/``ref:<key>`` to an issue id."""
-        found = hints or {}
         events: dict[str, None] = {}
         fingerprints: set[str] = set()
         refs: set[str] = set()
@@ -51,14 +51,29 @@ class CandidateQuery:
             fingerprints.add(report.fingerprint)
             refs.update(report_keys(report))
             scopes.add((report.component, report.environment))
-        hinted_fps = {fp for fp in fingerprints if f"fp:{fp}" in found}
-        hinted_refs = {ref for ref in refs if f"ref:{ref}" in found}
-        hinted_ids = {found[f"fp:{fp}"] for fp in hinted_fps} | {found[f"ref:{r}"] for r in hinted_refs}
-        return cls(
+        plain = cls(
             event_ids=tuple(events),
-            fingerprints=tuple(sorted(fingerprints - hinted_fps)),
-            refs=tuple(sorted(refs - hinted_refs)),
+            fingerprints=tuple(sorted(fingerprints)),
+            refs=tuple(sorted(refs)),
             scopes=tuple(sorted(scopes)),
+        )
+        return plain.with_hints(hints) if hints else plain
+
+    def with_hints(self, hints: Mapping[str, str]) -> "CandidateQuery":
+        """This query with the keys ``hints`` knows looked up by their issue id instead.
+
+        Args:
+            hints: ``fp:<fingerprint>``/``ref:<key>`` -> issue id.
+        """
+        full = self.full()
+        hinted_fps = {fp for fp in full.fingerprints if f"fp:{fp}" in hints}
+        hinted_refs = {ref for ref in full.refs if f"ref:{ref}" in hints}
+        hinted_ids = {hints[f"fp:{fp}"] for fp in hinted_fps} | {hints[f"ref:{r}"] for r in hinted_refs}
+        return CandidateQuery(
+            event_ids=self.event_ids,
+            fingerprints=tuple(fp for fp in full.fingerprints if fp not in hinted_fps),
+            refs=tuple(ref for ref in full.refs if ref not in hinted_refs),
+            scopes=self.scopes,
             hinted_issue_ids=tuple(sorted(hinted_ids)),
             hinted_fingerprints=tuple(sorted(hinted_fps)),
             hinted_refs=tuple(sorted(hinted_refs)),
@@ -102,6 +117,11 @@ class OutgoingDecision:
 
     decision: TriagedIssue
     headers: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def payload(self) -> str:
+        """The decision as JSON, made once for the outbox row and the Kafka message (~5 KB each)."""
+        return self.decision.model_dump_json()
 
 
 @dataclass(frozen=True)

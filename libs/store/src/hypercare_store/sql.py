@@ -31,11 +31,17 @@ WITH known AS (
 )
 SELECT 'event' AS kind, event_id AS id, NULL::text AS state FROM known
 UNION ALL
-SELECT 'issue', i.issue_id, i.state::text FROM issues i JOIN candidate_ids c USING (issue_id)
+SELECT 'issue', i.issue_id,
+       CASE WHEN cached.version = i.version THEN NULL ELSE i.state::text END
+FROM issues i JOIN candidate_ids c USING (issue_id)
+LEFT JOIN unnest($7::text[], $8::integer[]) AS cached(issue_id, version) ON cached.issue_id = i.issue_id
 UNION ALL
 SELECT 'snapshot', pg_current_snapshot()::text, NULL
 """  # noqa: S608 - assembled from constants; values are bound parameters
-"""$1 event ids, $2 fingerprints, $3 source item keys, $4/$5 scopes, $6 hinted issue ids."""
+"""$1 event ids, $2 fingerprints, $3 source item keys, $4/$5 scopes, $6 hinted issue ids, $7/$8 the
+issue ids and versions the caller already holds: their state comes back NULL when the version is the
+same (a version is written once, so it names one state), which spares reading, sending and parsing
+the JSONB of hot issues on every batch."""
 
 LOCK_PREFIX: Final = "BEGIN; SELECT pg_advisory_xact_lock(key) FROM (VALUES {values}) AS k(key) ORDER BY key;"
 """Opens the write transaction and takes its advisory locks in one round trip (keys are integers

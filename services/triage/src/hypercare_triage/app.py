@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -49,7 +50,7 @@ class _Publisher:
         for item in decisions:
             pending.append(
                 await self._broker.publish(
-                    item.decision.model_dump_json().encode(),
+                    item.payload.encode(),
                     self._settings.triaged_topic,
                     key=item.decision.issue_id.encode(),
                     headers=item.headers,
@@ -79,8 +80,8 @@ def _record_batch(metrics: TriageMetrics, outcome: Outcome, consumed: Sequence[s
     metrics.count_consumed(consumed)
     metrics.reports_skipped.inc(outcome.skipped)
     metrics.stale_reads.inc(outcome.stale_reads)
-    for link in outcome.result.report_links:
-        metrics.reports_merged.labels(link.rule.value).inc()
+    for rule, count in Counter(link.rule.value for link in outcome.result.report_links).items():
+        metrics.reports_merged.labels(rule).inc(count)
     metrics.observe_end_to_end("triaged", outcome.ingested_at)
     metrics.stage_seconds.labels(SERVICE, "triage").observe(time.perf_counter() - started)
 

@@ -145,7 +145,7 @@ class TriagePipeline:
         hints = await self._hints.lookup(keys=keys)
         for attempt in range(self._max_attempts):
             # After a conflict, no shortcuts: the hints may be what was stale.
-            query = CandidateQuery.for_reports(reports, hints) if attempt == 0 else plain
+            query = plain.with_hints(hints) if attempt == 0 and hints else plain
             snapshot = await self._store.load_batch(query=query)
             fresh = [item for item in batch if item.report.event_id not in snapshot.known_event_ids]
             outcome.skipped = len(batch) - len(fresh)

@@ -1,17 +1,22 @@
 """Triage of a batch of reports against a store of issues, in order."""
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from hypercare_contracts import MergeRule, NormalizedReport, TriagedIssue
+from hypercare_contracts import MergeRule, NormalizedReport, ReportAction, TriagedIssue
 
 from hypercare_domain.triage.decisions import AuditEntry
 from hypercare_domain.triage.engine import decide
-from hypercare_domain.triage.grouping import is_candidate, match
+from hypercare_domain.triage.grouping import match
 from hypercare_domain.triage.policy import TriagePolicies
-from hypercare_domain.triage.state import IssueState
+from hypercare_domain.triage.state import IssueState, ReportFacts, facts_of, report_keys
+from hypercare_domain.triage.views import as_set
+
+_ABSORBED = (ReportAction.REPORT, ReportAction.UPDATE)
+"""Actions whose reports are absorbed (and so need their facts); the others only move the status."""
 
 
 class IssueLookup(Protocol):
@@ -41,6 +46,56 @@ class BatchResult:
     audit: list[AuditEntry] = field(default_factory=list)
 
 
+class IssueIndex:
+    """Issues by fingerprint, by (component, environment) and by source item key, for candidate lookup.
+
+    Keys are added, never removed: the index may name an issue that has since dropped a key
+    (``source_refs`` is capped), so every hit is checked against the issue's current keys.
+    """
+
+    def __init__(self) -> None:
+        """An empty index."""
+        self.states: dict[str, IssueState] = {}
+        self._by_fingerprint: dict[str, set[str]] = defaultdict(set)
+        self._by_scope: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._by_key: dict[str, str] = {}
+        self._shared_keys: dict[str, set[str]] = {}
+        """Keys held by more than one issue (rare: a source item on an old and a new issue)."""
+
+    def put(self, state: IssueState, keys: Collection[str]) -> None:
+        """Add or replace ``state``, indexing it under ``keys`` as well as the keys it had."""
+        issue_id = state.issue_id
+        if issue_id not in self.states:
+            self._by_fingerprint[state.fingerprint].add(issue_id)
+            self._by_scope[(state.component, state.environment)].add(issue_id)
+        self.states[issue_id] = state
+        by_key = self._by_key
+        for key in by_key.keys() & keys:
+            holder = by_key[key]
+            if holder != issue_id:
+                self._shared_keys.setdefault(key, {holder}).add(issue_id)
+        # One C-level update instead of a Python loop over up to a thousand keys.
+        by_key.update(dict.fromkeys(keys, issue_id))
+
+    def candidate_ids(self, report: NormalizedReport, keys: Collection[str]) -> set[str]:
+        """Ids of the indexed issues that share one of ``keys`` (the report's) or the fingerprint,
+        or are unresolved on the report's component and environment (see
+        :func:`~hypercare_domain.triage.grouping.is_candidate`)."""
+        states = self.states
+        found = set(self._by_fingerprint.get(report.fingerprint, ()))
+        for issue_id in self._by_scope.get((report.component, report.environment), ()):
+            if not states[issue_id].is_resolved:
+                found.add(issue_id)
+        for key in keys:
+            holder = self._by_key.get(key)
+            if holder is None:
+                continue
+            for issue_id in self._shared_keys.get(key, (holder,)):
+                if key in as_set(states[issue_id].source_refs):
+                    found.add(issue_id)
+        return found
+
+
 def triage_batch(
     reports: Iterable[NormalizedReport], lookup: IssueLookup, policies: TriagePolicies, now: datetime
 ) -> BatchResult:
@@ -57,23 +112,30 @@ def triage_batch(
     """
     result = BatchResult()
     changed = result.states_changed
+    changed_index = IssueIndex()
     for report in reports:
+        facts: ReportFacts | None = None
+        if report.action in _ABSORBED:
+            facts = facts_of(report, policies.triage)
+            keys = facts.key_set
+        else:
+            keys = frozenset(report_keys(report))
         candidates = {issue.issue_id: issue for issue in lookup.find_candidates(report)}
-        candidates.update(
-            {
-                issue_id: issue
-                for issue_id, issue in changed.items()
-                if issue_id in candidates or is_candidate(report, issue)
-            }
-        )
+        # A state changed earlier in the batch replaces the loaded one, and is a candidate on its own
+        # when its current version is. The lookup answers for the keys an issue had when loaded, so
+        # ``changed`` only indexes the keys added since (the keys of the reports it absorbed).
+        taken = changed_index.candidate_ids(report, keys)
+        taken.update(issue_id for issue_id in candidates if issue_id in changed)
+        candidates.update((issue_id, changed[issue_id]) for issue_id in taken)
         ordered = sorted(candidates.values(), key=lambda issue: issue.issue_id)
-        found = match(report, ordered, policies, report.received_at)
+        found = match(report, ordered, policies, report.received_at, facts=facts)
         state = candidates[found.issue_id] if found.issue_id is not None else None
-        step = decide(report, state, policies, now, merged_by=found.rule)
+        step = decide(report, state, policies, now, merged_by=found.rule, facts=facts)
         result.audit.extend(step.audit)
         if step.state is None:
             continue
         changed[step.state.issue_id] = step.state
+        changed_index.put(step.state, keys)
         result.report_links.append(ReportLink(report.event_id, step.state.issue_id, step.rule))
         if step.decision is not None:
             result.decisions.append(step.decision)

@@ -29,8 +29,16 @@ from hypercare_domain.triage.grouping import within_reopen_window
 from hypercare_domain.triage.policy import TriagePolicies
 from hypercare_domain.triage.routing import match_route
 from hypercare_domain.triage.scoring import assess
-from hypercare_domain.triage.state import IssueState, absorb, facts_of, new_state, report_keys
+from hypercare_domain.triage.state import (
+    IssueState,
+    ReportFacts,
+    absorb,
+    facts_of,
+    new_state,
+    report_keys,
+)
 from hypercare_domain.triage.suppression import active_suppression
+from hypercare_domain.triage.views import as_set
 
 _SOURCE_ACTIONS = (ReportAction.ACKNOWLEDGE, ReportAction.RESOLVE, ReportAction.PENDING, ReportAction.RESUMED)
 
@@ -38,7 +46,7 @@ _SOURCE_ACTIONS = (ReportAction.ACKNOWLEDGE, ReportAction.RESOLVE, ReportAction.
 def _infer_rule(report: NormalizedReport, state: IssueState | None) -> MergeRule:
     if state is None:
         return MergeRule.NEW
-    if set(report_keys(report)) & set(state.source_refs):
+    if not as_set(state.source_refs).isdisjoint(report_keys(report)):
         return MergeRule.SOURCE_ITEM
     if state.fingerprint == report.fingerprint:
         return MergeRule.FINGERPRINT
@@ -191,7 +199,7 @@ def _source_action(
     bumped = {"version": state.version + 1, "last_merged_by": rule}
     if report.action is ReportAction.RESOLVE:
         keys = set(report_keys(report))
-        if not keys & set(state.open_refs):
+        if keys.isdisjoint(as_set(state.open_refs)):
             return _ignored(report, state, "source item not active on the issue", now, rule)
         remaining = tuple(ref for ref in state.open_refs if ref not in keys)
         if remaining:
@@ -250,6 +258,7 @@ def decide(
     now: datetime,
     *,
     merged_by: MergeRule | None = None,
+    facts: ReportFacts | None = None,
 ) -> Step:
     """Apply one report to the issue it matched (or to a new issue) and decide what to publish.
 
@@ -259,6 +268,7 @@ def decide(
         policies: the loaded triage policies.
         now: the decision time (``decided_at``); windows use the report's ``received_at``.
         merged_by: the grouping rule that chose ``state``; inferred from the report when omitted.
+        facts: the report's :func:`~hypercare_domain.triage.state.facts_of` when already computed.
 
     Returns:
         The new state (None when the report was ignored), the decision to publish if any, the
@@ -286,7 +296,8 @@ def decide(
             state, rule = None, MergeRule.NEW
     prior = state
     issue = state if state is not None else new_state(report, policies.routes.default.to_route(), at)
-    facts = facts_of(report, policies.triage)
+    if facts is None:
+        facts = facts_of(report, policies.triage)
     issue = absorb(issue, report, facts, policies.triage, at)
     issue = _reassess(issue, prior, policies, at)
     issue = issue.model_copy(update={"version": issue.version + 1, "last_merged_by": rule})

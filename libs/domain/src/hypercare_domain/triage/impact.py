@@ -1,11 +1,27 @@
 """Impact 0-100: how far an issue reaches, what it costs, and how visible it is."""
 
-from math import log1p
+from functools import lru_cache
+from math import copysign, log1p
 
 from hypercare_contracts import Impact, ScoreItem
 
 from hypercare_domain.triage.policy import TriagePolicy
 from hypercare_domain.triage.state import IssueState
+
+
+def score_item(rule: str, contribution: float, reason: str) -> ScoreItem:
+    """``ScoreItem(rule=rule, contribution=contribution, reason=reason)``, shared when repeated.
+
+    Most lines of a hot issue's breakdown ("checkout is a core function", an alert floor) are the
+    same for report after report; the items are immutable, so one instance serves them all.
+    """
+    # The sign is part of the key: -0.0 == 0.0, but they are written differently.
+    return _score_item(rule, contribution, copysign(1.0, contribution), reason)
+
+
+@lru_cache(maxsize=4096)
+def _score_item(rule: str, contribution: float, sign: float, reason: str) -> ScoreItem:
+    return ScoreItem(rule=rule, contribution=contribution, reason=reason)
 
 
 def _log_share(value: float, full: float) -> float:
@@ -18,7 +34,7 @@ def _log_share(value: float, full: float) -> float:
 def _part(items: list[ScoreItem], part: str, rule: str, points: float, reason: str) -> float:
     points = round(points, 1)
     if points > 0:
-        items.append(ScoreItem(rule=f"impact.{part}.{rule}", contribution=points, reason=reason))
+        items.append(score_item(f"impact.{part}.{rule}", points, reason))
     return points
 
 
@@ -134,13 +150,11 @@ def assess_impact(issue: IssueState, policy: TriagePolicy) -> tuple[Impact, list
         1,
     )
     items.append(
-        ScoreItem(
-            rule="impact",
-            contribution=score,
-            reason=(
-                f"impact {score:g} = reach {reach:g} x {weights.reach:g} + financial {financial:g}"
-                f" x {weights.financial:g} + reputational {reputational:g} x {weights.reputational:g}"
-            ),
+        score_item(
+            "impact",
+            score,
+            f"impact {score:g} = reach {reach:g} x {weights.reach:g} + financial {financial:g}"
+            f" x {weights.financial:g} + reputational {reputational:g} x {weights.reputational:g}",
         )
     )
     impact = Impact(

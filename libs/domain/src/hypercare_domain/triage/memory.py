@@ -1,13 +1,13 @@
 """Issues kept in memory: the store of the offline replay and of unit tests."""
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from hypercare_contracts import NormalizedReport
 
-from hypercare_domain.triage.batch import BatchResult
+from hypercare_domain.triage.batch import BatchResult, IssueIndex
 from hypercare_domain.triage.decisions import Step
-from hypercare_domain.triage.grouping import is_candidate
-from hypercare_domain.triage.state import IssueState
+from hypercare_domain.triage.state import IssueState, report_keys
+from hypercare_domain.triage.views import as_set
 
 
 class InMemoryIssues:
@@ -15,15 +15,26 @@ class InMemoryIssues:
 
     def __init__(self, states: Iterable[IssueState] = ()) -> None:
         """Start with ``states`` (none by default)."""
-        self._states: dict[str, IssueState] = {state.issue_id: state for state in states}
+        self._index = IssueIndex()
+        self._order: dict[str, int] = {}
+        self.save(states)
 
     def find_candidates(self, report: NormalizedReport) -> list[IssueState]:
-        """Every stored issue :func:`~hypercare_domain.triage.grouping.is_candidate` accepts."""
-        return [state for state in self._states.values() if is_candidate(report, state)]
+        """Every stored issue :func:`~hypercare_domain.triage.grouping.is_candidate` accepts, in the
+        order they were first stored (looked up by fingerprint, scope and source item key)."""
+        found = self._index.candidate_ids(report, report_keys(report))
+        states = self._index.states
+        return [states[issue_id] for issue_id in sorted(found, key=self._order.__getitem__)]
 
     def save(self, states: Iterable[IssueState]) -> None:
         """Store (or replace) ``states``."""
-        self._states.update({state.issue_id: state for state in states})
+        for state in states:
+            self._order.setdefault(state.issue_id, len(self._order))
+            previous = self._index.states.get(state.issue_id)
+            keys: Collection[str] = state.source_refs
+            if previous is not None:
+                keys = as_set(state.source_refs).difference(as_set(previous.source_refs))
+            self._index.put(state, keys)
 
     def apply(self, result: BatchResult) -> None:
         """Store every state a batch changed."""
@@ -35,8 +46,9 @@ class InMemoryIssues:
 
     def get(self, issue_id: str) -> IssueState | None:
         """The stored issue ``issue_id``, if any."""
-        return self._states.get(issue_id)
+        return self._index.states.get(issue_id)
 
     def all(self) -> list[IssueState]:
         """Every stored issue, ordered by id."""
-        return [self._states[issue_id] for issue_id in sorted(self._states)]
+        states = self._index.states
+        return [states[issue_id] for issue_id in sorted(states)]

@@ -1,12 +1,12 @@
 """Routing: which team owns an issue (``routes.yaml``), first matching rule wins."""
 
-from fnmatch import fnmatchcase
 from typing import Self
 
 from hypercare_contracts import Route, Severity, Source
 from pydantic import Field, model_validator
 
 from hypercare_domain.policy import PolicyModel
+from hypercare_domain.triage.text import name_matches
 
 
 class RouteTarget(PolicyModel):
@@ -39,7 +39,7 @@ class RouteRule(RouteTarget):
 
     def matches(self, component: str, source: Source, labels: dict[str, str], severity: Severity) -> bool:
         """Whether an issue with these attributes falls under this rule."""
-        if self.components and not any(fnmatchcase(component, pattern) for pattern in self.components):
+        if self.components and not any(name_matches(component, pattern) for pattern in self.components):
             return False
         if self.sources and source not in self.sources:
             return False

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 
 from hypercare_contracts import Impact, ScoreItem, Severity
 
-from hypercare_domain.triage.impact import assess_impact
+from hypercare_domain.triage.impact import assess_impact, score_item
 from hypercare_domain.triage.policy import PointsStep, ReachRule, TriagePolicy, points_for
 from hypercare_domain.triage.state import IssueState
+from hypercare_domain.triage.views import micros, recent_view
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class _Tally:
             self.floors.append((floor, rule))
             reason = f"{reason}: at least {floor}"
         self.points += points
-        self.items.append(ScoreItem(rule=f"severity.{rule}", contribution=round(points, 1), reason=reason))
+        self.items.append(score_item(f"severity.{rule}", round(points, 1), reason))
 
 
 def _where(issue: IssueState, core: bool) -> str:
@@ -70,8 +71,12 @@ def _reach_count(issue: IssueState, rule: ReachRule, now: datetime) -> tuple[int
     if rule.min_users_affected is not None:
         return issue.signals.users_affected, f"{issue.signals.users_affected} users affected"
     since = now - timedelta(minutes=rule.window_minutes)
-    reporters = {r.reporter for r in issue.recent if r.reporter is not None and r.at > since}
-    return len(reporters), f"{len(reporters)} distinct reporters within {rule.window_minutes} min"
+    view = recent_view(issue.recent)
+    if view.oldest is None or view.oldest > micros(since):  # every entry is inside the window
+        count = view.distinct_reporters
+    else:
+        count = len({r.reporter for r in issue.recent if r.reporter is not None and r.at > since})
+    return count, f"{count} distinct reporters within {rule.window_minutes} min"
 
 
 def _reach(issue: IssueState, policy: TriagePolicy, core: bool, now: datetime, tally: _Tally) -> None:
@@ -192,8 +197,6 @@ def assess(issue: IssueState, policy: TriagePolicy, now: datetime) -> Assessment
         reason = f"{reason}; highest floor {floor} from {floor_rule}"
         if floor.rank > severity.rank:
             severity = floor
-    tally.items.append(
-        ScoreItem(rule="severity", contribution=round(tally.points, 1), reason=f"{severity}: {reason}")
-    )
+    tally.items.append(score_item("severity", round(tally.points, 1), f"{severity}: {reason}"))
     impact, impact_items = assess_impact(issue, policy)
     return Assessment(severity=severity, impact=impact, breakdown=[*tally.items, *impact_items])

@@ -27,7 +27,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from hypercare_domain.triage.policy import TriagePolicy
 from hypercare_domain.triage.sentiment import sentiment
-from hypercare_domain.triage.text import find_phrase, fold, signature
+from hypercare_domain.triage.text import FoldedText, PhraseMatcher, fold, folded_signature, phrase_matcher
+from hypercare_domain.triage.views import (
+    RecentView,
+    as_set,
+    micros,
+    recent_view,
+    remember_recent,
+    remember_set,
+)
 
 _PRIORITY_ORDER = ("low", "normal", "high", "urgent")
 SAMPLE_TEXT_MAX = 500
@@ -143,12 +151,11 @@ group_key, account_id, session_id, client) are shared by unrelated items and mus
 def report_keys(report: NormalizedReport) -> tuple[str, ...]:
     """The source item keys of a report: its ``source_ref`` and its identifying references (as
     ``name:value``, see :data:`SOURCE_ITEM_REFERENCES`)."""
-    refs = {report.source_ref} | {
-        f"{name}:{value}"
-        for name, value in report.references.items()
-        if value and name in SOURCE_ITEM_REFERENCES
-    }
-    return tuple(sorted(refs))
+    references = report.references
+    extra = [f"{name}:{value}" for name in SOURCE_ITEM_REFERENCES if (value := references.get(name))]
+    if not extra:
+        return (report.source_ref,)
+    return tuple(sorted({report.source_ref, *extra}))
 
 
 @dataclass(frozen=True)
@@ -160,24 +167,39 @@ class ReportFacts:
     groups: dict[str, str]
     sentiment: float | None
     signature: str
+    key_set: frozenset[str] = frozenset()
+    """``keys`` as a set (for overlap tests against an issue's keys)."""
+
+
+_matchers: dict[int, tuple[TriagePolicy, PhraseMatcher]] = {}
+
+
+def _matcher(policy: TriagePolicy) -> PhraseMatcher:
+    # By policy identity (the entry holds the policy, so its id is not reused): building the key of
+    # phrase_matcher's cache for every report costs more than matching some texts.
+    entry = _matchers.get(id(policy))
+    if entry is None or entry[0] is not policy:
+        if len(_matchers) >= 16:
+            _matchers.clear()
+        groups = tuple((name, tuple(group.phrases)) for name, group in policy.phrase_groups.items())
+        entry = _matchers[id(policy)] = (policy, phrase_matcher(groups))
+    return entry[1]
 
 
 def facts_of(report: NormalizedReport, policy: TriagePolicy) -> ReportFacts:
     """Phrase groups, sentiment, reporter key and similarity signature of one report."""
     text = f"{report.title}\n{report.text}"
-    groups: dict[str, str] = {}
-    for name, group in sorted(policy.phrase_groups.items()):
-        phrase = find_phrase(text, tuple(group.phrases))
-        if phrase is not None:
-            groups[name] = phrase
+    folded = FoldedText.of(text)
     is_monitor = report.reporter.kind is ReporterKind.MONITOR
     reporter = None if is_monitor else (report.reporter.id or f"ref:{report.source_ref}")
+    keys = report_keys(report)
     return ReportFacts(
-        keys=report_keys(report),
+        keys=keys,
         reporter=reporter,
-        groups=groups,
+        groups=_matcher(policy).find(folded),
         sentiment=None if is_monitor else sentiment(text),
-        signature=signature(text),
+        signature=folded_signature(folded),
+        key_set=frozenset(keys),
     )
 
 
@@ -257,19 +279,25 @@ def absorb(
     Alertmanager re-send, a second message on the same ticket).
     """
     limits = policy.grouping
-    new_occurrence = not set(facts.keys) & set(state.open_refs)
+    key_set = facts.key_set or frozenset(facts.keys)
+    new_occurrence = key_set.isdisjoint(as_set(state.open_refs))
     reporters, distinct = state.reporters, state.distinct_reporters
-    if facts.reporter is not None and facts.reporter not in reporters:
-        distinct += 1
-        if len(reporters) < limits.max_reporters:
-            reporters = (*reporters, facts.reporter)
+    if facts.reporter is not None:
+        known = as_set(reporters)
+        if facts.reporter not in known:
+            distinct += 1
+            if len(reporters) < limits.max_reporters:
+                reporters = (*reporters, facts.reporter)
+                remember_set(reporters, known | {facts.reporter})
     horizon = max((rule.window_minutes for rule in policy.reach_rules), default=60)
-    recent = [r for r in state.recent if r.at > at - timedelta(minutes=horizon)]
-    if new_occurrence:
-        recent.append(RecentReport(at=at, reporter=facts.reporter))
+    kept = _recent_after(
+        state.recent,
+        micros(at - timedelta(minutes=horizon)),
+        RecentReport(at=at, reporter=facts.reporter) if new_occurrence else None,
+        limits.max_recent,
+    )
     samples, signatures = state.samples, state.signatures
-    known_titles = {fold(sample.title) for sample in samples}
-    if len(samples) < limits.samples and fold(report.title) not in known_titles:
+    if len(samples) < limits.samples and fold(report.title) not in {fold(sample.title) for sample in samples}:
         samples = (*samples, _summary(report))
         signatures = (*signatures, facts.signature)
     return state.model_copy(
@@ -277,7 +305,7 @@ def absorb(
             "occurrences": state.occurrences + (1 if new_occurrence else 0),
             "distinct_reporters": distinct,
             "reporters": reporters,
-            "recent": tuple(recent[-limits.max_recent :]),
+            "recent": kept,
             "signals": _merged_signals(state.signals, report, facts, policy),
             "sources": tuple(sorted({*state.sources, report.source})),
             "labels": {**state.labels, **report.labels},
@@ -291,6 +319,51 @@ def absorb(
     )
 
 
+def _recent_after(
+    recent: tuple[RecentReport, ...], after: int, added: RecentReport | None, cap: int
+) -> tuple[RecentReport, ...]:
+    """The entries of ``recent`` later than ``after`` (microseconds), then ``added``, the last ``cap``.
+
+    The :class:`~hypercare_domain.triage.views.RecentView` of the result is derived from the one of
+    ``recent`` (entries added and removed) rather than computed again.
+    """
+    view = recent_view(recent)
+    entries, times = recent, view.times
+    removed: list[RecentReport] = []
+    if view.oldest is not None and view.oldest <= after:  # some entries left the window
+        inside = [time > after for time in times]
+        removed = [entry for entry, keep in zip(recent, inside, strict=True) if not keep]
+        entries = tuple(entry for entry, keep in zip(recent, inside, strict=True) if keep)
+        times = tuple(time for time, keep in zip(times, inside, strict=True) if keep)
+    elif added is None and len(recent) <= cap:
+        return recent
+    if added is not None:
+        entries, times = (*entries, added), (*times, micros(added.at))
+    removed.extend(entries[: max(0, len(entries) - cap)])
+    entries, times = entries[-cap:], times[-cap:]
+    reporters = view.reporters.copy()
+    if added is not None:
+        reporters[added.reporter] += 1
+    for gone in removed:
+        reporters[gone.reporter] -= 1
+        if not reporters[gone.reporter]:
+            del reporters[gone.reporter]
+    remember_recent(entries, RecentView(times, min(times, default=None), reporters))
+    return entries
+
+
 def _capped_union(current: tuple[str, ...], added: tuple[str, ...], cap: int) -> tuple[str, ...]:
-    merged = [*current, *(key for key in added if key not in current)]
-    return tuple(merged[-cap:])
+    """``current`` then the keys of ``added`` not in it, keeping the last ``cap``."""
+    present = as_set(current)
+    fresh = [key for key in added if key not in present]
+    if not fresh and len(current) <= cap:
+        return current
+    merged = (*current, *fresh)
+    if len(merged) <= cap:
+        remember_set(merged, present.union(fresh))
+        return merged
+    kept = merged[-cap:]
+    if len(present) == len(current):
+        # Every key is in ``merged`` once, so the dropped keys leave the set.
+        remember_set(kept, present.union(fresh).difference(merged[: len(merged) - cap]))
+    return kept

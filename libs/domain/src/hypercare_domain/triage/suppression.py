@@ -5,7 +5,6 @@ triage service releases it (a RELEASED decision) if it is still open when the su
 """
 
 from datetime import UTC, datetime, time, timedelta
-from fnmatch import fnmatchcase
 from math import ceil
 from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +13,7 @@ from hypercare_contracts import Source
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from hypercare_domain.policy import PolicyModel
+from hypercare_domain.triage.text import name_matches
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -35,7 +35,7 @@ class Matcher(PolicyModel):
 
     def matches(self, component: str, source: Source, labels: dict[str, str], environment: str) -> bool:
         """Whether an issue with these attributes is covered."""
-        if self.components and not any(fnmatchcase(component, pattern) for pattern in self.components):
+        if self.components and not any(name_matches(component, pattern) for pattern in self.components):
             return False
         if self.sources and source not in self.sources:
             return False

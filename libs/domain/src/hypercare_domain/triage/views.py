@@ -1,0 +1,101 @@
+"""Derived views of an issue's bounded collections, remembered while the collection lives.
+
+An issue keeps up to a thousand source item keys and reporters and up to five hundred recent report
+times, as tuples (stored as JSON arrays). Every report that touches a hot issue asks "is this key
+known?", "did anything leave the rate window?": answering from the tuple costs a scan each time. A
+state version's tuples are immutable, so their set (or their times as integers) can be computed once
+and reused until the state is replaced; :func:`~hypercare_domain.triage.state.absorb` derives the view
+of the tuple it builds from the previous one instead of scanning again.
+
+The memo is keyed by the tuple's identity and holds the tuple, so an id cannot be reused while its
+entry exists; it keeps the latest hundred or so entries (large tuples only).
+"""
+
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+_MEMO_SIZE = 128
+_SMALL = 16
+"""Tuples shorter than this are cheaper to scan than to look up."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class Recent(Protocol):
+    """A recent report: when, and from whom (None for monitors)."""
+
+    @property
+    def at(self) -> datetime: ...
+
+    @property
+    def reporter(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class RecentView:
+    """What rate rules need of an issue's ``recent`` tuple, computed once per tuple."""
+
+    times: tuple[int, ...]
+    """The :func:`micros` of each entry, in order."""
+    oldest: int | None
+    """The earliest of ``times`` (None when empty): if it is inside a window, all entries are."""
+    reporters: Counter[str | None]
+    """How many entries each reporter has (None: monitors)."""
+
+    @property
+    def distinct_reporters(self) -> int:
+        """Distinct (non-monitor) reporters among all entries."""
+        return len(self.reporters) - (1 if None in self.reporters else 0)
+
+
+_sets: OrderedDict[int, tuple[tuple[str, ...], frozenset[str]]] = OrderedDict()
+_recent: OrderedDict[int, tuple[tuple[Recent, ...], RecentView]] = OrderedDict()
+
+
+def as_set(items: tuple[str, ...]) -> frozenset[str]:
+    """``frozenset(items)``, remembered for large tuples."""
+    if len(items) < _SMALL:
+        return frozenset(items)
+    entry = _sets.get(id(items))
+    if entry is not None and entry[0] is items:
+        return entry[1]
+    made = frozenset(items)
+    remember_set(items, made)
+    return made
+
+
+def remember_set(items: tuple[str, ...], made: frozenset[str]) -> None:
+    """Record that ``made`` is ``frozenset(items)`` (the caller derived it cheaply)."""
+    if len(items) >= _SMALL:
+        _sets[id(items)] = (items, made)
+        _sets.move_to_end(id(items))
+        if len(_sets) > _MEMO_SIZE:
+            _sets.popitem(last=False)
+
+
+def micros(at: datetime) -> int:
+    """An aware instant as whole microseconds since the epoch: compares exactly as the datetimes do."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def recent_view(recent: tuple[Recent, ...]) -> RecentView:
+    """The :class:`RecentView` of ``recent``, remembered for large tuples."""
+    if len(recent) >= _SMALL:
+        entry = _recent.get(id(recent))
+        if entry is not None and entry[0] is recent:
+            return entry[1]
+    times = tuple(micros(item.at) for item in recent)
+    view = RecentView(times, min(times, default=None), Counter(item.reporter for item in recent))
+    remember_recent(recent, view)
+    return view
+
+
+def remember_recent(recent: tuple[Recent, ...], view: RecentView) -> None:
+    """Record that ``view`` is :func:`recent_view` of ``recent`` (the caller derived it cheaply)."""
+    if len(recent) >= _SMALL:
+        _recent[id(recent)] = (recent, view)
+        _recent.move_to_end(id(recent))
+        if len(_recent) > _MEMO_SIZE:
+            _recent.popitem(last=False)
