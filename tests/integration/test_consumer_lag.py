@@ -2,8 +2,8 @@
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from hypercare_runtime.lag import consumer_lag
+
 from tests.support.environment import Endpoints
 from tests.support.kafka import KafkaTestKit, wait_for
 

@@ -36,7 +36,9 @@ def _consumers(broker: KafkaBroker) -> Iterable[AIOKafkaConsumer]:
             yield consumer
 
 
-async def report_consumer_lag(broker: KafkaBroker, metrics: PipelineMetrics, *, interval: float = 5.0) -> None:
+async def report_consumer_lag(
+    broker: KafkaBroker, metrics: PipelineMetrics, *, interval: float = 5.0
+) -> None:
     """Refresh ``hypercare_consumer_lag_messages`` for every subscriber of ``broker`` until cancelled."""
     while True:
         for consumer in _consumers(broker):

@@ -17,6 +17,7 @@ class PipelineMetrics:
 
     def __init__(self, registry: CollectorRegistry, *, service: str) -> None:
         self.service = service
+        self.registry = registry
         self.consumed = Counter(
             "hypercare_messages_consumed_total",
             "Messages consumed, by topic.",

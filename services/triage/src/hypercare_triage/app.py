@@ -15,6 +15,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from hypercare_contracts import DeadLetter, ErrorClass, LifecycleEvent
+from hypercare_domain.exit import load_exit_policy
 from hypercare_domain.triage import load_triage_policies
 from hypercare_runtime.cache import open_redis
 from hypercare_runtime.db import apply_migrations, open_pool
@@ -22,6 +23,7 @@ from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
 from hypercare_runtime.http import create_service_app
 from hypercare_runtime.kafka import create_broker, keep_raw_bytes
 from hypercare_runtime.logging import configure_logging, get_logger
+from hypercare_store.exit_metrics import ExitReadinessCollector, refresh_exit_metrics
 from hypercare_store.issues import PgIssueStore
 from hypercare_store.ports import IssueStore, OutgoingDecision
 from prometheus_client import CollectorRegistry
@@ -86,6 +88,24 @@ def _record_batch(metrics: TriageMetrics, outcome: Outcome, consumed: Sequence[s
     metrics.stage_seconds.labels(SERVICE, "triage").observe(time.perf_counter() - started)
 
 
+class _ExitReadiness:
+    """Hypercare exit readiness, computed live from the issue store and exported as gauges."""
+
+    def __init__(self, settings: TriageSettings, registry: CollectorRegistry) -> None:
+        self.collector = ExitReadinessCollector(registry)
+        self.policy = load_exit_policy(settings.resolved_policy_dir())
+        self.every = settings.exit_refresh_seconds
+        self.pool: asyncpg.Pool | None = None
+        self._last = -float("inf")
+
+    async def refresh(self) -> None:
+        """Re-evaluate the criteria when the refresh interval has passed (never without a database)."""
+        if self.pool is None or time.monotonic() - self._last < self.every:
+            return
+        self._last = time.monotonic()
+        await refresh_exit_metrics(self.pool, self.collector, self.policy)
+
+
 class _Service:
     """The service's parts and behaviour; :func:`create_app` wires its handlers to the broker."""
 
@@ -105,6 +125,7 @@ class _Service:
         self._given_store, self._given_hints = store, hints
         self._store: IssueStore | None = None
         self._pipeline: TriagePipeline | None = None
+        self.exit = _ExitReadiness(settings, metrics.registry)
 
     def ready(self) -> tuple[IssueStore, TriagePipeline]:
         """The store and pipeline the lifespan opened."""
@@ -156,6 +177,7 @@ class _Service:
         late = await store.unpublished(older_than_seconds=self.settings.outbox_sweep_after, limit=500)
         await self.out.publish(store, [*released, *late])
         self.metrics.set_open(await store.open_counts())
+        await self.exit.refresh()
 
     async def _timer(self) -> None:
         while True:
@@ -184,6 +206,7 @@ class _Service:
                 stack.push_async_callback(pool.close)
                 await apply_migrations(pool)
                 store = PgIssueStore(pool)
+                self.exit.pool = pool
                 if hints is None and settings.use_redis:
                     client = open_redis(settings.redis_url.get_secret_value())
                     stack.push_async_callback(client.aclose)
@@ -256,4 +279,5 @@ def create_app(
         registry=registry,
         lifespan=service.lifespan,
         ready_checks=[("postgres", service.database_ready)],
+        metrics=metrics,
     )

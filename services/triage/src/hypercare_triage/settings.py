@@ -25,6 +25,8 @@ class TriageSettings(ServiceSettings):
     redis_prefix: str = "hypercare:triage"
     hint_ttl_seconds: int = 3600
     use_redis: bool = True
+    exit_refresh_seconds: float = 30.0
+    """Seconds between re-evaluations of the hypercare exit criteria (``hypercare_exit_*`` gauges)."""
 
     @property
     def lifecycle_group_id(self) -> str:
