@@ -154,11 +154,23 @@ OVERVIEW = Dashboard(
                     width=16,
                 ),
                 Panel(
+                    "Top components by reports (last hour)",
+                    (
+                        q(
+                            "topk(10, sum by (component) (increase(hypercare_reports_total[1h])))",
+                            "{{component}}",
+                            instant=True,
+                        ),
+                    ),
+                    kind="bargauge",
+                    width=12,
+                    description="Components from the policy's component map; 'unknown' when nothing matched.",
+                ),
+                Panel(
                     "Top routes by open issues",
                     (q("topk(10, sum by (route) (hypercare_issues_open))", "{{route}}", instant=True),),
                     kind="bargauge",
                     width=12,
-                    description="Issues carry no component label in metrics; the owning route stands in.",
                 ),
                 Panel(
                     "Triage decisions",

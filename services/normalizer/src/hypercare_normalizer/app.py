@@ -122,9 +122,11 @@ def record_batch(
         metrics.consumed.labels(SERVICE, topic).inc(count)
     metrics.count_produced(settings.normalized_topic, len(outcome.reports))
     metrics.count_produced(settings.deadletter_topic, len(outcome.dead))
-    by_format = Counter((i.report.source.value, i.report.source_format.value) for i in outcome.reports)
-    for (source, source_format), count in by_format.items():
-        metrics.reports.labels(source, source_format).inc(count)
+    by_format = Counter(
+        (i.report.source.value, i.report.source_format.value, i.report.component) for i in outcome.reports
+    )
+    for (source, source_format, component), count in by_format.items():
+        metrics.reports.labels(source, source_format, component).inc(count)
     for reason, count in Counter(dead.error_class.value for dead in outcome.dead).items():
         metrics.dead_letters.labels(SERVICE, reason).inc(count)
     metrics.observe_end_to_end("normalized", (i.ingested_at for i in outcome.reports))

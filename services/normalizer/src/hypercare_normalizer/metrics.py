@@ -13,7 +13,8 @@ class NormalizerMetrics(PipelineMetrics):
         super().__init__(registry, service=SERVICE)
         self.reports = Counter(
             "hypercare_reports_total",
-            "Normalized reports produced, by source and source format.",
-            ["source", "format"],
+            "Normalized reports produced, by source, source format and component.",
+            # component comes from the policy's component map (a small fixed set plus "unknown").
+            ["source", "format", "component"],
             registry=registry,
         )
