@@ -186,6 +186,19 @@ class ConsumedRecord(Protocol):
     def offset(self) -> int: ...
 
 
+class RawRecord(ConsumedRecord, Protocol):
+    """A consumed record as the services read it (aiokafka's ``ConsumerRecord`` or the test broker's)."""
+
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
 class OffsetCommitter:
     """Commits the offsets of processed batches in the background, in order, for a manual-ack subscriber.
 

@@ -11,13 +11,13 @@ from hypercare_contracts import DeadLetter, NormalizedReport
 from hypercare_domain.normalize import InputLimits, load_component_map
 from hypercare_runtime.deadletter import dead_letter_headers
 from hypercare_runtime.http import create_service_app
-from hypercare_runtime.kafka import BatchPublisher, OffsetCommitter, create_broker, raw_records
+from hypercare_runtime.kafka import BatchPublisher, OffsetCommitter, RawRecord, create_broker, raw_records
 from hypercare_runtime.logging import configure_logging, get_logger
 from hypercare_runtime.tracing import propagate
 from prometheus_client import CollectorRegistry
 
 from hypercare_normalizer.metrics import SERVICE, NormalizerMetrics
-from hypercare_normalizer.pipeline import BatchOutcome, RawRecord, normalize_batch
+from hypercare_normalizer.pipeline import BatchOutcome, normalize_batch
 from hypercare_normalizer.settings import NormalizerSettings
 
 log = get_logger(__name__)

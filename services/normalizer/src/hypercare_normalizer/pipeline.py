@@ -3,34 +3,15 @@
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 from hypercare_contracts import DeadLetter, ErrorClass, NormalizedReport
 from hypercare_domain.normalize import ComponentMap, InputLimits, Rejected, normalize_bytes
 from hypercare_runtime.deadletter import dead_letter
+from hypercare_runtime.kafka import RawRecord
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
 
 log = get_logger(__name__)
-
-
-class RawRecord(Protocol):
-    """The parts of a Kafka consumer record the normalizer reads."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def timestamp(self) -> int: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 @dataclass(frozen=True)

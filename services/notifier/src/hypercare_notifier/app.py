@@ -26,13 +26,14 @@ from hypercare_runtime.db import apply_migrations, open_pool
 from hypercare_runtime.deadletter import dead_letter_headers
 from hypercare_runtime.http import create_service_app
 from hypercare_runtime.kafka import BatchPublisher, create_broker, keep_raw_bytes
+from hypercare_runtime.kafka import RawRecord as ConsumedRecord
 from hypercare_runtime.logging import configure_logging, get_logger
 from hypercare_store.deliveries import DeliveryStore
 from prometheus_client import CollectorRegistry
 
 from hypercare_notifier.channels import ChannelSet, build_channels
 from hypercare_notifier.digests import run_digest_planner
-from hypercare_notifier.intake import ConsumedRecord, Intake, IntakeResult
+from hypercare_notifier.intake import Intake, IntakeResult
 from hypercare_notifier.metrics import SERVICE, NotifierMetrics
 from hypercare_notifier.planning import ChannelInfo, Channels
 from hypercare_notifier.policy import NotifierPolicy, load_notifier_policy

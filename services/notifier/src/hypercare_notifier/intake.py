@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 from hypercare_contracts import ErrorClass
 from hypercare_contracts.deadletter import DeadLetter
@@ -19,6 +18,7 @@ from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.triaged import TriagedIssue
 from hypercare_domain.notify.digest import digest_id
 from hypercare_runtime.deadletter import dead_letter
+from hypercare_runtime.kafka import RawRecord as ConsumedRecord
 from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
 from hypercare_store.deliveries import DeliveryStore, DigestWindow, IssueSnapshotRow, NewDelivery, NewStatus
 from pydantic import ValidationError
@@ -28,25 +28,6 @@ from hypercare_notifier.planning import Channels, IssueState, Plan, PlannedDeliv
 from hypercare_notifier.policy import StormPolicy
 from hypercare_notifier.records import outcome_record
 from hypercare_notifier.redis_state import SentMarks, StormCounter, window_of
-
-
-class ConsumedRecord(Protocol):
-    """The parts of a Kafka consumer record the intake reads."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def timestamp(self) -> int: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,23 +1,5 @@
-"""The parts of a Kafka consumer record the triage service reads."""
+"""The parts of a Kafka consumer record the triage service reads (shared with the other services)."""
 
-from collections.abc import Sequence
-from typing import Protocol
+from hypercare_runtime.kafka import RawRecord
 
-
-class RawRecord(Protocol):
-    """A consumed record (aiokafka's ``ConsumerRecord`` or the test broker's)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def timestamp(self) -> int: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+__all__ = ["RawRecord"]
