@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -21,7 +20,7 @@ from hypercare_runtime.cache import open_redis
 from hypercare_runtime.db import apply_migrations, open_pool
 from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
 from hypercare_runtime.http import create_service_app
-from hypercare_runtime.kafka import create_broker, keep_raw_bytes
+from hypercare_runtime.kafka import BatchPublisher, create_broker, keep_raw_bytes
 from hypercare_runtime.logging import configure_logging, get_logger
 from hypercare_store.exit_metrics import ExitReadinessCollector, refresh_exit_metrics
 from hypercare_store.issues import PgIssueStore
@@ -48,28 +47,22 @@ class _Publisher:
     async def publish(
         self, store: IssueStore, decisions: Sequence[OutgoingDecision], dead: Sequence[DeadLetter] = ()
     ) -> None:
-        pending: list[Any] = []
+        out = BatchPublisher(self._broker)
         for item in decisions:
-            pending.append(
-                await self._broker.publish(
-                    item.payload.encode(),
-                    self._settings.triaged_topic,
-                    key=item.decision.issue_id.encode(),
-                    headers=item.headers,
-                    no_confirm=True,
-                )
+            await out.add(
+                self._settings.triaged_topic,
+                item.payload.encode(),
+                key=item.decision.issue_id.encode(),
+                headers=item.headers,
             )
         for record in dead:
-            pending.append(
-                await self._broker.publish(
-                    record.model_dump_json().encode(),
-                    self._settings.deadletter_topic,
-                    headers=dead_letter_headers(record),
-                    no_confirm=True,
-                )
+            await out.add(
+                self._settings.deadletter_topic,
+                record.model_dump_json().encode(),
+                key=None,
+                headers=dead_letter_headers(record),
             )
-        # Like BatchPublisher.flush, but FastStream's test broker delivers at once and returns None.
-        await asyncio.gather(*(future for future in pending if future is not None))
+        await out.flush()
         await store.mark_published(decision_ids=[item.decision.decision_id for item in decisions])
         self._metrics.count_produced(self._settings.triaged_topic, len(decisions))
         self._metrics.count_produced(self._settings.deadletter_topic, len(dead))
