@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=20, help="seconds of the latency phase")
     parser.add_argument("--count", type=int, default=200_000, help="messages of the saturation phase")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of every bench topic")
+    parser.add_argument(
+        "--triage-instances", type=int, default=1, help="triage processes in one consumer group"
+    )
     parser.add_argument("--seed", type=int, default=20240502, help="seed of the generated content")
     parser.add_argument("--skip-passthrough", action="store_true", help="do not measure the raw ceiling")
     parser.add_argument("--normalizer-only", action="store_true", help="leave triage out even if present")
@@ -151,12 +154,13 @@ def service_histograms(services: list[Service]) -> dict[str, Callable[[], Awaita
     """The services' own latency histograms: raw->stage end to end, and one batch's processing time."""
     reads: dict[str, Callable[[], Awaitable[dict[float, float]]]] = {}
     for service in services:
-        stage = "normalized" if service.name == "normalizer" else "triaged"
+        kind = service.name.split("-")[0]  # "triage-2" is the second triage instance
+        stage = "normalized" if kind == "normalizer" else "triaged"
         reads[f"raw->{stage} ({service.name} metric)"] = functools.partial(
             histogram_buckets, service, "hypercare_end_to_end_latency_seconds", stage=stage
         )
         reads[f"{service.name} batch processing"] = functools.partial(
-            histogram_buckets, service, "hypercare_stage_duration_seconds", service=service.name
+            histogram_buckets, service, "hypercare_stage_duration_seconds", service=kind
         )
     return reads
 
@@ -238,14 +242,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         )
         if with_triage:
-            services.append(
-                await start_service(
-                    "triage",
-                    "hypercare_triage",
-                    triage_env(names, groups["triage"], env_db["HYPERCARE_DATABASE_URL"]),
-                    log_dir,
+            for instance in range(1, args.triage_instances + 1):
+                services.append(
+                    await start_service(
+                        "triage" if instance == 1 else f"triage-{instance}",
+                        "hypercare_triage",
+                        triage_env(names, groups["triage"], env_db["HYPERCARE_DATABASE_URL"]),
+                        log_dir,
+                    )
                 )
-            )
             conn = await asyncpg.connect(env_db["HYPERCARE_DATABASE_URL"])
         if args.profile:
             recordings.extend([await record(s.name, s.pid, log_dir) for s in services])

@@ -218,10 +218,22 @@ async def create_database(base_url: str, name: str) -> str:
     return database_url(base_url, name)
 
 
-async def drop_database(base_url: str, name: str) -> None:
-    """DROP DATABASE ``name``, disconnecting whoever is still on it."""
+async def drop_database(base_url: str, name: str, *, within_s: float = 30.0) -> None:
+    """DROP DATABASE ``name``, disconnecting whoever is still on it.
+
+    FORCE may only end sessions of our own role: an autovacuum worker still busy on the database (it
+    runs as the superuser) makes the drop fail, so it is tried again until ``within_s`` has passed.
+    """
     conn = await asyncpg.connect(base_url)
+    deadline = time.monotonic() + within_s
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        while True:
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await conn.close()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 from hypercare_contracts import (
     DeadLetter,
     Decision,
@@ -21,6 +21,8 @@ from hypercare_contracts import (
 )
 from hypercare_contracts.topics import HEADER_INGESTED_AT, HEADER_TRACE_ID
 from hypercare_domain.triage import AuditEntry, IssueState
+from hypercare_runtime.kafka import raw_records
+from hypercare_runtime.tracing import header_map
 from hypercare_store.ports import (
     BatchWrite,
     CandidateQuery,
@@ -107,14 +109,15 @@ async def harness() -> AsyncIterator[Harness]:
     triaged: list[tuple[TriagedIssue, bytes | None, dict[str, str]]] = []
     dead: list[DeadLetter] = []
 
-    @broker.subscriber(settings.triaged_topic)
-    async def on_triaged(message: KafkaMessage) -> None:
-        raw: Any = message.raw_message
-        triaged.append((TriagedIssue.model_validate_json(message.body), raw.key, dict(message.headers)))
+    # The service's broker hands handlers the consumer record itself (apply_types=False, raw_records).
+    @broker.subscriber(settings.triaged_topic, decoder=raw_records)
+    async def on_triaged(record: Any) -> None:
+        decision = TriagedIssue.model_validate_json(record.value)
+        triaged.append((decision, record.key, header_map(record.headers)))
 
-    @broker.subscriber(settings.deadletter_topic)
-    async def on_dead(message: KafkaMessage) -> None:
-        dead.append(DeadLetter.model_validate_json(message.body))
+    @broker.subscriber(settings.deadletter_topic, decoder=raw_records)
+    async def on_dead(record: Any) -> None:
+        dead.append(DeadLetter.model_validate_json(record.value))
 
     async with TestKafkaBroker(broker), app.start_lifespan_context():
         yield Harness(broker, store, settings, triaged, dead)

@@ -2,10 +2,11 @@
 
 import hashlib
 import json
+from dataclasses import replace
 
 import pytest
 from hypercare_contracts import Decision, IssueStatus, MergeRule, ReportAction, Severity
-from hypercare_domain.triage import InMemoryIssues, IssueState, decide, triage_batch
+from hypercare_domain.triage import InMemoryIssues, IssueState, TriagePolicies, decide, triage_batch
 
 from tests.unit.triage_factories import T0, at, make_alert, make_report, run, shipped_policies
 
@@ -134,15 +135,34 @@ def test_updates_are_published_on_milestones_and_new_reporters() -> None:
     assert all(d.notify is False for d in decisions[1:])
 
 
-def test_new_reporter_triggers_update() -> None:
-    people = [make_report(fingerprint="checkout:y", minutes=m) for m in range(3)]
+def _with_updates(**settings: object) -> TriagePolicies:
+    base = shipped_policies()
+    updates = base.triage.updates.model_copy(update=settings)
+    return replace(base, triage=base.triage.model_copy(update={"updates": updates}))
 
-    decisions, _ = run(people)
+
+def test_new_reporters_trigger_updates_on_milestones_only() -> None:
+    people = [make_report(fingerprint="checkout:y", minutes=m) for m in range(8)]
+
+    decisions, _ = run(people, _with_updates(impact_delta=1000))
+
+    assert [(d.decision, d.distinct_reporters) for d in decisions] == [
+        (Decision.CREATED, 1),
+        (Decision.UPDATED, 2),
+        (Decision.UPDATED, 5),
+    ]
+
+
+def test_every_new_reporter_can_be_asked_for() -> None:
+    people = [make_report(fingerprint="checkout:z", minutes=m) for m in range(4)]
+
+    decisions, _ = run(people, _with_updates(impact_delta=1000, every_new_reporter=True))
 
     assert [(d.decision, d.distinct_reporters) for d in decisions] == [
         (Decision.CREATED, 1),
         (Decision.UPDATED, 2),
         (Decision.UPDATED, 3),
+        (Decision.UPDATED, 4),
     ]
 
 

@@ -87,6 +87,12 @@ class NormalizedReport(Contract):
     reporter: Reporter
     signals: Signals = Field(default_factory=Signals)
     language: str | None = None
+    sentiment: float | None = Field(
+        default=None,
+        ge=-1,
+        le=1,
+        description="VADER compound score of title and text, -1 (very negative) to 1; none for monitors.",
+    )
     links: list[Link] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
     fingerprint: str

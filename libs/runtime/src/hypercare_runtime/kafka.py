@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -166,11 +166,12 @@ async def keep_raw_bytes(message: StreamMessage[Any]) -> Any:
 
 
 async def raw_records(message: StreamMessage[Any]) -> Any:
-    """A batch subscriber decoder that hands over the consumer records themselves.
+    """A subscriber decoder that hands over the consumer records themselves.
 
     For a broker built with ``apply_types=False``, whose handlers receive the decoded message as their only
     argument: a batch handler then gets the tuple of aiokafka ``ConsumerRecord`` (topic, partition,
-    offset, key, value, headers, timestamp) without FastDepends resolving a message parameter.
+    offset, key, value, headers, timestamp), a single-message handler the one record, without
+    FastDepends resolving a message parameter.
     """
     return message.raw_message
 
@@ -237,6 +238,20 @@ class OffsetCommitter:
                 pending[partition] = record.offset + 1
         if pending and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._commit(consumer))
+
+    @contextlib.contextmanager
+    def settle(self, records: Sequence[ConsumedRecord]) -> Iterator[None]:
+        """Around a batch's handling: commit past it when the block ends normally, else fetch it again.
+
+        The error policy of a manual-ack batch subscriber: output that was not acknowledged is never
+        committed past; the exception propagates (FastStream logs it) and the batch is redelivered.
+        """
+        try:
+            yield
+        except BaseException:
+            self.rewind(records)
+            raise
+        self.processed(records)
 
     def rewind(self, records: Iterable[ConsumedRecord]) -> None:
         """Fetch these records again: their output could not be delivered."""

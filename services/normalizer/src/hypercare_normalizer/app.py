@@ -65,17 +65,8 @@ def create_app(settings: NormalizerSettings) -> AsgiFastStream:
     async def on_raw(records: tuple[RawRecord, ...]) -> None:
         started = time.perf_counter()
         outcome = normalize_batch(records, roles=roles, components=components, limits=limits, service=SERVICE)
-        delivered = False
-        try:
+        with committer.settle(records):
             await publish(BatchPublisher(broker), outcome, settings)
-            delivered = True
-        finally:
-            # Error policy: output that was not acknowledged is never committed past; the batch is
-            # fetched again (the error itself propagates to FastStream, which logs it).
-            if delivered:
-                committer.processed(records)
-            else:
-                committer.rewind(records)
         record_batch(metrics, records, outcome, settings, started)
 
     @asynccontextmanager

@@ -1,10 +1,10 @@
 """Normalizer settings (``HYPERCARE_`` environment variables)."""
 
 from hypercare_contracts import topics
-from hypercare_runtime.settings import ServiceSettings
+from hypercare_runtime.settings import StreamSettings
 
 
-class NormalizerSettings(ServiceSettings):
+class NormalizerSettings(StreamSettings):
     """What the normalizer reads, writes and tolerates."""
 
     http_port: int = 9101
@@ -18,16 +18,6 @@ class NormalizerSettings(ServiceSettings):
     max_message_bytes: int = 256 * 1024
     max_depth: int = 32
     batch_max_records: int = 1000
-    batch_timeout_ms: int = 1
-    """How long a poll waits for records. FastStream sleeps as long again after an empty poll, so this
-    bounds the extra delay an idle normalizer adds to a new message (5 ms: ~11 ms p50 at 1,000/s,
-    1 ms: ~7 ms); a busy one never waits."""
-    commit_interval_ms: int = 50
-    """At most one offset commit per interval, always after the output of the committed batches was
-    acknowledged; a crash replays at most the batches of one interval (at-least-once)."""
-    kafka_linger_ms: int = 0
-    """Producer linger. The normalizer sends a whole batch and then waits for its acknowledgements, so a
-    linger would only delay that wait."""
 
     @property
     def raw_topic_roles(self) -> dict[str, str]:

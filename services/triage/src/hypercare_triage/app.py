@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 from aiokafka.errors import KafkaError
 from faststream.asgi import AsgiFastStream
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
 from hypercare_contracts import DeadLetter, ErrorClass, LifecycleEvent
 from hypercare_domain.exit import load_exit_policy
@@ -20,8 +20,9 @@ from hypercare_runtime.cache import open_redis
 from hypercare_runtime.db import apply_migrations, open_pool
 from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
 from hypercare_runtime.http import create_service_app
-from hypercare_runtime.kafka import BatchPublisher, create_broker, keep_raw_bytes
+from hypercare_runtime.kafka import BatchPublisher, OffsetCommitter, create_broker, raw_records
 from hypercare_runtime.logging import configure_logging, get_logger
+from hypercare_runtime.tracing import header_map
 from hypercare_store.exit_metrics import ExitReadinessCollector, refresh_exit_metrics
 from hypercare_store.issues import PgIssueStore
 from hypercare_store.ports import IssueStore, OutgoingDecision
@@ -135,27 +136,27 @@ class _Service:
         await self.out.publish(store, outcome.decisions, parsed.dead)
         _record_batch(self.metrics, outcome, [r.topic for r in records], started)
 
-    async def on_lifecycle(self, message: KafkaMessage) -> None:
+    async def on_lifecycle(self, record: RawRecord) -> None:
         """Apply a lifecycle event; commands on the same topic are not ours and are skipped."""
-        kind = message.headers.get(MESSAGE_KIND_HEADER)
+        kind = header_map(record.headers).get(MESSAGE_KIND_HEADER)
         if kind == "command":
             return
         store, pipeline = self.ready()
+        body = record.value or b""
         try:
-            event = LifecycleEvent.model_validate_json(message.body)
+            event = LifecycleEvent.model_validate_json(body)
         except ValidationError as exc:
             if kind != "event":
                 return  # a command sent without the header: the SLA service's business
-            record = message.raw_message
             dead = dead_letter(
                 service=SERVICE,
-                raw=message.body,
+                raw=body,
                 error_class=ErrorClass.SCHEMA_VIOLATION,
                 reason=f"marked as a lifecycle event but not one ({exc.error_count()} errors)",
-                topic=self.settings.lifecycle_topic,
-                partition=getattr(record, "partition", None),
-                offset=getattr(record, "offset", None),
-                key=getattr(record, "key", None),
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
                 failed_at=self.now(),
                 trace_id=None,
             )
@@ -239,38 +240,53 @@ def create_app(
     configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
     registry = CollectorRegistry()
     metrics = TriageMetrics(registry)
-    broker = create_broker(settings, service=SERVICE, registry=registry)
+    # As in the normalizer: handlers get the consumer records themselves (no FastDepends thread hop per
+    # batch), and offsets are committed in the background once a batch is stored and its decisions sent.
+    broker = create_broker(
+        settings,
+        service=SERVICE,
+        registry=registry,
+        apply_types=False,
+        serializer=None,
+        linger_ms=settings.kafka_linger_ms,
+    )
     service = _Service(
         settings, broker, metrics, store=store, hints=hints, clock=clock or (lambda: datetime.now(UTC))
     )
 
-    @broker.subscriber(
+    reports = broker.subscriber(
         settings.normalized_topic,
         group_id=settings.group_id,
         batch=True,
         max_records=settings.batch_max_records,
-        batch_timeout_ms=5,
+        batch_timeout_ms=settings.batch_timeout_ms,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=keep_raw_bytes,
+        ack_policy=AckPolicy.MANUAL,
+        decoder=raw_records,
     )
-    async def on_normalized(message: KafkaMessage) -> None:
-        await service.on_reports(tuple(message.raw_message))
+    committer = OffsetCommitter(lambda: reports.consumer, interval_s=settings.commit_interval_ms / 1000)
+
+    @reports
+    async def on_normalized(records: tuple[RawRecord, ...]) -> None:
+        with committer.settle(records):
+            await service.on_reports(records)
 
     @broker.subscriber(
         settings.lifecycle_topic,
         group_id=settings.lifecycle_group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=keep_raw_bytes,
+        decoder=raw_records,
     )
-    async def on_lifecycle(message: KafkaMessage) -> None:
-        await service.on_lifecycle(message)
+    async def on_lifecycle(record: RawRecord) -> None:
+        await service.on_lifecycle(record)
 
-    return create_service_app(
+    app = create_service_app(
         broker,
         registry=registry,
         lifespan=service.lifespan,
         ready_checks=[("postgres", service.database_ready)],
         metrics=metrics,
     )
+    app.on_shutdown(committer.close)
+    return app

@@ -1,10 +1,10 @@
 """Triage settings (``HYPERCARE_`` environment variables)."""
 
 from hypercare_contracts import topics
-from hypercare_runtime.settings import ServiceSettings
+from hypercare_runtime.settings import StreamSettings
 
 
-class TriageSettings(ServiceSettings):
+class TriageSettings(StreamSettings):
     """What the triage service reads, writes, and how often its timer runs."""
 
     http_port: int = 9102

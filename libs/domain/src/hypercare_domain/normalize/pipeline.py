@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from hypercare_contracts import NormalizedReport, SourceFormat
+from hypercare_contracts import NormalizedReport, ReporterKind, SourceFormat
 from hypercare_contracts.raw import (
     AlertmanagerWebhook,
     GenericTicket,
@@ -23,6 +23,7 @@ from hypercare_domain.normalize.feedback import feedback_reports
 from hypercare_domain.normalize.guard import InputLimits, decode_payload
 from hypercare_domain.normalize.social import social_reports
 from hypercare_domain.normalize.tickets import generic_ticket_reports, zendesk_reports
+from hypercare_domain.sentiment import sentiment
 
 
 def normalize(
@@ -54,6 +55,19 @@ def normalize(
     fmt = detect_format(topic, payload)
     model = parse_raw(fmt, payload)
     ctx = BuildContext(received_at=received_at, trace_id=trace_id, components=components)
+    return [_scored(report) for report in _reports(fmt, model, payload, ctx)]
+
+
+def _scored(report: NormalizedReport) -> NormalizedReport:
+    """The report with the sentiment of its (redacted) title and text; monitors are not scored."""
+    if report.reporter.kind is ReporterKind.MONITOR:
+        return report
+    return report.model_copy(update={"sentiment": sentiment(f"{report.title}\n{report.text}")})
+
+
+def _reports(
+    fmt: SourceFormat, model: Any, payload: Mapping[str, Any], ctx: BuildContext
+) -> list[NormalizedReport]:
     if isinstance(model, AlertmanagerWebhook | GrafanaWebhook):
         return webhook_reports(fmt, model, ctx)
     if isinstance(model, PagerDutyEvent):

@@ -4,6 +4,7 @@ Pure functions over typed values; the triage service persists :class:`IssueState
 :func:`triage_batch` per batch of reports, the offline replay does the same with :class:`InMemoryIssues`.
 """
 
+from hypercare_domain.sentiment import sentiment
 from hypercare_domain.triage.batch import BatchResult, IssueLookup, ReportLink, triage_batch
 from hypercare_domain.triage.decisions import AuditEntry, Step
 from hypercare_domain.triage.engine import decide, release_expired
@@ -12,7 +13,6 @@ from hypercare_domain.triage.memory import InMemoryIssues
 from hypercare_domain.triage.policy import TriagePolicies, TriagePolicy, load_triage_policies
 from hypercare_domain.triage.routing import RoutesPolicy, route_for
 from hypercare_domain.triage.scoring import Assessment, assess
-from hypercare_domain.triage.sentiment import sentiment
 from hypercare_domain.triage.state import IssueState
 from hypercare_domain.triage.suppression import SuppressionPolicy, active_suppression
 

@@ -110,9 +110,10 @@ def _kind(
     if issue.severity.rank > prior.severity.rank:
         return Decision.RAISED
     updates = policies.triage.updates
+    new_reporter = issue.distinct_reporters > prior.distinct_reporters
     if (
         (issue.occurrences > prior.occurrences and is_milestone(issue.occurrences))
-        or (updates.every_new_reporter and issue.distinct_reporters > prior.distinct_reporters)
+        or (new_reporter and (updates.every_new_reporter or is_milestone(issue.distinct_reporters)))
         or abs(issue.impact.score - prior.decided_impact) >= updates.impact_delta
     ):
         return Decision.UPDATED

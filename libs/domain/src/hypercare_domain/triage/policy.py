@@ -230,9 +230,13 @@ class GroupingSettings(PolicyModel):
 
 
 class UpdateSettings(PolicyModel):
-    """When an UPDATED decision is worth publishing."""
+    """When an UPDATED decision is worth publishing.
 
-    every_new_reporter: bool = True
+    Besides these, UPDATED is published when occurrences or distinct reporters reach a milestone
+    (1, 2, 5, 10, 25, 50, 100, ...): reach is reported as it grows without one message per reporter.
+    """
+
+    every_new_reporter: bool = False
     impact_delta: float = Field(default=5, ge=0)
 
 

@@ -25,8 +25,8 @@ from hypercare_contracts import (
 from hypercare_contracts.normalized import Tier
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from hypercare_domain.sentiment import sentiment
 from hypercare_domain.triage.policy import TriagePolicy
-from hypercare_domain.triage.sentiment import sentiment
 from hypercare_domain.triage.text import FoldedText, PhraseMatcher, fold, folded_signature, phrase_matcher
 from hypercare_domain.triage.views import (
     RecentView,
@@ -186,6 +186,11 @@ def _matcher(policy: TriagePolicy) -> PhraseMatcher:
     return entry[1]
 
 
+def _sentiment_of(report: NormalizedReport, text: str) -> float:
+    """The score the normalizer gave the report, or computed here for a report that came without one."""
+    return report.sentiment if report.sentiment is not None else sentiment(text)
+
+
 def facts_of(report: NormalizedReport, policy: TriagePolicy) -> ReportFacts:
     """Phrase groups, sentiment, reporter key and similarity signature of one report."""
     text = f"{report.title}\n{report.text}"
@@ -197,7 +202,7 @@ def facts_of(report: NormalizedReport, policy: TriagePolicy) -> ReportFacts:
         keys=keys,
         reporter=reporter,
         groups=_matcher(policy).find(folded),
-        sentiment=None if is_monitor else sentiment(text),
+        sentiment=None if is_monitor else _sentiment_of(report, text),
         signature=folded_signature(folded),
         key_set=frozenset(keys),
     )

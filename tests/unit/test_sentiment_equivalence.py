@@ -1,9 +1,9 @@
-"""The windowed VADER analyzer triage uses scores exactly like the stock one (it only reads less)."""
+"""The windowed VADER analyzer scores exactly like the stock one (it only reads less)."""
 
 import random
 
 import pytest
-from hypercare_domain.triage.sentiment import _analyzer
+from hypercare_domain.sentiment import _analyzer
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 pytestmark = pytest.mark.unit
@@ -67,6 +67,11 @@ TEXTS = [
     "The payment was NOT processed and I was charged twice. Terrible.",
     "kind of slow but it works",
     "",
+    "  padded text, not great  ",
+    "Checkout broke again \U0001f621\U0001f621 never buying here",
+    "love it \u2764 but kind of buggy",
+    "\u00e7a ne marche pas du tout, tr\u00e8s d\u00e9\u00e7u",
+    "ALL CAPS IS BAD!!! :( :(",
 ]
 
 
