@@ -231,6 +231,7 @@ class Pipeline:
             group_id=f"{self.group_id}-notifier",
             triaged_topic=self.topics["triaged"],
             sla_topic=self.topics["sla"],
+            lifecycle_topic=self.topics["lifecycle"],
             notifications_topic=self.topics["notifications"],
             deadletter_topic=self.topics["deadletter"],
             claim_seconds=3.0,

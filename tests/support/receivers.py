@@ -1,5 +1,5 @@
 """Real receivers for notification tests (a scripted HTTP server, an SMTP mailbox) and a policy folder
-that points the notifier's channels at them, with a decision factory."""
+that points the notifier's channels at them, with decision and lifecycle event factories."""
 
 import asyncio
 import email
@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from aiosmtpd.controller import Controller
 from hypercare_contracts.common import ScoreItem, Severity, Source
+from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_contracts.notifications import NotificationRecord
 from hypercare_contracts.triaged import Decision, Impact, IssueStatus, MergeRule, Route, TriagedIssue
 from hypercare_notifier.settings import NotifierSettings
@@ -275,6 +276,31 @@ def make_decision(**overrides: Any) -> TriagedIssue:
     return TriagedIssue(**fields)
 
 
+def make_lifecycle_event(
+    issue_id: str, action: LifecycleAction = LifecycleAction.ACKNOWLEDGE, **overrides: Any
+) -> LifecycleEvent:
+    """The event the SLA service publishes when alice acknowledges (or ``action``s) an issue by the API."""
+    to_status = {
+        LifecycleAction.ACKNOWLEDGE: IssueStatus.ACKNOWLEDGED,
+        LifecycleAction.RESOLVE: IssueStatus.RESOLVED,
+        LifecycleAction.SNOOZE: IssueStatus.SNOOZED,
+    }.get(action, IssueStatus.OPEN)
+    command_id = overrides.pop("command_id", f"cmd-{uuid.uuid4().hex[:10]}")
+    fields: dict[str, Any] = {
+        "event_id": f"evt-{command_id}",
+        "command_id": command_id,
+        "issue_id": issue_id,
+        "action": action,
+        "actor": "alice",
+        "via": Via.API,
+        "at": NOW,
+        "from_status": IssueStatus.RESOLVED if action is LifecycleAction.REOPEN else IssueStatus.OPEN,
+        "to_status": to_status,
+    }
+    fields.update(overrides)
+    return LifecycleEvent(**fields)
+
+
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 SHIPPED_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "policy"
 
@@ -309,6 +335,7 @@ class NotifierStack:
             "group_id": group_id,
             "triaged_topic": self.topics["triaged"],
             "sla_topic": self.topics["sla"],
+            "lifecycle_topic": self.topics["lifecycle"],
             "notifications_topic": self.topics["notifications"],
             "deadletter_topic": self.topics["deadletter"],
             "policy_dir": str(policy),
@@ -331,6 +358,18 @@ class NotifierStack:
                 self.topics["triaged"], decision.model_dump_json(), key=decision.issue_id.encode()
             )
 
+    async def lifecycle(self, *events: LifecycleEvent, marked: str | None = "event") -> None:
+        """Produce lifecycle events on the lifecycle topic, keyed by issue, with ``hypercare-message: marked``
+        (as the SLA service does; ``None`` leaves the header out)."""
+        headers = {"hypercare-message": marked} if marked is not None else None
+        for event in events:
+            await self.kafka.send(
+                self.topics["lifecycle"],
+                event.model_dump_json(),
+                key=event.issue_id.encode(),
+                headers=headers,
+            )
+
     async def records(
         self, count: int, *, settle: float = 1.5, timeout: float = 30
     ) -> list[NotificationRecord]:
@@ -346,7 +385,7 @@ async def notifier_stack(
     kafka: KafkaTestKit, endpoints: Endpoints, database_url: str, tmp: Path
 ) -> AsyncIterator[NotifierStack]:
     """Topics, an HTTP receiver answering 2xx on ``/hook``, ``/slack``, ``/pd``, and an SMTP mailbox."""
-    topics = await kafka.topics("triaged", "sla", "notifications", "deadletter")
+    topics = await kafka.topics("triaged", "sla", "lifecycle", "notifications", "deadletter")
     with smtp_mailbox() as (mailbox, port):
         async with http_receiver() as receiver:
             receiver.script("/hook", Reply(status=200))

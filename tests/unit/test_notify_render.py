@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from hypercare_contracts.common import ScoreItem, Severity, Source
+from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import (
     Decision,
@@ -23,6 +24,7 @@ from hypercare_domain.notify.render import (
     SlaSummary,
     Urgency,
     render,
+    render_lifecycle,
     render_sla,
 )
 
@@ -256,3 +258,54 @@ def test_digest_caps_the_list_but_counts_everything() -> None:
 def test_empty_digest_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one"):
         render_digest([], route="r", window_start=T0, window_end=T0)
+
+
+def make_lifecycle_event(action: LifecycleAction, **overrides: Any) -> LifecycleEvent:
+    fields: dict[str, Any] = {
+        "event_id": "evt-1",
+        "command_id": "cmd-1",
+        "issue_id": "iss-1",
+        "action": action,
+        "actor": "alice",
+        "via": Via.LINK,
+        "at": T0 + timedelta(minutes=4),
+        "from_status": IssueStatus.OPEN,
+        "to_status": IssueStatus.ACKNOWLEDGED,
+    }
+    fields.update(overrides)
+    return LifecycleEvent(**fields)
+
+
+def test_a_persons_acknowledge_names_who_did_it_how_and_when() -> None:
+    event = make_lifecycle_event(LifecycleAction.ACKNOWLEDGE)
+    note = render_lifecycle(event, make_issue(), make_links())
+    assert note.kind is NotificationKind.ACKNOWLEDGE
+    assert note.title == "[ACKNOWLEDGED] Checkout fails for card payments"
+    assert note.headline == "Acknowledged by alice via a signed link"
+    assert (note.trigger_id, note.occurred_at, note.status) == ("evt-1", event.at, IssueStatus.ACKNOWLEDGED)
+    assert (note.urgency, note.route.team, note.occurrences) == (Urgency.PAGE, "payments-oncall", 120)
+    assert note.resolve_url == make_links().resolve_url
+    assert "Acknowledged by alice via a signed link" in to_text(note)
+
+
+def test_a_persons_resolve_offers_no_links() -> None:
+    event = make_lifecycle_event(
+        LifecycleAction.RESOLVE, via=Via.API, actor="bob", to_status=IssueStatus.RESOLVED
+    )
+    note = render_lifecycle(event, make_issue(), make_links())
+    assert (note.kind, note.headline) == (NotificationKind.RESOLVE, "Resolved by bob via the API")
+    assert note.title.startswith("[RESOLVED] ")
+    assert (note.acknowledge_url, note.resolve_url) == (None, None)
+
+
+def test_lifecycle_events_that_are_not_announced_or_of_another_issue_are_refused() -> None:
+    with pytest.raises(ValueError, match="snooze"):
+        render_lifecycle(
+            make_lifecycle_event(LifecycleAction.SNOOZE, snooze_until=T0 + timedelta(hours=1)),
+            make_issue(),
+            None,
+        )
+    with pytest.raises(ValueError, match="does not match"):
+        render_lifecycle(
+            make_lifecycle_event(LifecycleAction.ACKNOWLEDGE, issue_id="iss-2"), make_issue(), None
+        )

@@ -5,7 +5,15 @@ import json
 from dataclasses import replace
 
 import pytest
-from hypercare_contracts import Decision, IssueStatus, MergeRule, ReportAction, Severity
+from hypercare_contracts import (
+    Decision,
+    IssueStatus,
+    MergeRule,
+    NormalizedReport,
+    ReportAction,
+    Severity,
+    Source,
+)
 from hypercare_domain.triage import InMemoryIssues, IssueState, TriagePolicies, decide, triage_batch
 
 from tests.unit.triage_factories import T0, at, make_alert, make_report, run, shipped_policies
@@ -74,6 +82,54 @@ def test_issue_resolves_only_when_its_last_source_item_resolves() -> None:
     assert still_open.open_refs == ("zendesk:2",)
     assert [d.decision for d in more] == [Decision.RESOLVED]
     assert store.all()[0].resolved_at == at(6)
+
+
+def _mixed_issue(*sources: str) -> list[NormalizedReport]:
+    makers = {
+        "alert": lambda m: make_alert(
+            source_ref="alertmanager:mixed", fingerprint="checkout:mixed", minutes=m
+        ),
+        "ticket": lambda m: make_report(source_ref="zendesk:mixed", fingerprint="checkout:mixed", minutes=m),
+        "feedback": lambda m: make_report(
+            source_ref="feedback:fb-9", fingerprint="checkout:mixed", minutes=m
+        ),
+        "post": lambda m: make_report(
+            source=Source.SOCIAL, source_ref="social:x:77", fingerprint="checkout:mixed", minutes=m
+        ),
+    }
+    return [makers[source](minute) for minute, source in enumerate(sources)]
+
+
+def _resolve(kind: str, minute: int) -> NormalizedReport:
+    if kind == "alert":
+        return make_alert(
+            source_ref="alertmanager:mixed",
+            fingerprint="checkout:mixed",
+            action=ReportAction.RESOLVE,
+            minutes=minute,
+        )
+    return make_report(
+        source_ref="zendesk:mixed", fingerprint="checkout:mixed", action=ReportAction.RESOLVE, minutes=minute
+    )
+
+
+@pytest.mark.parametrize(
+    ("sources", "resolved", "status"),
+    [
+        (("alert", "feedback", "post", "ticket"), "alert", IssueStatus.RESOLVED),
+        (("ticket", "feedback", "post"), "ticket", IssueStatus.RESOLVED),
+        (("alert", "ticket", "feedback"), "ticket", IssueStatus.OPEN),
+    ],
+    ids=["alert-all-clear-resolves", "last-ticket-solved-resolves", "ticket-solved-while-alert-fires"],
+)
+def test_which_active_items_hold_an_issue_open(
+    sources: tuple[str, ...], resolved: str, status: IssueStatus
+) -> None:
+    decisions, store = run([*_mixed_issue(*sources), _resolve(resolved, len(sources))])
+
+    (issue,) = store.all()
+    assert issue.status is status
+    assert (decisions[-1].decision is Decision.RESOLVED) is (status is IssueStatus.RESOLVED)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Composition root of the notifier: triage decisions and SLA events in, notifications and records out."""
+"""Composition root of the notifier: decisions, SLA and lifecycle events in, notifications and records out."""
 
 from __future__ import annotations
 
@@ -105,6 +105,7 @@ def wire(  # noqa: PLR0917 - the composition root's one place that joins everyth
         route_channels=lambda name: policies.routes.target(name).channels,
         triaged_topic=settings.triaged_topic,
         sla_topic=settings.sla_topic,
+        lifecycle_topic=settings.lifecycle_topic,
     )
     actions = policies.channels.actions
     signer = LinkSigner(actions.base_url, actions.secret(os.environ), timedelta(hours=actions.ttl_hours))
@@ -158,13 +159,17 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
         deadletter=settings.deadletter_topic,
         triaged=settings.triaged_topic,
         sla=settings.sla_topic,
+        lifecycle=settings.lifecycle_topic,
     )
     recorder = Recorder(broker, topics)
     runtime = Runtime()
 
+    # One batch consumer for the three inputs: each batch is planned against one load of the snapshots and
+    # stored in one transaction. Lifecycle commands on the lifecycle topic are skipped by the intake.
     @broker.subscriber(
         settings.triaged_topic,
         settings.sla_topic,
+        settings.lifecycle_topic,
         group_id=settings.group_id,
         batch=True,
         max_records=settings.batch_max_records,
@@ -197,7 +202,7 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
             wire(runtime, settings, policies, DeliveryStore(pool), redis, built, recorder, metrics)
             log.info(
                 "notifier.start",
-                topics=[settings.triaged_topic, settings.sla_topic],
+                topics=[settings.triaged_topic, settings.sla_topic, settings.lifecycle_topic],
                 group=settings.group_id,
                 channels=sorted(built.enabled),
             )
@@ -275,6 +280,8 @@ def record_batch(
     metrics.count_produced(topics.deadletter, len(result.dead))
     for dead in result.dead:
         metrics.dead_letters.labels(SERVICE, dead.error_class.value).inc()
+    for outcome, count in result.lifecycle.items():
+        metrics.lifecycle.labels(outcome.value).inc(count)
     for delivery in result.inserted:
         if delivery.status == "digested":
             metrics.notifications.labels(delivery.channel, "digested").inc()

@@ -1,5 +1,8 @@
 """One consumed batch in: plan, skip what was sent, apply storm control, record as pending in PostgreSQL.
 
+The batch mixes triage decisions, SLA events and lifecycle events (people's acknowledges and resolves);
+the lifecycle topic's commands are not the notifier's and are only counted.
+
 The batch is acknowledged once this returns: the pending rows are the work queue the worker drains,
 so a crash after the acknowledgement loses nothing and a crash before it replays harmlessly.
 """
@@ -7,27 +10,63 @@ so a crash after the acknowledgement loses nothing and a crash before it replays
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from hypercare_contracts import ErrorClass
 from hypercare_contracts.deadletter import DeadLetter
+from hypercare_contracts.lifecycle import LifecycleEvent
 from hypercare_contracts.notifications import DeliveryOutcome, NotificationRecord
 from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.triaged import TriagedIssue
 from hypercare_domain.notify.digest import digest_id
 from hypercare_runtime.deadletter import dead_letter
 from hypercare_runtime.kafka import RawRecord as ConsumedRecord
+from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
 from hypercare_store.deliveries import DeliveryStore, DigestWindow, IssueSnapshotRow, NewDelivery, NewStatus
 from pydantic import ValidationError
 
 from hypercare_notifier.metrics import SERVICE
-from hypercare_notifier.planning import Channels, IssueState, Plan, PlannedDelivery, plan_decision, plan_sla
+from hypercare_notifier.planning import (
+    ECHO_VIAS,
+    Channels,
+    IssueState,
+    Plan,
+    PlannedDelivery,
+    plan_decision,
+    plan_lifecycle,
+    plan_sla,
+)
 from hypercare_notifier.policy import StormPolicy
 from hypercare_notifier.records import outcome_record
 from hypercare_notifier.redis_state import SentMarks, StormCounter, window_of
+
+log = get_logger(__name__)
+
+MESSAGE_HEADER = "hypercare-message"
+"""Tells lifecycle events (``event``) from the commands sharing their topic (``command``, or absent)."""
+EVENT = "event"
+
+Message = TriagedIssue | SlaEvent | LifecycleEvent
+
+
+class LifecycleOutcome(StrEnum):
+    """What came of one message read from the lifecycle topic."""
+
+    APPLIED = "applied"
+    """The snapshot changed (and acknowledge or resolve deliveries were planned where something was told)."""
+    UNCHANGED = "unchanged"
+    """The snapshot already had the transition, or the action is not one the notifier mirrors."""
+    ECHO = "echo"
+    """The SLA service's echo of a triage decision (via source or triage): the decision is what counts."""
+    UNKNOWN_ISSUE = "unknown_issue"
+    """No decision of the issue was seen: nothing was paged that could be closed."""
+    COMMAND = "command"
+    """A command (the SLA service's input), not an event: ignored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +84,7 @@ class IntakeResult:
     records: list[NotificationRecord] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     fast_path_hits: int = 0
+    lifecycle: Counter[LifecycleOutcome] = field(default_factory=Counter)
 
 
 def _state_of(row: IssueSnapshotRow | None, issue_id: str) -> IssueState:
@@ -58,6 +98,31 @@ def _state_of(row: IssueSnapshotRow | None, issue_id: str) -> IssueState:
         resolved=row.resolved,
         paged_channels=frozenset(row.paged_channels),
     )
+
+
+def _with_issue(event: SlaEvent | LifecycleEvent, state: IssueState, parsed: _Context) -> _Context:
+    """An event's stored payload: the event with the issue's last decision, to render with its title."""
+    issue = state.issue.model_dump(mode="json") if state.issue is not None else None
+    payload = json.dumps({"event": event.model_dump(mode="json"), "issue": issue})
+    return _Context(payload, parsed.ingested_at, parsed.trace_id)
+
+
+def _lifecycle_outcome(event: LifecycleEvent, before: IssueState, plan: Plan) -> LifecycleOutcome:
+    if event.via in ECHO_VIAS:
+        return LifecycleOutcome.ECHO
+    if before.issue is None:
+        log.info("lifecycle.unknown_issue", issue_id=event.issue_id, event_id=event.event_id)
+        return LifecycleOutcome.UNKNOWN_ISSUE
+    if plan.state == before:
+        return LifecycleOutcome.UNCHANGED
+    log.info(
+        "lifecycle.mirrored",
+        issue_id=event.issue_id,
+        event_id=event.event_id,
+        action=event.action.value,
+        channels=[d.channel for d in plan.deliveries],
+    )
+    return LifecycleOutcome.APPLIED
 
 
 def _row_of(state: IssueState) -> IssueSnapshotRow:
@@ -85,6 +150,7 @@ class Intake:
         route_channels: Callable[[str], Sequence[str]],
         triaged_topic: str,
         sla_topic: str,
+        lifecycle_topic: str,
     ) -> None:
         self._store = store
         self._marks = marks
@@ -94,20 +160,26 @@ class Intake:
         self._route_channels = route_channels
         self._triaged = triaged_topic
         self._sla = sla_topic
+        self._lifecycle = lifecycle_topic
 
-    def _parse(self, record: ConsumedRecord) -> TriagedIssue | SlaEvent:
+    def _parse(self, record: ConsumedRecord) -> Message:
         raw = record.value or b""
         if record.topic == self._sla:
             return SlaEvent.model_validate_json(raw)
+        if record.topic == self._lifecycle:
+            return LifecycleEvent.model_validate_json(raw)
         return TriagedIssue.model_validate_json(raw)
 
     async def handle(self, records: Iterable[ConsumedRecord], *, now: datetime | None = None) -> IntakeResult:
         """Plan and record one batch; returns the new rows, the ``digested`` records and dead letters."""
         at = now or datetime.now(UTC)
         result = IntakeResult()
-        messages: list[tuple[TriagedIssue | SlaEvent, _Context]] = []
+        messages: list[tuple[Message, _Context]] = []
         for record in records:
             headers = header_map(record.headers)
+            if record.topic == self._lifecycle and headers.get(MESSAGE_HEADER) != EVENT:
+                result.lifecycle[LifecycleOutcome.COMMAND] += 1
+                continue
             trace_id = trace_id_of(
                 headers, topic=record.topic, partition=record.partition, offset=record.offset
             )
@@ -122,23 +194,15 @@ class Intake:
         if not messages:
             return result
         rows = await self._store.snapshots(sorted({m.issue_id for m, _ in messages}))
-        states = {i: _state_of(rows.get(i), i) for i in {m.issue_id for m, _ in messages}}
+        loaded = {i: _state_of(rows.get(i), i) for i in {m.issue_id for m, _ in messages}}
+        states = dict(loaded)
         planned: list[tuple[PlannedDelivery, _Context]] = []
         for message, parsed in messages:
-            plan = self._plan(message, states[message.issue_id])
-            context = parsed
-            if isinstance(message, SlaEvent):
-                issue = states[message.issue_id].issue
-                context = _Context(
-                    json.dumps(
-                        {
-                            "event": message.model_dump(mode="json"),
-                            "issue": issue.model_dump(mode="json") if issue is not None else None,
-                        }
-                    ),
-                    parsed.ingested_at,
-                    parsed.trace_id,
-                )
+            before = states[message.issue_id]
+            plan = self._plan(message, before)
+            context = parsed if isinstance(message, TriagedIssue) else _with_issue(message, before, parsed)
+            if isinstance(message, LifecycleEvent):
+                result.lifecycle[_lifecycle_outcome(message, before, plan)] += 1
             states[message.issue_id] = plan.state
             planned.extend((d, context) for d in plan.deliveries)
         sent = await self._marks.already_sent([d.key for d, _ in planned])
@@ -147,9 +211,8 @@ class Intake:
         existing = await self._store.existing_keys([d.key for d, _ in fresh]) if fresh else set()
         fresh = [(d, c) for d, c in fresh if d.key not in existing]
         deliveries, windows = await self._storm_control(fresh, at)
-        inserted = await self._store.record_intake(
-            snapshots=[_row_of(s) for s in states.values()], deliveries=deliveries, windows=windows
-        )
+        changed = [_row_of(s) for i, s in states.items() if s != loaded[i]]
+        inserted = await self._store.record_intake(snapshots=changed, deliveries=deliveries, windows=windows)
         result.inserted = [d for d in deliveries if d.key in inserted]
         result.records = [
             outcome_record(
@@ -167,9 +230,11 @@ class Intake:
         ]
         return result
 
-    def _plan(self, message: TriagedIssue | SlaEvent, state: IssueState) -> Plan:
+    def _plan(self, message: Message, state: IssueState) -> Plan:
         if isinstance(message, SlaEvent):
             return plan_sla(message, state, self._channels, self._route_channels)
+        if isinstance(message, LifecycleEvent):
+            return plan_lifecycle(message, state, self._channels)
         return plan_decision(message, state, self._channels)
 
     async def _storm_control(

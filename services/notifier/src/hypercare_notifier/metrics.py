@@ -7,7 +7,7 @@ SERVICE = "notifier"
 
 
 class NotifierMetrics(PipelineMetrics):
-    """Pipeline metrics plus delivery outcomes, delivery time, digests, skips and the pending backlog."""
+    """Pipeline metrics plus delivery outcomes, delivery time, digests, skips, lifecycle input, pending backlog."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         super().__init__(registry, service=SERVICE)
@@ -34,6 +34,13 @@ class NotifierMetrics(PipelineMetrics):
             "hypercare_notifications_skipped_total",
             "Notifications not sent on purpose (acknowledged or resolved issue), by reason.",
             ["reason"],
+            registry=registry,
+        )
+        self.lifecycle = Counter(
+            "hypercare_notifier_lifecycle_messages_total",
+            "Messages read from the lifecycle topic, by what came of them: applied, unchanged,"
+            " echo (of a triage decision), unknown_issue (no decision seen), command (not an event: ignored).",
+            ["outcome"],
             registry=registry,
         )
         self.pending = Gauge(

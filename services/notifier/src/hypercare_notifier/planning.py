@@ -1,7 +1,9 @@
-"""Who is told, where and how urgently: pure planning from a decision or SLA event and the issue's snapshot.
+"""Who is told, where and how urgently: pure planning from a decision, an SLA event or a person's lifecycle
+event and the issue's snapshot.
 
-Nothing here does I/O. The intake loads the issue snapshots, calls :func:`plan_decision` or
-:func:`plan_sla` for each message in order, and stores the planned deliveries and new snapshots.
+Nothing here does I/O. The intake loads the issue snapshots, calls :func:`plan_decision`,
+:func:`plan_sla` or :func:`plan_lifecycle` for each message in order, and stores the planned deliveries
+and new snapshots.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import Decision, IssueStatus, TriagedIssue
 from hypercare_domain.notify.render import NotificationKind, Urgency, urgency_for
@@ -22,6 +25,8 @@ class TriggerKind(StrEnum):
     DECISION = "decision"
     SLA = "sla"
     DIGEST = "digest"
+    LIFECYCLE = "lifecycle"
+    """A person's acknowledge or resolve (``LifecycleEvent``), mirrored to where the issue was told."""
 
 
 class SkipReason(StrEnum):
@@ -145,7 +150,8 @@ def _next_state(issue: TriagedIssue, state: IssueState) -> IssueState:
 def plan_decision(issue: TriagedIssue, state: IssueState, channels: Channels) -> Plan:
     """Plan the notifications of one triage decision.
 
-    Rules: an older version than the snapshot's plans nothing; ``notify=False`` plans only an
+    Rules: an older version than the snapshot's, or the decision the snapshot already holds (a replay:
+    its deliveries were stored with the snapshot), plans nothing; ``notify=False`` plans only an
     acknowledge or resolve to the pager channels that paged for the issue; a resolved decision
     resolves on every channel (pagers only if they paged); otherwise every route channel is told,
     pagers only when the severity pages.
@@ -158,7 +164,9 @@ def plan_decision(issue: TriagedIssue, state: IssueState, channels: Channels) ->
     Returns:
         The new snapshot and the planned deliveries.
     """
-    if issue.version < state.version:
+    replayed = state.issue is not None and state.issue.decision_id == issue.decision_id
+    if issue.version < state.version or replayed:
+        # A replay must not undo what came after the decision without a version (a person's acknowledge).
         return Plan(state)
     after = _next_state(issue, state)
     route = issue.route.name
@@ -268,3 +276,64 @@ def plan_sla(
         if skip is None and d.channel in channels.known and channels.known[d.channel].pager
     }
     return Plan(replace(state, paged_channels=state.paged_channels | paged), deliveries)
+
+
+ECHO_VIAS = frozenset({Via.SOURCE, Via.TRIAGE})
+"""Lifecycle events the SLA service derives from triage decisions; the notifier reads those decisions itself."""
+
+
+def plan_lifecycle(event: LifecycleEvent, state: IssueState, channels: Channels) -> Plan:
+    """Plan the mirror of a person's acknowledge, resolve or reopen (SLA API, signed link, Kafka command).
+
+    Triage publishes no decision for these (the SLA service reacts to decisions), so the notifier closes
+    what it opened itself, as :func:`plan_decision` does when a decision carries the transition: an
+    acknowledge goes to the pagers that paged for the issue; a resolve to those pagers and, unless the
+    issue is suppressed (never told), the route's other channels. The snapshot records the transition,
+    so a later decision or SLA event carrying it sends nothing again, and re-notifications and
+    escalations stop. A reopen sends nothing and clears the snapshot, so the issue pages again.
+
+    Nothing is planned for an echo of a triage decision (``via`` source or triage: the decision itself
+    is planned, and a late echo could close what a newer decision paged), for an issue without a decision
+    in the snapshot (nothing was paged that could be closed from here), for a transition the snapshot
+    already has, or for other actions.
+
+    Args:
+        event: the lifecycle event.
+        state: the issue's snapshot.
+        channels: the usable channels.
+
+    Returns:
+        The new snapshot and the planned deliveries (``trigger_id`` is the lifecycle ``event_id``).
+    """
+    issue = state.issue
+    if issue is None or event.via in ECHO_VIAS:
+        return Plan(state)
+    if event.action is LifecycleAction.REOPEN:
+        if not state.resolved:
+            return Plan(state)
+        return Plan(replace(state, resolved=False, acknowledged=False, paged_channels=frozenset()))
+    if event.action is LifecycleAction.ACKNOWLEDGE and not (state.acknowledged or state.resolved):
+        kind, after = NotificationKind.ACKNOWLEDGE, replace(state, acknowledged=True)
+    elif event.action is LifecycleAction.RESOLVE and not state.resolved:
+        kind = NotificationKind.RESOLVE
+        after = replace(state, resolved=True, acknowledged=False, paged_channels=frozenset())
+    else:
+        return Plan(state)
+    pagers = sorted(n for n in state.paged_channels if n in channels.known and channels.known[n].pager)
+    told: list[str] = []
+    if kind is NotificationKind.RESOLVE and issue.suppressed_by is None:
+        told = [c.name for c in channels.pick(issue.route.channels) if not c.pager]
+    deliveries = [
+        _delivery(
+            issue_id=event.issue_id,
+            trigger_id=event.event_id,
+            trigger_kind=TriggerKind.LIFECYCLE,
+            step=0,
+            channel=name,
+            route=issue.route.name,
+            kind=kind,
+            limited=False,
+        )
+        for name in [*told, *pagers]
+    ]
+    return Plan(after, deliveries)

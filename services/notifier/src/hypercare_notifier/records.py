@@ -23,10 +23,11 @@ class RecordTopics:
     deadletter: str
     triaged: str
     sla: str
+    lifecycle: str
 
     def source_of(self, trigger_kind: str) -> str:
         """The topic a delivery's trigger was read from (a digest counts as triage output)."""
-        return self.sla if trigger_kind == "sla" else self.triaged
+        return {"sla": self.sla, "lifecycle": self.lifecycle}.get(trigger_kind, self.triaged)
 
 
 def outcome_record(

@@ -7,11 +7,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from hypercare_contracts.lifecycle import LifecycleEvent
 from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.triaged import TriagedIssue
 from hypercare_domain.notify.digest import render_digest
 from hypercare_domain.notify.links import ActionLinks
-from hypercare_domain.notify.render import NotificationKind, RenderedNotification, render, render_sla
+from hypercare_domain.notify.render import (
+    NotificationKind,
+    RenderedNotification,
+    render,
+    render_lifecycle,
+    render_sla,
+)
 from hypercare_store.deliveries import ClaimedDelivery
 
 from hypercare_notifier.planning import TriggerKind
@@ -74,6 +81,11 @@ class Renderer:
                 event = SlaEvent.model_validate(stored["event"])
                 known = TriagedIssue.model_validate(stored["issue"]) if stored.get("issue") else None
                 return Rendered(render_sla(event, known, self._signer.links(event.issue_id, now)))
+            if kind is TriggerKind.LIFECYCLE:
+                stored = json.loads(row.payload)
+                change = LifecycleEvent.model_validate(stored["event"])
+                issue = TriagedIssue.model_validate(stored["issue"])
+                return Rendered(render_lifecycle(change, issue, self._signer.links(change.issue_id, now)))
             return await self._digest(row)
         except ValueError as exc:  # pydantic's ValidationError and the renderers' ValueError
             raise RenderError(f"cannot render {kind.value} {row.trigger_id}: {type(exc).__name__}") from exc

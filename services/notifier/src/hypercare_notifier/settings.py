@@ -12,6 +12,8 @@ class NotifierSettings(ServiceSettings):
     group_id: str = "hypercare-notifier"
     triaged_topic: str = topics.ISSUES_TRIAGED
     sla_topic: str = topics.SLA_EVENTS
+    lifecycle_topic: str = topics.ISSUES_LIFECYCLE
+    """People's acknowledges and resolves (only messages marked ``hypercare-message: event`` are read)."""
     notifications_topic: str = topics.NOTIFICATIONS
     deadletter_topic: str = topics.DEADLETTER
     batch_max_records: int = Field(default=500, ge=1)

@@ -1,7 +1,9 @@
-"""The neutral message model every channel renders from, built from a triage decision or an SLA event.
+"""The neutral message model every channel renders from, built from a triage decision, an SLA event or a
+person's acknowledge or resolve.
 
-:func:`render` and :func:`render_sla` decide *what* a notification says (title, why now, impact and
-its top reasons, reach, owner, SLA due times, sample reports, action links, urgency and kind);
+:func:`render`, :func:`render_sla` and :func:`render_lifecycle` decide *what* a notification says (title,
+why now, impact and its top reasons, reach, owner, SLA due times, sample reports, action links, urgency
+and kind);
 :mod:`hypercare_domain.notify.formats` and :mod:`hypercare_domain.notify.payloads` decide *how*
 each channel shows it.
 """
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from hypercare_contracts.common import ScoreItem, Severity
+from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import Decision, IssueStatus, ReportSummary, TriagedIssue
 
@@ -255,6 +258,56 @@ def render(
         resolve_url=links.resolve_url if actionable and links else None,
         first_seen=issue.first_seen,
         last_seen=issue.last_seen,
+    )
+
+
+_LIFECYCLE_KIND = {
+    LifecycleAction.ACKNOWLEDGE: NotificationKind.ACKNOWLEDGE,
+    LifecycleAction.RESOLVE: NotificationKind.RESOLVE,
+}
+
+_VIA_TEXT = {
+    Via.API: "the API",
+    Via.LINK: "a signed link",
+    Via.KAFKA: "a lifecycle command",
+    Via.SOURCE: "the source",
+    Via.TRIAGE: "triage",
+}
+
+
+def render_lifecycle(
+    event: LifecycleEvent, issue: TriagedIssue, links: ActionLinks | None
+) -> RenderedNotification:
+    """Build the notification announcing that a person acknowledged or resolved an issue.
+
+    It reads like the acknowledge or resolve of a decision (the issue's title, impact and samples from
+    the latest decision), but names who did it and how (``Acknowledged by alice via a signed link``),
+    is dated when they did it and carries the lifecycle event as its trigger.
+
+    Args:
+        event: the lifecycle event (``acknowledge`` or ``resolve``).
+        issue: the latest decision about the issue.
+        links: the issue's signed action links, or ``None``.
+
+    Returns:
+        The notification; a resolve carries no action links.
+
+    Raises:
+        ValueError: the event is another action, or the issue or the links belong to another issue.
+    """
+    kind = _LIFECYCLE_KIND.get(event.action)
+    if kind is None:
+        raise ValueError(f"a {event.action.value} lifecycle event is not announced")
+    if issue.issue_id != event.issue_id:
+        raise ValueError(f"issue {issue.issue_id} does not match lifecycle event issue {event.issue_id}")
+    base = render(issue, links=links, sla=None, kind=kind)
+    done = "Acknowledged" if kind is NotificationKind.ACKNOWLEDGE else "Resolved"
+    return replace(
+        base,
+        trigger_id=event.event_id,
+        headline=f"{done} by {event.actor} via {_VIA_TEXT.get(event.via, event.via.value)}",
+        occurred_at=event.at,
+        status=event.to_status,
     )
 
 

@@ -15,6 +15,7 @@ from hypercare_contracts import (
     ReportAction,
     ScoreItem,
     Severity,
+    Source,
 )
 
 from hypercare_domain.triage.decisions import (
@@ -34,6 +35,7 @@ from hypercare_domain.triage.state import (
     ReportFacts,
     absorb,
     facts_of,
+    holds_open,
     new_state,
     report_keys,
 )
@@ -203,7 +205,7 @@ def _source_action(
         if keys.isdisjoint(as_set(state.open_refs)):
             return _ignored(report, state, "source item not active on the issue", now, rule)
         remaining = tuple(ref for ref in state.open_refs if ref not in keys)
-        if remaining:
+        if holds_open(remaining, resolved_by_alert=report.source is Source.ALERTS):
             issue = state.model_copy(update={**bumped, "open_refs": remaining})
             return Step(
                 issue,

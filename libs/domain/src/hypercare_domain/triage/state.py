@@ -5,6 +5,7 @@ small however many reports an issue absorbs, and the same reports always give th
 """
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,6 +147,27 @@ def issue_id_for(fingerprint: str, first_event_id: str) -> str:
 SOURCE_ITEM_REFERENCES = ("dedup_key", "alertmanager_fingerprint", "grafana_fingerprint")
 """References that identify one source item across events. Others the normalizer keeps (alertname,
 group_key, account_id, session_id, client) are shared by unrelated items and must never merge them."""
+
+
+_PASSIVE_ITEMS = ("feedback:", "social:")
+_TICKET_ITEMS = ("zendesk:", "generic_ticket:")
+
+
+def holds_open(active: Iterable[str], *, resolved_by_alert: bool) -> bool:
+    """Whether the source items still ``active`` keep an issue open after one of its items resolved.
+
+    An active alert always does: the monitor has not given the all-clear. An open ticket does unless
+    the item that just resolved was an alert (the problem is gone; the support conversation closes on
+    its own). In-app feedback and social posts never do: their sources have no way to close them.
+    Items are told apart by their ``source_ref`` formats (``docs/fingerprints.md``); alert
+    references such as ``dedup_key:...`` count as alerts.
+    """
+    for ref in active:
+        if ref.startswith(_PASSIVE_ITEMS):
+            continue
+        if not ref.startswith(_TICKET_ITEMS) or not resolved_by_alert:
+            return True
+    return False
 
 
 def report_keys(report: NormalizedReport) -> tuple[str, ...]:

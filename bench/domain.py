@@ -1,0 +1,85 @@
+"""The domain code alone, in process: normalize and triage the bench workload without Kafka or a database.
+
+``uv run python -m bench.domain [--count N] [--batch N] [--profile]`` prints the CPU per message of
+``normalize_bytes`` and per report of ``triage_batch`` (against :class:`InMemoryIssues`, in batches as the
+service reads them). It separates what the domain costs from what the services add, and ``--profile``
+prints cProfile's top functions of the triage step.
+"""
+
+import argparse
+import cProfile
+import pstats
+import time
+from datetime import UTC, datetime
+
+from hypercare_contracts import NormalizedReport
+from hypercare_domain.normalize import Rejected, load_component_map, normalize_bytes
+from hypercare_domain.policy import default_policy_dir
+from hypercare_domain.triage import InMemoryIssues, load_triage_policies, triage_batch
+
+from bench.generate import generate
+
+
+def normalized(count: int, seed: int) -> tuple[list[NormalizedReport], float]:
+    """The workload's reports and the CPU seconds normalizing them took."""
+    workload = generate(count, run_tag="domain", seed=seed)
+    components = load_component_map(default_policy_dir())
+    received = datetime(2026, 5, 2, 9, 0, tzinfo=UTC)
+    reports: list[NormalizedReport] = []
+    started = time.process_time()
+    for index, message in enumerate(workload.messages):
+        try:
+            reports.extend(
+                normalize_bytes(
+                    message.role,
+                    message.value,
+                    received_at=received,
+                    trace_id=f"t{index}",
+                    components=components,
+                )
+            )
+        except Rejected:
+            continue
+    return reports, time.process_time() - started
+
+
+def triage_all(reports: list[NormalizedReport], batch: int) -> float:
+    """CPU seconds of triaging ``reports`` in batches of ``batch`` against an in-memory store."""
+    policies = load_triage_policies(default_policy_dir())
+    store = InMemoryIssues()
+    seen: set[str] = set()
+    started = time.process_time()
+    for start in range(0, len(reports), batch):
+        chunk = [r for r in reports[start : start + batch] if r.event_id not in seen]
+        seen.update(r.event_id for r in chunk)
+        if chunk:
+            store.apply(triage_batch(chunk, store, policies, chunk[-1].received_at))
+    return time.process_time() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the domain's CPU cost per message and per report."""
+    parser = argparse.ArgumentParser(prog="python -m bench.domain", description=__doc__)
+    parser.add_argument("--count", type=int, default=20_000, help="raw messages generated")
+    parser.add_argument("--batch", type=int, default=1000, help="reports per triage batch")
+    parser.add_argument("--seed", type=int, default=20240502)
+    parser.add_argument("--profile", action="store_true", help="cProfile the triage step")
+    parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
+    args = parser.parse_args(argv)
+    reports, normalize_s = normalized(args.count, args.seed)
+    print(
+        f"normalize: {normalize_s / args.count * 1e6:,.0f} µs CPU per raw message ({args.count:,} messages)"
+    )
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler is not None:
+        profiler.enable()
+    triage_s = triage_all(reports, args.batch)
+    if profiler is not None:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(30)
+    print(f"triage: {triage_s / len(reports) * 1e6:,.0f} µs CPU per report ({len(reports):,} reports)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

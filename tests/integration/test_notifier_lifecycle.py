@@ -1,0 +1,226 @@
+"""A person's acknowledge and resolve mirrored to PagerDuty and the webhook, on the real Kafka, PostgreSQL,
+Redis and HTTP receivers; once, whatever is replayed."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from faststream.asgi import AsgiFastStream
+from hypercare_contracts import DeadLetter, ErrorClass
+from hypercare_contracts.lifecycle import LifecycleAction, Via
+from hypercare_contracts.triaged import Route, TriagedIssue
+from hypercare_notifier.app import create_app
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.factories.sla import make_command
+from tests.support.environment import Endpoints
+from tests.support.kafka import KafkaTestKit, wait_for
+from tests.support.receivers import (
+    ROUTING_KEY,
+    SECRET_ENV,
+    NotifierStack,
+    make_decision,
+    make_lifecycle_event,
+    notifier_stack,
+)
+from tests.support.services import running
+from tests.support.sla import AUTH, in_process, make_stack
+
+pytestmark = pytest.mark.integration
+
+QUIET = 1.5
+"""How long a count must stay put once the notifier consumed everything, to show nothing more is coming."""
+
+
+@pytest.fixture
+async def stack(
+    kafka: KafkaTestKit,
+    endpoints: Endpoints,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[NotifierStack]:
+    for name, value in SECRET_ENV.items():
+        monkeypatch.setenv(name, value)
+    async with notifier_stack(kafka, endpoints, database_url, tmp_path) as found:
+        yield found
+
+
+def paging(**overrides: Any) -> TriagedIssue:
+    """A critical ``created`` decision on a route with PagerDuty and the webhook."""
+    route = Route(
+        name="payments-urgent",
+        team="payments-team",
+        escalation_policy="payments-oncall",
+        channels=["pagerduty-payments", "webhook"],
+    )
+    return make_decision(route=route, **overrides)
+
+
+async def metric(app: AsgiFastStream, name: str, **labels: str) -> float:
+    """One sample of the notifier's ``/metrics`` (0 when absent), read as a scraper would."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
+        text = (await client.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+async def consumed(app: AsgiFastStream, topic: str, count: int) -> None:
+    """Wait until the notifier has handled ``count`` messages of ``topic`` (its consumed counter)."""
+
+    async def done() -> bool:
+        return await metric(app, "hypercare_messages_consumed_total", topic=topic) >= count
+
+    await wait_for(done, timeout=30, what=f"{count} messages of {topic} handled")
+
+
+async def stays(value: Callable[[], int], expected: int, *, seconds: float = QUIET) -> None:
+    """Assert ``value()`` is ``expected`` now and keeps that value for ``seconds``."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        assert value() == expected
+        await asyncio.sleep(0.1)
+    assert value() == expected
+
+
+def pd_actions(stack: NotifierStack) -> list[tuple[str, str, str]]:
+    return [
+        (r.json()["event_action"], r.json()["dedup_key"], r.json()["routing_key"])
+        for r in stack.receiver.on("/pd")
+    ]
+
+
+async def test_a_persons_acknowledge_and_resolve_reach_pagerduty_once_however_often_replayed(
+    stack: NotifierStack, group_id: str
+) -> None:
+    issue = paging()
+    acknowledge = make_lifecycle_event(issue.issue_id, LifecycleAction.ACKNOWLEDGE, via=Via.LINK)
+    resolve = make_lifecycle_event(issue.issue_id, LifecycleAction.RESOLVE, actor="bob")
+    lifecycle = stack.topics["lifecycle"]
+    policy = stack.policy()
+    app = create_app(stack.settings(group_id, policy))
+    async with running(app):
+        await stack.decide(issue)
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 1, what="the page")
+        await stack.lifecycle(acknowledge)
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 2, what="the PagerDuty acknowledge")
+        await stack.lifecycle(resolve)
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 3, what="the PagerDuty resolve")
+        await wait_for(lambda: len(stack.receiver.on("/hook")) == 2, what="the webhook resolve")
+
+        await stack.lifecycle(acknowledge, resolve)
+        await stack.decide(issue)
+        await consumed(app, lifecycle, 4)
+        await stays(lambda: len(stack.receiver.requests), 5)
+        assert await metric(app, "hypercare_notifier_lifecycle_messages_total", outcome="applied") == 2
+        assert await metric(app, "hypercare_notifier_lifecycle_messages_total", outcome="unchanged") == 2
+
+    replay = create_app(stack.settings(f"{group_id}-replay", policy))
+    async with running(replay):
+        await consumed(replay, lifecycle, 4)
+        await stays(lambda: len(stack.receiver.requests), 5)
+
+    assert pd_actions(stack) == [
+        ("trigger", issue.issue_id, ROUTING_KEY),
+        ("acknowledge", issue.issue_id, ROUTING_KEY),
+        ("resolve", issue.issue_id, ROUTING_KEY),
+    ]
+    keys = [r.key for r in stack.receiver.on("/pd")]
+    assert len(set(keys)) == 3, "one idempotency key per (issue, trigger, step, channel)"
+    trigger, resolved = (r.json() for r in stack.receiver.on("/hook"))
+    assert trigger["kind"] == "trigger", "the webhook is not a pager: it hears of the resolve only"
+    assert (resolved["kind"], resolved["headline"], resolved["trigger_id"]) == (
+        "resolve",
+        "Resolved by bob via the API",
+        resolve.event_id,
+    )
+    records = await stack.records(5, settle=0.5)
+    assert sorted((r.channel, r.trigger_id) for r in records) == sorted(
+        [
+            ("pagerduty-payments", issue.decision_id),
+            ("webhook", issue.decision_id),
+            ("pagerduty-payments", acknowledge.event_id),
+            ("pagerduty-payments", resolve.event_id),
+            ("webhook", resolve.event_id),
+        ]
+    )
+
+
+async def test_commands_echoes_and_unknown_issues_send_nothing_and_bad_events_are_dead_lettered(
+    stack: NotifierStack, group_id: str
+) -> None:
+    issue = paging()
+    command = make_command(issue.issue_id, LifecycleAction.ACKNOWLEDGE)
+    lifecycle = stack.topics["lifecycle"]
+    app = create_app(stack.settings(group_id, stack.policy()))
+    async with running(app):
+        await stack.decide(issue)
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 1, what="the page")
+        key = issue.issue_id.encode()
+        await stack.kafka.send(
+            lifecycle, command.model_dump_json(), key=key, headers={"hypercare-message": "command"}
+        )
+        await stack.kafka.send(lifecycle, command.model_dump_json(), key=key)
+        await stack.lifecycle(make_lifecycle_event(issue.issue_id), marked="command")
+        await stack.kafka.send(
+            lifecycle, b'{"event_id": "half an event"}', key=key, headers={"hypercare-message": "event"}
+        )
+        await stack.lifecycle(make_lifecycle_event("iss-never-seen"))
+        echo = make_lifecycle_event(issue.issue_id, LifecycleAction.RESOLVE, via=Via.TRIAGE, actor="triage")
+        await stack.lifecycle(echo)
+        await consumed(app, lifecycle, 6)
+        await stays(lambda: len(stack.receiver.requests), 2)
+        outcomes = {
+            outcome: await metric(app, "hypercare_notifier_lifecycle_messages_total", outcome=outcome)
+            for outcome in ("command", "unknown_issue", "echo", "applied", "unchanged")
+        }
+        dead = await stack.kafka.collect([stack.topics["deadletter"]], count=1, timeout=30, settle=0.5)
+
+    assert outcomes == {"command": 3, "unknown_issue": 1, "echo": 1, "applied": 0, "unchanged": 0}
+    assert len(dead) == 1
+    letter = DeadLetter.model_validate_json(dead[0].value)
+    assert (letter.error_class, letter.source_topic) == (ErrorClass.SCHEMA_VIOLATION, lifecycle)
+    assert "command_id" in letter.reason
+    assert dead[0].headers.get("hypercare-deadletter-reason")
+    assert [a for a, _, _ in pd_actions(stack)] == ["trigger"]
+
+
+async def test_acknowledging_and_resolving_through_the_sla_api_reaches_pagerduty(
+    stack: NotifierStack, group_id: str, endpoints: Endpoints, database_url: str
+) -> None:
+    """End to end: the SLA service's API publishes the lifecycle events the notifier mirrors."""
+    sla = await make_stack(stack.kafka, endpoints.kafka_bootstrap, database_url, f"{group_id}-sla")
+    notifier = stack.settings(
+        group_id,
+        stack.policy(),
+        triaged_topic=sla.topics["triaged"],
+        lifecycle_topic=sla.topics["lifecycle"],
+    )
+    issue = paging(decided_at=datetime.now(UTC))
+    async with in_process(sla.settings()) as api, running(create_app(notifier)):
+        await sla.triage(issue)
+        await sla.wait_known(issue.issue_id)
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 1, what="the page")
+        response = await api.post(f"/v1/issues/{issue.issue_id}/acknowledge", headers=AUTH)
+        assert response.status_code == 200, response.text
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 2, what="the PagerDuty acknowledge")
+        response = await api.post(f"/v1/issues/{issue.issue_id}/resolve", headers=AUTH)
+        assert response.status_code == 200, response.text
+        await wait_for(lambda: len(stack.receiver.on("/hook")) == 2, what="the webhook resolve")
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 3, what="the PagerDuty resolve")
+
+    assert [(a, d) for a, d, _ in pd_actions(stack)] == [
+        ("trigger", issue.issue_id),
+        ("acknowledge", issue.issue_id),
+        ("resolve", issue.issue_id),
+    ]
+    assert stack.receiver.on("/hook")[1].json()["headline"] == "Resolved by alice via the API"
