@@ -4,7 +4,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
@@ -22,100 +21,18 @@ from hypercare_notifier.channels import (
     deliver,
 )
 
+from tests.support.receivers import HttpReceiver, Reply, http_receiver
+
 pytestmark = pytest.mark.integration
 
 SECRET = "whsec-integration"
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Reply:
-    status: int = 200
-    body: bytes = b"ok"
-    headers: dict[str, str] = field(default_factory=dict)
-    hang: bool = False
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-
-class Receiver:
-    """A tiny HTTP/1.1 server that records every request and answers from a per-path script."""
-
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self._scripts: dict[str, list[Reply]] = {}
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-
-    def script(self, path: str, *replies: Reply) -> str:
-        """Answer requests to ``path`` with ``replies`` in order (the last one repeats); return its URL."""
-        self._scripts[path] = list(replies)
-        return self.url(path)
-
-    def url(self, path: str) -> str:
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}{path}"
-
-    def on(self, path: str) -> list[Request]:
-        return [r for r in self.requests if r.path == path]
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._handlers:
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            request_line, *header_lines = head.decode("latin-1").split("\r\n")
-            method, path, _ = request_line.split(" ", 2)
-            headers = {
-                name.strip().lower(): value.strip()
-                for name, _, value in (line.partition(":") for line in header_lines if line)
-            }
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            self.requests.append(Request(method, path, headers, body, time.monotonic()))
-            script = self._scripts.get(path, [Reply(status=404, body=b"no such path")])
-            reply = script.pop(0) if len(script) > 1 else script[0]
-            if reply.hang:
-                await asyncio.Event().wait()
-            extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
-            writer.write(
-                f"HTTP/1.1 {reply.status} X\r\nContent-Length: {len(reply.body)}\r\n"
-                f"Connection: close\r\n{extra}\r\n".encode()
-                + reply.body
-            )
-            await writer.drain()
-        except asyncio.IncompleteReadError:
-            pass  # the client gave up (timeout) before sending everything
-        finally:
-            writer.close()
-            self._handlers.discard(task)
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
+async def receiver() -> AsyncIterator[HttpReceiver]:
+    async with http_receiver() as server:
+        yield server
 
 
 @pytest.fixture
@@ -164,7 +81,7 @@ FAST = RetryPolicy(max_attempts=5, base=0.01, max_delay=0.05)
 
 
 async def test_webhook_requests_are_signed_and_carry_the_idempotency_key(
-    receiver: Receiver, client: httpx.AsyncClient
+    receiver: HttpReceiver, client: httpx.AsyncClient
 ) -> None:
     url = receiver.script("/hooks", Reply(status=200))
     result = await deliver(webhook(client, url), make_note(), "key-iss-42-dec-1-webhook", FAST)
@@ -179,7 +96,7 @@ async def test_webhook_requests_are_signed_and_carry_the_idempotency_key(
 
 
 async def test_500_twice_then_200_is_sent_on_attempt_3_with_the_same_key(
-    receiver: Receiver, client: httpx.AsyncClient
+    receiver: HttpReceiver, client: httpx.AsyncClient
 ) -> None:
     url = receiver.script("/flaky", Reply(status=500), Reply(status=500), Reply(status=200))
     sleep = SleepRecorder()
@@ -201,7 +118,7 @@ async def test_500_twice_then_200_is_sent_on_attempt_3_with_the_same_key(
         verify_webhook(request.headers, request.body, SECRET, datetime.now(UTC))
 
 
-async def test_slack_receives_block_kit(receiver: Receiver, client: httpx.AsyncClient) -> None:
+async def test_slack_receives_block_kit(receiver: HttpReceiver, client: httpx.AsyncClient) -> None:
     url = receiver.script("/slack/payments", Reply(status=200, body=b"ok"))
     channel = SlackChannel(name="slack-payments", url=url, client=client, timeout=5.0)
     result = await deliver(channel, make_note(), "k-slack", FAST)
@@ -221,7 +138,7 @@ async def test_slack_receives_block_kit(receiver: Receiver, client: httpx.AsyncC
 
 
 async def test_pagerduty_gets_dedup_key_and_truncated_summary(
-    receiver: Receiver, client: httpx.AsyncClient
+    receiver: HttpReceiver, client: httpx.AsyncClient
 ) -> None:
     url = receiver.script("/v2/enqueue", Reply(status=202, body=b'{"status":"success"}'))
     result = await deliver(pagerduty(client, url), make_note(title="T" * 3000), "k-pd", FAST)
@@ -236,7 +153,7 @@ async def test_pagerduty_gets_dedup_key_and_truncated_summary(
     assert event["payload"]["summary"].endswith("…")
 
 
-async def test_429_with_retry_after_is_honoured(receiver: Receiver, client: httpx.AsyncClient) -> None:
+async def test_429_with_retry_after_is_honoured(receiver: HttpReceiver, client: httpx.AsyncClient) -> None:
     url = receiver.script("/v2/enqueue", Reply(status=429, headers={"Retry-After": "1"}), Reply(status=202))
     sleep = SleepRecorder()
     result = await deliver(pagerduty(client, url), make_note(), "k-429", RetryPolicy(), sleep=sleep)
@@ -246,7 +163,9 @@ async def test_429_with_retry_after_is_honoured(receiver: Receiver, client: http
     assert sleep.delays == [1.0]
 
 
-async def test_429_with_retry_after_waits_in_real_time(receiver: Receiver, client: httpx.AsyncClient) -> None:
+async def test_429_with_retry_after_waits_in_real_time(
+    receiver: HttpReceiver, client: httpx.AsyncClient
+) -> None:
     url = receiver.script("/v2/enqueue", Reply(status=429, headers={"Retry-After": "1"}), Reply(status=202))
     result = await deliver(pagerduty(client, url), make_note(), "k-429-real", RetryPolicy())
     assert result.outcome is DeliveryOutcome.SENT
@@ -255,7 +174,7 @@ async def test_429_with_retry_after_waits_in_real_time(receiver: Receiver, clien
     assert second.at - first.at >= 1.0
 
 
-async def test_400_fails_after_one_attempt(receiver: Receiver, client: httpx.AsyncClient) -> None:
+async def test_400_fails_after_one_attempt(receiver: HttpReceiver, client: httpx.AsyncClient) -> None:
     url = receiver.script("/v2/enqueue", Reply(status=400, body=b'{"status":"invalid event"}'))
     sleep = SleepRecorder()
     result = await deliver(pagerduty(client, url), make_note(), "k-400", FAST, sleep=sleep)
@@ -267,7 +186,7 @@ async def test_400_fails_after_one_attempt(receiver: Receiver, client: httpx.Asy
     assert len(receiver.on("/v2/enqueue")) == 1
 
 
-async def test_timeouts_are_retried_then_fail(receiver: Receiver, client: httpx.AsyncClient) -> None:
+async def test_timeouts_are_retried_then_fail(receiver: HttpReceiver, client: httpx.AsyncClient) -> None:
     url = receiver.script("/hang", Reply(hang=True))
     sleep = SleepRecorder()
     policy = RetryPolicy(max_attempts=3, base=0.01)
@@ -280,10 +199,8 @@ async def test_timeouts_are_retried_then_fail(receiver: Receiver, client: httpx.
 
 
 async def test_connection_refused_is_retried(client: httpx.AsyncClient) -> None:
-    closed = Receiver()
-    await closed.start()
-    url = closed.url("/gone")
-    await closed.stop()
+    async with http_receiver() as closed:
+        url = closed.url("/gone")
     sleep = SleepRecorder()
     result = await deliver(
         webhook(client, url), make_note(), "k-gone", RetryPolicy(max_attempts=2), sleep=sleep
@@ -292,7 +209,9 @@ async def test_connection_refused_is_retried(client: httpx.AsyncClient) -> None:
     assert [a.error for a in result.attempts] == [ErrorKind.CONNECTION] * 2
 
 
-async def test_overall_deadline_cuts_a_slow_attempt(receiver: Receiver, client: httpx.AsyncClient) -> None:
+async def test_overall_deadline_cuts_a_slow_attempt(
+    receiver: HttpReceiver, client: httpx.AsyncClient
+) -> None:
     url = receiver.script("/hang", Reply(hang=True))
     policy = RetryPolicy(max_attempts=5, deadline=0.3)
     started = time.monotonic()
@@ -304,7 +223,7 @@ async def test_overall_deadline_cuts_a_slow_attempt(receiver: Receiver, client: 
 
 
 async def test_a_slow_receiver_does_not_hold_up_a_fast_one(
-    receiver: Receiver, client: httpx.AsyncClient
+    receiver: HttpReceiver, client: httpx.AsyncClient
 ) -> None:
     slow_url = receiver.script("/slow", Reply(hang=True))
     fast_url = receiver.script("/fast", Reply(status=200))
@@ -320,7 +239,7 @@ async def test_a_slow_receiver_does_not_hold_up_a_fast_one(
 
 
 async def test_a_wait_past_the_deadline_ends_the_delivery_instead(
-    receiver: Receiver, client: httpx.AsyncClient
+    receiver: HttpReceiver, client: httpx.AsyncClient
 ) -> None:
     url = receiver.script("/busy", Reply(status=503, headers={"Retry-After": "30"}))
     sleep = SleepRecorder()

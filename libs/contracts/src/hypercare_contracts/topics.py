@@ -29,3 +29,10 @@ HEADER_TRACE_ID: Final = "hypercare-trace-id"
 HEADER_INGESTED_AT: Final = "hypercare-ingested-at"
 """Unix time (seconds, float as text) at which the raw message entered Kafka; feeds end-to-end latency."""
 HEADER_DEADLETTER_REASON: Final = "hypercare-deadletter-reason"
+
+# Kafka header telling the two kinds of message on ISSUES_LIFECYCLE apart.
+HEADER_MESSAGE_KIND: Final = "hypercare-message"
+"""``event`` on lifecycle events (published by the SLA service), ``command`` (or absent) on the commands
+sharing their topic."""
+MESSAGE_KIND_EVENT: Final = "event"
+MESSAGE_KIND_COMMAND: Final = "command"

@@ -21,6 +21,7 @@ from hypercare_contracts.deadletter import DeadLetter
 from hypercare_contracts.lifecycle import LifecycleEvent
 from hypercare_contracts.notifications import DeliveryOutcome, NotificationRecord
 from hypercare_contracts.sla import SlaEvent
+from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
 from hypercare_domain.notify.digest import digest_id
 from hypercare_runtime.deadletter import dead_letter
@@ -46,10 +47,6 @@ from hypercare_notifier.records import outcome_record
 from hypercare_notifier.redis_state import SentMarks, StormCounter, window_of
 
 log = get_logger(__name__)
-
-MESSAGE_HEADER = "hypercare-message"
-"""Tells lifecycle events (``event``) from the commands sharing their topic (``command``, or absent)."""
-EVENT = "event"
 
 Message = TriagedIssue | SlaEvent | LifecycleEvent
 
@@ -177,7 +174,7 @@ class Intake:
         messages: list[tuple[Message, _Context]] = []
         for record in records:
             headers = header_map(record.headers)
-            if record.topic == self._lifecycle and headers.get(MESSAGE_HEADER) != EVENT:
+            if record.topic == self._lifecycle and headers.get(HEADER_MESSAGE_KIND) != MESSAGE_KIND_EVENT:
                 result.lifecycle[LifecycleOutcome.COMMAND] += 1
                 continue
             trace_id = trace_id_of(

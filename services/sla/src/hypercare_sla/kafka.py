@@ -1,6 +1,5 @@
 """Kafka edges of the SLA service: the event sink and the two subscribers (triage decisions, commands)."""
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -10,9 +9,10 @@ from faststream.middlewares import AckPolicy
 from hypercare_contracts import ErrorClass
 from hypercare_contracts.lifecycle import LifecycleCommand, LifecycleEvent
 from hypercare_contracts.sla import SlaEvent
+from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
 from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
-from hypercare_runtime.kafka import keep_raw_bytes
+from hypercare_runtime.kafka import BatchPublisher, keep_raw_bytes
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map
 from pydantic import BaseModel, ValidationError
@@ -22,15 +22,15 @@ from hypercare_sla.settings import SlaSettings
 
 log = get_logger(__name__)
 
-MESSAGE_HEADER = "hypercare-message"
-"""Tells commands from events on the lifecycle topic: ``command`` (or absent) and ``event``."""
-EVENT = "event"
-
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class KafkaEventSink:
-    """Publishes lifecycle events and SLA events keyed by issue id, waiting for the broker's acknowledgement."""
+    """Publishes lifecycle events and SLA events keyed by issue id, waiting for the broker's acknowledgement.
+
+    Each call returns once Kafka acknowledged every message it sent and raises (aiokafka's ``KafkaError``)
+    when any write failed, so callers acknowledge or commit nothing past output that was not confirmed.
+    """
 
     def __init__(self, broker: KafkaBroker, *, settings: SlaSettings, metrics: SlaMetrics) -> None:
         self._broker = broker
@@ -40,25 +40,22 @@ class KafkaEventSink:
 
     async def lifecycle(self, event: LifecycleEvent) -> None:
         """Publish a lifecycle event on the lifecycle topic, marked as an event."""
-        await self._broker.publish(
-            event.model_dump_json().encode(),
+        out = BatchPublisher(self._broker)
+        await out.add(
             self._lifecycle_topic,
+            event.model_dump_json().encode(),
             key=event.issue_id.encode(),
-            headers={MESSAGE_HEADER: EVENT},
+            headers={HEADER_MESSAGE_KIND: MESSAGE_KIND_EVENT},
         )
+        await out.flush()
         self._metrics.count_produced(self._lifecycle_topic)
 
     async def sla(self, events: Sequence[SlaEvent]) -> None:
         """Publish SLA events; returns once every one was acknowledged (raises if any write failed)."""
-        # Sent concurrently (the producer batches them), each awaited until the broker acknowledged it.
-        await asyncio.gather(
-            *(
-                self._broker.publish(
-                    event.model_dump_json().encode(), self._sla_topic, key=event.issue_id.encode()
-                )
-                for event in events
-            )
-        )
+        out = BatchPublisher(self._broker)
+        for event in events:
+            await out.add(self._sla_topic, event.model_dump_json().encode(), key=event.issue_id.encode())
+        await out.flush()
         self._metrics.count_produced(self._sla_topic, len(events))
 
 
@@ -128,7 +125,7 @@ def add_subscribers(
     async def lifecycle(message: KafkaMessage) -> None:
         record = message.raw_message
         assert not isinstance(record, tuple), "subscribers take one message at a time"
-        if header_map(record.headers).get(MESSAGE_HEADER) == EVENT:
+        if header_map(record.headers).get(HEADER_MESSAGE_KIND) == MESSAGE_KIND_EVENT:
             return
         command = await parse(message, LifecycleCommand)
         if command is not None:

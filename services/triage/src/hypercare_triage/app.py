@@ -14,6 +14,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
 from hypercare_contracts import DeadLetter, ErrorClass, LifecycleEvent
+from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_COMMAND, MESSAGE_KIND_EVENT
 from hypercare_domain.exit import load_exit_policy
 from hypercare_domain.triage import load_triage_policies
 from hypercare_runtime.cache import open_redis
@@ -30,7 +31,6 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from hypercare_triage.hints import IssueHints, NoHints, RedisHints
-from hypercare_triage.lifecycle import MESSAGE_KIND_HEADER
 from hypercare_triage.metrics import SERVICE, TriageMetrics
 from hypercare_triage.pipeline import Clock, Outcome, TriagePipeline, parse_records
 from hypercare_triage.records import RawRecord
@@ -138,15 +138,15 @@ class _Service:
 
     async def on_lifecycle(self, record: RawRecord) -> None:
         """Apply a lifecycle event; commands on the same topic are not ours and are skipped."""
-        kind = header_map(record.headers).get(MESSAGE_KIND_HEADER)
-        if kind == "command":
+        kind = header_map(record.headers).get(HEADER_MESSAGE_KIND)
+        if kind == MESSAGE_KIND_COMMAND:
             return
         store, pipeline = self.ready()
         body = record.value or b""
         try:
             event = LifecycleEvent.model_validate_json(body)
         except ValidationError as exc:
-            if kind != "event":
+            if kind != MESSAGE_KIND_EVENT:
                 return  # a command sent without the header: the SLA service's business
             dead = dead_letter(
                 service=SERVICE,

@@ -3,9 +3,6 @@
 from hypercare_contracts import IssueStatus, LifecycleEvent
 from hypercare_domain.triage import AuditEntry, IssueState
 
-MESSAGE_KIND_HEADER = "hypercare-message"
-"""``event`` on lifecycle events, ``command`` (or absent) on the commands sharing their topic."""
-
 
 def with_lifecycle(state: IssueState, event: LifecycleEvent) -> IssueState | None:
     """``state`` with the status ``event`` moved it to, or None when that changes nothing.
