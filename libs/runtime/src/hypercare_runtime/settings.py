@@ -38,6 +38,10 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 0
 
+    gc_threshold: int = 20_000
+    """Young-generation threshold of Python's cycle collector (see ``hypercare_runtime.process``); 0 keeps
+    the interpreter's default of 700."""
+
     def resolved_policy_dir(self) -> Path:
         """The policy folder: ``HYPERCARE_POLICY_DIR`` or the shipped ``deploy/policy``."""
         return self.policy_dir if self.policy_dir is not None else default_policy_dir()

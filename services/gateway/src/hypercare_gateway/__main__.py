@@ -1,6 +1,7 @@
 """``python -m hypercare_gateway``: serve the gateway with uvicorn, settings from the environment."""
 
 import uvicorn
+from hypercare_runtime.process import tune_garbage_collector
 
 from hypercare_gateway.app import create_app
 from hypercare_gateway.settings import GatewaySettings
@@ -10,6 +11,7 @@ def main() -> None:
     """Run until SIGINT/SIGTERM (uvicorn drains requests, then the lifespan closes the producer)."""
     settings = GatewaySettings()
     app = create_app(settings)
+    tune_garbage_collector(settings.gc_threshold)
     uvicorn.run(
         app,
         host=settings.http_host,

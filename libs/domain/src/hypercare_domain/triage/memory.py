@@ -33,7 +33,7 @@ class InMemoryIssues:
             previous = self._index.states.get(state.issue_id)
             keys: Collection[str] = state.source_refs
             if previous is not None:
-                keys = as_set(state.source_refs).difference(as_set(previous.source_refs))
+                keys = as_set(state.source_refs) - as_set(previous.source_refs)
             self._index.put(state, keys)
 
     def apply(self, result: BatchResult) -> None:

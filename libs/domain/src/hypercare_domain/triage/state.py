@@ -32,10 +32,11 @@ from hypercare_domain.triage.text import FoldedText, PhraseMatcher, fold, folded
 from hypercare_domain.triage.views import (
     RecentView,
     as_set,
+    derive_set,
     micros,
     recent_view,
+    release_recent,
     remember_recent,
-    remember_set,
 )
 
 _PRIORITY_ORDER = ("low", "normal", "high", "urgent")
@@ -314,8 +315,9 @@ def absorb(
         if facts.reporter not in known:
             distinct += 1
             if len(reporters) < limits.max_reporters:
-                reporters = (*reporters, facts.reporter)
-                remember_set(reporters, known | {facts.reporter})
+                grown = (*reporters, facts.reporter)
+                derive_set(reporters, grown, added=(facts.reporter,))
+                reporters = grown
     horizon = max((rule.window_minutes for rule in policy.reach_rules), default=60)
     kept = _recent_after(
         state.recent,
@@ -368,7 +370,9 @@ def _recent_after(
         entries, times = (*entries, added), (*times, micros(added.at))
     removed.extend(entries[: max(0, len(entries) - cap)])
     entries, times = entries[-cap:], times[-cap:]
-    reporters = view.reporters.copy()
+    # ``recent`` is being replaced: its view's counts move to the new tuple instead of being copied.
+    release_recent(recent)
+    reporters = view.reporters
     if added is not None:
         reporters[added.reporter] += 1
     for gone in removed:
@@ -387,10 +391,10 @@ def _capped_union(current: tuple[str, ...], added: tuple[str, ...], cap: int) ->
         return current
     merged = (*current, *fresh)
     if len(merged) <= cap:
-        remember_set(merged, present.union(fresh))
+        derive_set(current, merged, added=fresh)
         return merged
     kept = merged[-cap:]
     if len(present) == len(current):
         # Every key is in ``merged`` once, so the dropped keys leave the set.
-        remember_set(kept, present.union(fresh).difference(merged[: len(merged) - cap]))
+        derive_set(current, kept, added=fresh, removed=merged[: len(merged) - cap])
     return kept

@@ -9,9 +9,16 @@ of the tuple it builds from the previous one instead of scanning again.
 
 The memo is keyed by the tuple's identity and holds the tuple, so an id cannot be reused while its
 entry exists; it keeps the latest hundred or so entries (large tuples only).
+
+A tuple replaced by a new one (a hot issue gains a key per report) hands its set or reporter counts over
+to the new tuple, which updates them in place (:func:`derive_set`, :func:`release_recent`): copying a
+thousand-key set for every report cost more than the rest of ``absorb``. The old tuple's entry is
+forgotten, so asking for its view again computes it afresh: always correct, only slower.
 """
 
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -50,29 +57,44 @@ class RecentView:
         return len(self.reporters) - (1 if None in self.reporters else 0)
 
 
-_sets: OrderedDict[int, tuple[tuple[str, ...], frozenset[str]]] = OrderedDict()
+_sets: OrderedDict[int, tuple[tuple[str, ...], set[str]]] = OrderedDict()
 _recent: OrderedDict[int, tuple[tuple[Recent, ...], RecentView]] = OrderedDict()
 
 
-def as_set(items: tuple[str, ...]) -> frozenset[str]:
-    """``frozenset(items)``, remembered for large tuples."""
+def as_set(items: tuple[str, ...]) -> AbstractSet[str]:
+    """The set of ``items``, remembered for large tuples (read it only; it may change once ``items`` is
+    handed over with :func:`derive_set`)."""
     if len(items) < _SMALL:
         return frozenset(items)
     entry = _sets.get(id(items))
     if entry is not None and entry[0] is items:
         return entry[1]
-    made = frozenset(items)
-    remember_set(items, made)
+    made = set(items)
+    _remember_set(items, made)
     return made
 
 
-def remember_set(items: tuple[str, ...], made: frozenset[str]) -> None:
-    """Record that ``made`` is ``frozenset(items)`` (the caller derived it cheaply)."""
-    if len(items) >= _SMALL:
-        _sets[id(items)] = (items, made)
-        _sets.move_to_end(id(items))
-        if len(_sets) > _MEMO_SIZE:
-            _sets.popitem(last=False)
+def derive_set(
+    old: tuple[str, ...], new: tuple[str, ...], *, added: Iterable[str] = (), removed: Iterable[str] = ()
+) -> None:
+    """Record the set of ``new``, which is ``old`` plus ``added`` minus ``removed`` (each key once).
+
+    ``old``'s set is updated in place and moves to ``new``; ``old`` is forgotten.
+    """
+    entry = _sets.pop(id(old), None)
+    if len(new) < _SMALL:
+        return
+    made = entry[1] if entry is not None and entry[0] is old else set(old)
+    made.update(added)
+    made.difference_update(removed)
+    _remember_set(new, made)
+
+
+def _remember_set(items: tuple[str, ...], made: set[str]) -> None:
+    _sets[id(items)] = (items, made)
+    _sets.move_to_end(id(items))
+    if len(_sets) > _MEMO_SIZE:
+        _sets.popitem(last=False)
 
 
 def micros(at: datetime) -> int:
@@ -90,6 +112,12 @@ def recent_view(recent: tuple[Recent, ...]) -> RecentView:
     view = RecentView(times, min(times, default=None), Counter(item.reporter for item in recent))
     remember_recent(recent, view)
     return view
+
+
+def release_recent(recent: tuple[Recent, ...]) -> None:
+    """Forget ``recent``'s view: its caller is replacing the tuple and updates the view's counts in place
+    for the new one (asking for ``recent``'s view again computes it afresh)."""
+    _recent.pop(id(recent), None)
 
 
 def remember_recent(recent: tuple[Recent, ...], view: RecentView) -> None:
