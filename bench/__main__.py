@@ -150,6 +150,10 @@ def cpu_share(service: Service, start: str, end: str, seconds: float) -> float |
     return (service.cpu_marks[end] - service.cpu_marks[start]) / seconds
 
 
+TRIAGE_STEPS = ("hints", "load", "decide", "save", "remember", "publish")
+"""The steps of a triage batch the service times (``hypercare_stage_duration_seconds{stage="triage.<step>"}``)."""
+
+
 def service_histograms(services: list[Service]) -> dict[str, Callable[[], Awaitable[dict[float, float]]]]:
     """The services' own latency histograms: raw->stage end to end, and one batch's processing time."""
     reads: dict[str, Callable[[], Awaitable[dict[float, float]]]] = {}
@@ -159,9 +163,19 @@ def service_histograms(services: list[Service]) -> dict[str, Callable[[], Awaita
         reads[f"raw->{stage} ({service.name} metric)"] = functools.partial(
             histogram_buckets, service, "hypercare_end_to_end_latency_seconds", stage=stage
         )
+        batch_stage = "normalize" if kind == "normalizer" else "triage"
         reads[f"{service.name} batch processing"] = functools.partial(
-            histogram_buckets, service, "hypercare_stage_duration_seconds", service=kind
+            histogram_buckets, service, "hypercare_stage_duration_seconds", service=kind, stage=batch_stage
         )
+        if kind == "triage":
+            for step in TRIAGE_STEPS:
+                reads[f"{service.name} batch, {step}"] = functools.partial(
+                    histogram_buckets,
+                    service,
+                    "hypercare_stage_duration_seconds",
+                    service=kind,
+                    stage=f"triage.{step}",
+                )
     return reads
 
 

@@ -80,6 +80,8 @@ def _record_batch(metrics: TriageMetrics, outcome: Outcome, consumed: Sequence[s
         metrics.reports_merged.labels(rule).inc(count)
     metrics.observe_end_to_end("triaged", outcome.ingested_at)
     metrics.stage_seconds.labels(SERVICE, "triage").observe(time.perf_counter() - started)
+    for step, seconds in outcome.seconds.items():
+        metrics.stage_seconds.labels(SERVICE, f"triage.{step}").observe(seconds)
 
 
 class _ExitReadiness:
@@ -133,7 +135,9 @@ class _Service:
         store, pipeline = self.ready()
         parsed = parse_records(records, service=SERVICE)
         outcome = await pipeline.triage(parsed.items)
+        published = time.perf_counter()
         await self.out.publish(store, outcome.decisions, parsed.dead)
+        outcome.seconds["publish"] = time.perf_counter() - published
         _record_batch(self.metrics, outcome, [r.topic for r in records], started)
 
     async def on_lifecycle(self, record: RawRecord) -> None:

@@ -6,6 +6,8 @@ publishing. A batch whose issues another instance changed meanwhile is read and 
 """
 
 import hashlib
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,6 +98,8 @@ class Outcome:
     skipped: int = 0
     stale_reads: int = 0
     ingested_at: list[float] = field(default_factory=list)
+    seconds: Counter[str] = field(default_factory=Counter)
+    """Time spent per step (hints, load, decide, save, remember), summed over attempts."""
 
 
 def _unique(items: Iterable[Incoming]) -> list[Incoming]:
@@ -107,6 +111,18 @@ def _unique(items: Iterable[Incoming]) -> list[Incoming]:
 
 def _release_headers(decision_id: str) -> dict[str, str]:
     return {HEADER_TRACE_ID: hashlib.sha256(decision_id.encode()).hexdigest()[:32]}
+
+
+class _StepClock:
+    """Adds the time since the previous lap to a step's total."""
+
+    def __init__(self, totals: Counter[str]) -> None:
+        self._totals, self._last = totals, time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self._totals[step] += now - self._last
+        self._last = now
 
 
 class TriagePipeline:
@@ -142,11 +158,14 @@ class TriagePipeline:
         reports = [item.report for item in batch]
         plain = CandidateQuery.for_reports(reports)
         keys = [*(f"fp:{fp}" for fp in plain.fingerprints), *(f"ref:{ref}" for ref in plain.refs)]
+        clock = _StepClock(outcome.seconds)
         hints = await self._hints.lookup(keys=keys)
+        clock.lap("hints")
         for attempt in range(self._max_attempts):
             # After a conflict, no shortcuts: the hints may be what was stale.
             query = plain.with_hints(hints) if attempt == 0 and hints else plain
             snapshot = await self._store.load_batch(query=query)
+            clock.lap("load")
             fresh = [item for item in batch if item.report.event_id not in snapshot.known_event_ids]
             outcome.skipped = len(batch) - len(fresh)
             if not fresh:
@@ -185,13 +204,17 @@ class TriagePipeline:
                 recheck=query,
                 token=snapshot.token,
             )
+            clock.lap("decide")
             try:
                 await self._store.save_batch(write=write)
             except StaleReadError:
                 outcome.stale_reads += 1
                 log.info("triage.stale_read", attempt=attempt + 1, reports=len(fresh))
                 continue
+            finally:
+                clock.lap("save")
             await self._remember(stored, result)
+            clock.lap("remember")
             outcome.decisions = decisions
             outcome.result = result
             outcome.ingested_at = [
