@@ -150,7 +150,11 @@ SOURCE_ITEM_REFERENCES = ("dedup_key", "alertmanager_fingerprint", "grafana_fing
 group_key, account_id, session_id, client) are shared by unrelated items and must never merge them."""
 
 
+PASSIVE_SOURCES = frozenset({Source.FEEDBACK, Source.SOCIAL})
+"""Sources that never close their items: in-app feedback and social posts."""
 _PASSIVE_ITEMS = ("feedback:", "social:")
+"""Their ``source_ref`` prefixes (states stored before open items were limited to closable ones hold
+them in ``open_refs``)."""
 _TICKET_ITEMS = ("zendesk:", "generic_ticket:")
 
 
@@ -304,11 +308,15 @@ def absorb(
     """``state`` with one more report (REPORT or UPDATE) counted in.
 
     A report counts as a new occurrence unless its source item is already active on the issue (an
-    Alertmanager re-send, a second message on the same ticket).
+    Alertmanager re-send, a second message on the same ticket) or, for in-app feedback and social posts,
+    already on it at all. Only items their sources can close (alerts, tickets) become active
+    (``open_refs``): the others never hold an issue open (:func:`holds_open`), so keeping them there
+    would only double the largest part of a hot issue's state.
     """
     limits = policy.grouping
     key_set = facts.key_set or frozenset(facts.keys)
-    new_occurrence = key_set.isdisjoint(as_set(state.open_refs))
+    closable = report.source not in PASSIVE_SOURCES
+    new_occurrence = key_set.isdisjoint(as_set(state.open_refs if closable else state.source_refs))
     reporters, distinct = state.reporters, state.distinct_reporters
     if facts.reporter is not None:
         known = as_set(reporters)
@@ -339,7 +347,9 @@ def absorb(
             "sources": tuple(sorted({*state.sources, report.source})),
             "labels": {**state.labels, **report.labels},
             "source_refs": _capped_union(state.source_refs, facts.keys, limits.max_source_refs),
-            "open_refs": _capped_union(state.open_refs, facts.keys, limits.max_source_refs),
+            "open_refs": _capped_union(state.open_refs, facts.keys, limits.max_source_refs)
+            if closable
+            else state.open_refs,
             "samples": samples,
             "signatures": signatures,
             "first_seen": min(state.first_seen, at),
