@@ -81,7 +81,7 @@ async def test_partitions_no_longer_assigned_are_neither_committed_nor_rewound()
 
     with committer.settle((*batch(0, 1), *batch(1, 1))):
         pass
-    with pytest.raises(ValueError), committer.settle(batch(1, 2)):
+    with pytest.raises(ValueError, match="bad"), committer.settle(batch(1, 2)):
         raise ValueError("bad")
     await committer.close()
 
