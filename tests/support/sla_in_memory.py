@@ -1,0 +1,109 @@
+"""Running the SLA service in memory in tests: FastStream's TestKafkaBroker, a FakeStore, a manual clock.
+
+No tests in this module; tests/service/test_sla_api*.py use it (tests/support/sla.py: on the real stack).
+"""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from hypercare_contracts.lifecycle import LifecycleEvent
+from hypercare_contracts.triaged import TriagedIssue
+from hypercare_domain.sla import ManualClock
+from hypercare_sla.app import create_app
+from hypercare_sla.auth import hash_token
+from hypercare_sla.settings import SlaSettings
+from pydantic import SecretStr
+
+from tests.factories.sla import FAST_POLICY, FakeStore, make_triaged
+
+ALICE = "alice-secret-token"
+SECRET = "link-secret"
+AUTH = {"Authorization": f"Bearer {ALICE}"}
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message the service published."""
+
+    topic: str
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+@dataclass
+class Harness:
+    """The app, an HTTP client on it, its store, its clock and what it published."""
+
+    app: FastAPI
+    settings: SlaSettings
+    client: httpx.AsyncClient
+    store: FakeStore
+    clock: ManualClock
+    broker: KafkaBroker
+    sent: list[Sent]
+
+    def on(self, topic: str) -> list[Sent]:
+        """What the service published on one topic, in order."""
+        return [s for s in self.sent if s.topic == topic]
+
+    def lifecycle_events(self) -> list[LifecycleEvent]:
+        """The lifecycle events it published (commands on the same topic left out)."""
+        return [
+            LifecycleEvent.model_validate_json(s.body)
+            for s in self.on(self.settings.lifecycle_topic)
+            if s.headers.get("hypercare-message") == "event"
+        ]
+
+    async def triage(self, issue: TriagedIssue) -> None:
+        """Deliver a triage decision to the service as the triage service would."""
+        await self.broker.publish(issue.model_dump_json().encode(), self.settings.triaged_topic)
+
+
+@asynccontextmanager
+async def sla_service(*, tokens: bool = True, secret: str | None = SECRET) -> AsyncIterator[Harness]:
+    """The SLA service in memory; ``tokens=False`` leaves the API open, ``secret=None`` switches links off."""
+    settings = SlaSettings(
+        policy_dir=FAST_POLICY,
+        api_tokens={"alice": hash_token(ALICE)} if tokens else None,
+        action_secret=SecretStr(secret) if secret else None,
+        lifecycle_topic="t.lifecycle",
+        triaged_topic="t.triaged",
+        sla_events_topic="t.sla",
+        deadletter_topic="t.deadletter",
+    )
+    store = FakeStore()
+    clock = ManualClock(datetime.now(UTC))
+    app = create_app(settings, clock=clock, store=store)
+    broker: KafkaBroker = app.state.broker
+    sent: list[Sent] = []
+
+    @broker.subscriber("t.lifecycle", "t.sla", "t.deadletter", group_id="recorder")
+    async def record(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        assert not isinstance(raw, tuple)
+        sent.append(Sent(raw.topic, message.body, dict(message.headers)))
+
+    async with (
+        TestKafkaBroker(broker),
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sla.test") as client,
+    ):
+        yield Harness(app, settings, client, store, clock, broker, sent)
+
+
+async def opened(sla: Harness, **overrides: Any) -> str:
+    """Open an issue through a triage decision made now (``make_triaged`` overrides); its id."""
+    issue = make_triaged(decided_at=sla.clock.now(), **overrides)
+    await sla.triage(issue)
+    return issue.issue_id
