@@ -1,8 +1,6 @@
 """The notifier on real Kafka, PostgreSQL and Redis, delivering to real HTTP and SMTP receivers."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -14,17 +12,14 @@ from hypercare_contracts.triaged import Decision, IssueStatus, Route, TriagedIss
 from hypercare_domain.notify.signing import verify_webhook
 from hypercare_notifier.app import create_app
 
-from tests.support.environment import Endpoints
-from tests.support.kafka import KafkaTestKit, wait_for
+from tests.support.kafka import wait_for
 from tests.support.receivers import (
     NOW,
     ROUTING_KEY,
-    SECRET_ENV,
     WEBHOOK_SECRET,
     NotifierStack,
     Reply,
     make_decision,
-    notifier_stack,
 )
 from tests.support.services import running
 
@@ -32,20 +27,6 @@ pytestmark = pytest.mark.integration
 
 ALL_CHANNELS = ["webhook", "slack-payments", "pagerduty-payments", "email-leads"]
 SETTLE = 1.5
-
-
-@pytest.fixture
-async def stack(
-    kafka: KafkaTestKit,
-    endpoints: Endpoints,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[NotifierStack]:
-    for name, value in SECRET_ENV.items():
-        monkeypatch.setenv(name, value)
-    async with notifier_stack(kafka, endpoints, database_url, tmp_path) as found:
-        yield found
 
 
 def on_all_channels(**overrides: Any) -> TriagedIssue:

@@ -15,28 +15,13 @@ from hypercare_contracts.notifications import DeliveryOutcome
 from hypercare_notifier.app import create_app
 from hypercare_notifier.planning import idempotency_key
 
-from tests.support.environment import Endpoints
-from tests.support.kafka import KafkaTestKit, wait_for
-from tests.support.receivers import SECRET_ENV, NotifierStack, Reply, make_decision, notifier_stack
+from tests.support.kafka import wait_for
+from tests.support.receivers import SECRET_ENV, NotifierStack, Reply, make_decision
 from tests.support.services import running
 
 pytestmark = pytest.mark.integration
 
 NO_STORM_LIMIT = {"max_per_window": 10_000}
-
-
-@pytest.fixture
-async def stack(
-    kafka: KafkaTestKit,
-    endpoints: Endpoints,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[NotifierStack]:
-    for name, value in SECRET_ENV.items():
-        monkeypatch.setenv(name, value)
-    async with notifier_stack(kafka, endpoints, database_url, tmp_path) as found:
-        yield found
 
 
 @asynccontextmanager

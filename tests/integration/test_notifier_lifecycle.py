@@ -3,9 +3,8 @@ Redis and HTTP receivers; once, whatever is replayed."""
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,14 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories.sla import make_command
 from tests.support.environment import Endpoints
-from tests.support.kafka import KafkaTestKit, wait_for
+from tests.support.kafka import wait_for
 from tests.support.receivers import (
     ROUTING_KEY,
-    SECRET_ENV,
     NotifierStack,
     make_decision,
     make_lifecycle_event,
-    notifier_stack,
 )
 from tests.support.services import running
 from tests.support.sla import AUTH, in_process, make_stack
@@ -35,20 +32,6 @@ pytestmark = pytest.mark.integration
 
 QUIET = 1.5
 """How long a count must stay put once the notifier consumed everything, to show nothing more is coming."""
-
-
-@pytest.fixture
-async def stack(
-    kafka: KafkaTestKit,
-    endpoints: Endpoints,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[NotifierStack]:
-    for name, value in SECRET_ENV.items():
-        monkeypatch.setenv(name, value)
-    async with notifier_stack(kafka, endpoints, database_url, tmp_path) as found:
-        yield found
 
 
 def paging(**overrides: Any) -> TriagedIssue:

@@ -1,16 +1,13 @@
 """Storm control: a burst on one route sends at most the limit per window; the rest arrive as digests."""
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from hypercare_contracts.notifications import DeliveryOutcome
 from hypercare_notifier.app import create_app
 
-from tests.support.environment import Endpoints
-from tests.support.kafka import KafkaTestKit, wait_for
-from tests.support.receivers import SECRET_ENV, NotifierStack, make_decision, notifier_stack
+from tests.support.kafka import wait_for
+from tests.support.receivers import NotifierStack, make_decision
 from tests.support.services import running
 
 pytestmark = pytest.mark.integration
@@ -18,20 +15,6 @@ pytestmark = pytest.mark.integration
 BURST = 500
 LIMIT = 10
 DIGEST_TITLE = re.compile(r"^\[DIGEST\] (\d+) issues? for payments-urgent$")
-
-
-@pytest.fixture
-async def stack(
-    kafka: KafkaTestKit,
-    endpoints: Endpoints,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[NotifierStack]:
-    for name, value in SECRET_ENV.items():
-        monkeypatch.setenv(name, value)
-    async with notifier_stack(kafka, endpoints, database_url, tmp_path) as found:
-        yield found
 
 
 def accounted(stack: NotifierStack) -> int:

@@ -18,7 +18,7 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from prometheus_client import CollectorRegistry
 
 from hypercare_runtime.logging import get_logger
-from hypercare_runtime.settings import ServiceSettings
+from hypercare_runtime.settings import ServiceSettings, StreamSettings
 
 log = get_logger(__name__)
 
@@ -96,6 +96,26 @@ def create_broker(
         client_id=f"{settings.kafka_client_id_prefix}-{service}",
         security=_security(settings),
         **{**defaults, **options},
+    )
+
+
+def create_stream_broker(
+    settings: StreamSettings, *, service: str, registry: CollectorRegistry
+) -> KafkaBroker:
+    """The broker of a batch-consuming service (normalizer, triage), for subscribers using :func:`raw_records`.
+
+    ``apply_types=False, serializer=None``: a handler gets the decoded batch as its one argument, as it
+    is. With FastDepends, resolving a ``KafkaMessage`` parameter runs a synchronous context lookup in a
+    worker thread on every batch, a thread hop that costs more than handling a small batch. The producer
+    lingers ``kafka_linger_ms`` (0: the service flushes after every batch anyway).
+    """
+    return create_broker(
+        settings,
+        service=service,
+        registry=registry,
+        apply_types=False,
+        serializer=None,
+        linger_ms=settings.kafka_linger_ms,
     )
 
 

@@ -11,7 +11,13 @@ from hypercare_contracts import DeadLetter, NormalizedReport
 from hypercare_domain.normalize import InputLimits, load_component_map
 from hypercare_runtime.deadletter import dead_letter_headers
 from hypercare_runtime.http import create_service_app
-from hypercare_runtime.kafka import BatchPublisher, OffsetCommitter, RawRecord, create_broker, raw_records
+from hypercare_runtime.kafka import (
+    BatchPublisher,
+    OffsetCommitter,
+    RawRecord,
+    create_stream_broker,
+    raw_records,
+)
 from hypercare_runtime.logging import configure_logging, get_logger
 from hypercare_runtime.tracing import propagate
 from prometheus_client import CollectorRegistry
@@ -32,17 +38,7 @@ def create_app(settings: NormalizerSettings) -> AsgiFastStream:
     configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
     registry = CollectorRegistry()
     metrics = NormalizerMetrics(registry)
-    # apply_types=False, serializer=None: the handler gets the decoded batch as its one argument, as it
-    # is. With FastDepends, resolving a KafkaMessage parameter runs a synchronous context lookup in a
-    # worker thread on every batch, a thread hop that costs more than normalizing a small batch.
-    broker = create_broker(
-        settings,
-        service=SERVICE,
-        registry=registry,
-        apply_types=False,
-        serializer=None,
-        linger_ms=settings.kafka_linger_ms,
-    )
+    broker = create_stream_broker(settings, service=SERVICE, registry=registry)
     components = load_component_map(settings.resolved_policy_dir())
     limits = InputLimits(max_bytes=settings.max_message_bytes, max_depth=settings.max_depth)
     roles = settings.raw_topic_roles

@@ -21,7 +21,7 @@ from hypercare_runtime.cache import open_redis
 from hypercare_runtime.db import apply_migrations, open_pool
 from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
 from hypercare_runtime.http import create_service_app
-from hypercare_runtime.kafka import BatchPublisher, OffsetCommitter, create_broker, raw_records
+from hypercare_runtime.kafka import BatchPublisher, OffsetCommitter, create_stream_broker, raw_records
 from hypercare_runtime.logging import configure_logging, get_logger
 from hypercare_runtime.tracing import header_map
 from hypercare_store.exit_metrics import ExitReadinessCollector, refresh_exit_metrics
@@ -244,16 +244,9 @@ def create_app(
     configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
     registry = CollectorRegistry()
     metrics = TriageMetrics(registry)
-    # As in the normalizer: handlers get the consumer records themselves (no FastDepends thread hop per
-    # batch), and offsets are committed in the background once a batch is stored and its decisions sent.
-    broker = create_broker(
-        settings,
-        service=SERVICE,
-        registry=registry,
-        apply_types=False,
-        serializer=None,
-        linger_ms=settings.kafka_linger_ms,
-    )
+    # As in the normalizer: handlers get the consumer records themselves, and offsets are committed in
+    # the background once a batch is stored and its decisions sent.
+    broker = create_stream_broker(settings, service=SERVICE, registry=registry)
     service = _Service(
         settings, broker, metrics, store=store, hints=hints, clock=clock or (lambda: datetime.now(UTC))
     )

@@ -7,7 +7,7 @@ publishing. A batch whose issues another instance changed meanwhile is read and 
 
 import hashlib
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,7 +98,7 @@ class Outcome:
     skipped: int = 0
     stale_reads: int = 0
     ingested_at: list[float] = field(default_factory=list)
-    seconds: Counter[str] = field(default_factory=Counter)
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     """Time spent per step (hints, load, decide, save, remember), summed over attempts."""
 
 
@@ -116,7 +116,7 @@ def _release_headers(decision_id: str) -> dict[str, str]:
 class _StepClock:
     """Adds the time since the previous lap to a step's total."""
 
-    def __init__(self, totals: Counter[str]) -> None:
+    def __init__(self, totals: defaultdict[str, float]) -> None:
         self._totals, self._last = totals, time.perf_counter()
 
     def lap(self, step: str) -> None:
