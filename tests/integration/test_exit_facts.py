@@ -117,14 +117,17 @@ async def test_facts_count_what_the_store_holds(pool: asyncpg.Pool) -> None:
     await add_report(pool, "r5", age=timedelta(days=8))
     await add_report(pool, "r6", age=timedelta(hours=3), action="resolve", signals={"rating": 1})
     await add_report(pool, "r7", age=-timedelta(hours=1))
+    # 5 days ago: an unrated post whose wording is negative, and a positive one
+    await add_report(pool, "r8", age=timedelta(days=5, hours=2), source="social", sentiment=-0.62)
+    await add_report(pool, "r9", age=timedelta(days=5, hours=3), source="social", sentiment=0.4)
 
     facts = await gather_exit_facts(pool, ExitPolicy(), as_of=AS_OF)
 
     assert facts.open_issues == {Severity.CRITICAL: 1, Severity.HIGH: 2, Severity.MEDIUM: 2}
     assert (facts.sla_breached, facts.sla_met) == (1, 2)
-    assert facts.daily_reports == (0, 0, 0, 1, 0, 0, 3)
-    assert facts.daily_feedback == (0, 0, 0, 1, 0, 0, 2)
-    assert facts.daily_negative == (0, 0, 0, 1, 0, 0, 1)
+    assert facts.daily_reports == (0, 2, 0, 1, 0, 0, 3)
+    assert facts.daily_feedback == (0, 2, 0, 1, 0, 0, 2)
+    assert facts.daily_negative == (0, 1, 0, 1, 0, 0, 1)
     assert facts.firing_critical_alerts == 1
 
 

@@ -36,6 +36,7 @@ def test_every_key_of_the_shipped_file_is_documented() -> None:
         "quiet_max_daily",
         "sources",
         "rating_at_most",
+        "sentiment_at_most",
         "min_days_with_feedback",
         "critical_severities",
         "max_firing",

@@ -30,13 +30,16 @@ WHERE emitted_at IS NOT NULL
 """
 
 # New problem reports per 24-hour bucket ending at $1 (age 0 = the last 24 hours), over $2 days;
-# feedback = reports from the sources $3, negative = those rated at most $4 (signals.rating, 1-5).
+# feedback = reports from the sources $3, negative = those rated at most $4 (signals.rating, 1-5) or whose
+# text scored at most $5 (the normalizer's sentiment, -1..1; a NULL $5 counts ratings only).
 DAILY_REPORTS_SQL = """
 SELECT floor(extract(epoch FROM ($1::timestamptz - received_at)) / 86400)::int AS age,
        count(*)::int AS reports,
        count(*) FILTER (WHERE source = ANY($3::text[]))::int AS feedback,
        count(*) FILTER (
-           WHERE source = ANY($3::text[]) AND (report -> 'signals' ->> 'rating')::int <= $4
+           WHERE source = ANY($3::text[])
+             AND ((report -> 'signals' ->> 'rating')::int <= $4
+                  OR (report ->> 'sentiment')::float8 <= $5::float8)
        )::int AS negative
 FROM reports
 WHERE received_at > $1::timestamptz - make_interval(days => $2)
@@ -61,7 +64,8 @@ async def gather_exit_facts(pool: asyncpg.Pool, policy: ExitPolicy, *, as_of: da
 
     Args:
         pool: a pool on the issue store (migrations 0001 and 0002 applied).
-        policy: gives the windows, the feedback sources, the negative rating and the critical alert names.
+        policy: gives the windows, the feedback sources, what makes a report negative (rating, sentiment)
+            and the critical alert names.
         as_of: the instant the facts describe (timezone-aware); windows end there.
 
     Raises:
@@ -73,7 +77,12 @@ async def gather_exit_facts(pool: asyncpg.Pool, policy: ExitPolicy, *, as_of: da
         open_rows = await conn.fetch(OPEN_ISSUES_SQL)
         sla = await conn.fetchrow(SLA_OUTCOMES_SQL, as_of, policy.sla.window_days)
         daily_rows = await conn.fetch(
-            DAILY_REPORTS_SQL, as_of, days, sources, policy.negative_feedback.rating_at_most
+            DAILY_REPORTS_SQL,
+            as_of,
+            days,
+            sources,
+            policy.negative_feedback.rating_at_most,
+            policy.negative_feedback.sentiment_at_most,
         )
         firing = await conn.fetchval(FIRING_CRITICAL_ALERTS_SQL, list(policy.alerts.critical_severities))
     by_age = {row["age"]: row for row in daily_rows}

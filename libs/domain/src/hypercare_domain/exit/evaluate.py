@@ -128,7 +128,10 @@ def _report_volume(facts: ExitFacts, policy: ExitPolicy) -> CriterionResult:
 def _negative_feedback(facts: ExitFacts, policy: ExitPolicy) -> CriterionResult:
     rule = policy.negative_feedback
     days = policy.trend.days
-    title = f"Share of negative feedback (rating <= {rule.rating_at_most}) falling over {days} days"
+    meaning = f"rating <= {rule.rating_at_most}"
+    if rule.sentiment_at_most is not None:
+        meaning += f" or sentiment <= {rule.sentiment_at_most:g}"
+    title = f"Share of negative feedback ({meaning}) falling over {days} days"
     pairs = list(zip(facts.daily_feedback[-days:], facts.daily_negative[-days:], strict=True))
     negative = sum(n for _, n in pairs)
     if negative == 0:

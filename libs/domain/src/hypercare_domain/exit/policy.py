@@ -43,6 +43,9 @@ class NegativeFeedbackRule(PolicyModel):
 
     sources: tuple[Source, ...] = (Source.FEEDBACK, Source.SOCIAL, Source.TICKETS)
     rating_at_most: int = Field(default=2, ge=1, le=5)
+    sentiment_at_most: float | None = Field(default=-0.3, ge=-1, le=1)
+    """A report whose text scores at most this (VADER, ``NormalizedReport.sentiment``) is negative too,
+    rated or not; ``None`` counts ratings only."""
     min_days_with_feedback: int = Field(default=3, ge=2)
 
     @field_validator("sources")
