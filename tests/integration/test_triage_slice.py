@@ -1,5 +1,6 @@
 """The triage service on real Kafka, PostgreSQL and Redis."""
 
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -352,3 +353,31 @@ async def test_flushing_redis_mid_run_loses_nothing(
     assert [(r["fingerprint"], r["occurrences"]) for r in rows] == [(f"checkout:fp-{i}", 2) for i in range(3)]
     assert len(linked) == len(again)
     assert {r["merged_by"] for r in linked} == {"fingerprint"}, "later reports joined their issues"
+
+
+async def test_triage_goes_on_without_redis(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter")
+    with socket.socket() as sock:  # a port nothing listens on: Redis is down from the start
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = _settings(endpoints, names, group_id, database_url, redis_url=f"redis://127.0.0.1:{port}/0")
+    reports = [
+        make_report(minutes=i, fingerprint=f"checkout:fp-{i % 2}", title=PROBLEMS["checkout"][i % 2])
+        for i in range(6)
+    ]
+    started = time.monotonic()
+    async with running(create_app(settings)):
+        await _publish(kafka, names["normalized"], reports)
+        await _stored(database_url, len(reports), timeout=30)
+        out = await kafka.collect([names["triaged"]], count=2, timeout=30, settle=1.0)
+    elapsed = time.monotonic() - started
+
+    rows = await _fetch(database_url, "SELECT fingerprint, occurrences FROM issues ORDER BY fingerprint")
+    assert [(r["fingerprint"], r["occurrences"]) for r in rows] == [
+        ("checkout:fp-0", 3),
+        ("checkout:fp-1", 3),
+    ]
+    assert {d.decision for d in _decisions(out)} >= {Decision.CREATED}
+    print(f"\nsix reports triaged without Redis in {elapsed:.1f}s")

@@ -206,7 +206,8 @@ class _Service:
                 store = PgIssueStore(pool)
                 self.exit.pool = pool
                 if hints is None and settings.use_redis:
-                    client = open_redis(settings.redis_url.get_secret_value())
+                    # Hints are a shortcut: no retries, a short timeout (see RedisHints).
+                    client = open_redis(settings.redis_url.get_secret_value(), timeout_s=0.5, retries=0)
                     stack.push_async_callback(client.aclose)
                     hints = RedisHints(
                         client, prefix=settings.redis_prefix, ttl_seconds=settings.hint_ttl_seconds
@@ -223,6 +224,7 @@ class _Service:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+                await self._pipeline.settle_hints()
                 log.info("triage.stop")
 
 

@@ -4,13 +4,18 @@ Only a shortcut: the store looks hinted keys up by issue id instead of through t
 Redis (or flushing it) costs nothing but those shortcuts; every miss falls back to the SQL indexes.
 """
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
 from hypercare_contracts import MergeRule
 from hypercare_domain.triage.state import report_keys
+from hypercare_runtime.logging import get_logger
 from hypercare_store.ports import StoredReport
+from redis.exceptions import RedisError
+
+log = get_logger(__name__)
 
 
 def hint_pairs(links: Iterable[StoredReport], fingerprints: dict[str, str]) -> dict[str, str]:
@@ -62,17 +67,36 @@ class NoHints:
 class RedisHints:
     """Hints in Redis under ``<prefix>:``, each expiring after ``ttl_seconds``."""
 
-    def __init__(self, client: "aioredis.Redis", *, prefix: str, ttl_seconds: int) -> None:
-        """Use ``client`` (opened and closed by the service's lifespan)."""
+    def __init__(
+        self, client: "aioredis.Redis", *, prefix: str, ttl_seconds: int, pause_seconds: float = 5.0
+    ) -> None:
+        """Use ``client`` (opened and closed by the service's lifespan, best without retries).
+
+        After Redis failed to answer, hints are neither read nor written for ``pause_seconds``: batches
+        go on through the SQL indexes instead of each waiting on a server that is down.
+        """
         self._client = client
         self._prefix = prefix
         self._ttl = ttl_seconds
+        self._pause = pause_seconds
+        self._paused_until = 0.0
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._paused_until
+
+    def _failed(self, step: str, exc: Exception) -> None:
+        self._paused_until = time.monotonic() + self._pause
+        log.warning("triage.hints_unavailable", step=step, error=type(exc).__name__, pause_s=self._pause)
 
     async def lookup(self, *, keys: Sequence[str]) -> dict[str, str]:
-        """One ``MGET`` round trip."""
-        if not keys:
+        """One ``MGET`` round trip; none at all while Redis does not answer."""
+        if not keys or not self._available():
             return {}
-        values = await self._client.mget([f"{self._prefix}:{key}" for key in keys])
+        try:
+            values = await self._client.mget([f"{self._prefix}:{key}" for key in keys])
+        except (RedisError, OSError) as exc:
+            self._failed("lookup", exc)
+            return {}
         found: dict[str, str] = {}
         for key, value in zip(keys, values, strict=True):
             if value is not None:
@@ -80,10 +104,13 @@ class RedisHints:
         return found
 
     async def remember(self, *, pairs: dict[str, str]) -> None:
-        """One pipelined round trip of ``SET key value EX ttl``."""
-        if not pairs:
+        """One pipelined round trip of ``SET key value EX ttl``; given up while Redis does not answer."""
+        if not pairs or not self._available():
             return
-        async with self._client.pipeline(transaction=False) as pipe:
-            for key, issue_id in sorted(pairs.items()):
-                pipe.set(f"{self._prefix}:{key}", issue_id, ex=self._ttl)
-            await pipe.execute()
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key, issue_id in sorted(pairs.items()):
+                    pipe.set(f"{self._prefix}:{key}", issue_id, ex=self._ttl)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("remember", exc)

@@ -5,6 +5,7 @@ Order per batch: read (stored event ids and candidate issues, one statement), tr
 publishing. A batch whose issues another instance changed meanwhile is read and triaged again.
 """
 
+import asyncio
 import hashlib
 import time
 from collections import defaultdict
@@ -99,7 +100,8 @@ class Outcome:
     stale_reads: int = 0
     ingested_at: list[float] = field(default_factory=list)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    """Time spent per step (hints, load, decide, save, remember), summed over attempts."""
+    """Time spent per step, summed over attempts: remember (waiting for the previous batch's hints to be
+    written), hints, load, decide, save."""
 
 
 def _unique(items: Iterable[Incoming]) -> list[Incoming]:
@@ -143,6 +145,7 @@ class TriagePipeline:
         self._policies = policies
         self._clock = clock
         self._max_attempts = max_attempts
+        self._remembering: asyncio.Task[None] | None = None
 
     async def triage(self, items: Sequence[Incoming]) -> Outcome:
         """Triage the reports not stored yet; returns the committed decisions to publish.
@@ -159,6 +162,8 @@ class TriagePipeline:
         plain = CandidateQuery.for_reports(reports)
         keys = [*(f"fp:{fp}" for fp in plain.fingerprints), *(f"ref:{ref}" for ref in plain.refs)]
         clock = _StepClock(outcome.seconds)
+        await self.settle_hints()  # the previous batch's hints, written while it was published
+        clock.lap("remember")
         hints = await self._hints.lookup(keys=keys)
         clock.lap("hints")
         for attempt in range(self._max_attempts):
@@ -213,8 +218,8 @@ class TriagePipeline:
                 continue
             finally:
                 clock.lap("save")
-            await self._remember(stored, result)
-            clock.lap("remember")
+            # Hints are only hints: written in the background, the batch's decisions go out sooner.
+            self._remembering = asyncio.create_task(self._remember(stored, result))
             outcome.decisions = decisions
             outcome.result = result
             outcome.ingested_at = [
@@ -222,6 +227,12 @@ class TriagePipeline:
             ]
             return outcome
         raise StaleReadError(f"batch still conflicting after {self._max_attempts} attempts")
+
+    async def settle_hints(self) -> None:
+        """Wait until the hints of the last batch are written (or given up on)."""
+        task, self._remembering = self._remembering, None
+        if task is not None:
+            await task
 
     async def _remember(self, stored: Sequence[StoredReport], result: BatchResult) -> None:
         fingerprints = {issue_id: state.fingerprint for issue_id, state in result.states_changed.items()}
