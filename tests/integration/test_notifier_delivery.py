@@ -1,5 +1,6 @@
 """The notifier on real Kafka, PostgreSQL and Redis, delivering to real HTTP and SMTP receivers."""
 
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -198,3 +199,24 @@ async def test_escalation_names_its_target_and_stops_once_acknowledged(
     assert [(r["trigger_id"], r["last_error"]) for r in skipped] == [
         (escalation(2).event_id, "skipped: issue acknowledged")
     ]
+
+
+async def test_pages_go_out_once_while_redis_is_down(stack: NotifierStack, group_id: str) -> None:
+    with socket.socket() as sock:  # a port nothing listens on: Redis is down from the start
+        sock.bind(("127.0.0.1", 0))
+        down = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    created = on_all_channels()
+    async with running(create_app(stack.settings(group_id, stack.policy(), redis_url=down))):
+        await stack.decide(created)
+        await wait_for(
+            lambda: len(stack.mailbox.messages) == 1 and len(stack.receiver.on("/pd")) == 1,
+            timeout=30,
+            what="delivery without Redis",
+        )
+        await stack.decide(created)  # a redelivery: the delivery log alone must stop it
+        records = await stack.records(4)
+
+    assert len(stack.receiver.on("/pd")) == 1
+    assert len(stack.receiver.on("/hook")) == 1
+    assert len(stack.receiver.on("/slack")) == 1
+    assert {r.outcome for r in records} == {DeliveryOutcome.SENT}

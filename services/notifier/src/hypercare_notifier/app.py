@@ -191,7 +191,8 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         pool = await open_pool(settings.database_url.get_secret_value(), max_size=settings.database_pool_max)
-        redis = open_redis(settings.redis_url.get_secret_value())
+        # Redis keeps shortcuts and storm counters; PostgreSQL decides. No retries: see redis_state.
+        redis = open_redis(settings.redis_url.get_secret_value(), timeout_s=0.5, retries=0)
         client = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.concurrency * 2))
         try:
             await apply_migrations(pool)

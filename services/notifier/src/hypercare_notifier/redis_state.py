@@ -14,17 +14,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from hypercare_runtime.cache import ShortcutGuard
 
 SENT = b"sent"
 
 
 class SentMarks:
-    """``SET <prefix>:sent:<key> sent`` after a delivery succeeded; one ``MGET`` per batch before PostgreSQL."""
+    """``SET <prefix>:sent:<key> sent`` after a delivery succeeded; one ``MGET`` per batch before PostgreSQL.
+
+    Only a shortcut: while Redis does not answer, nothing is remembered here and PostgreSQL's delivery
+    log decides alone.
+    """
 
     def __init__(self, client: aioredis.Redis, *, prefix: str, ttl_seconds: int) -> None:
         self._client = client
         self._prefix = prefix
         self._ttl = ttl_seconds
+        self._guard = ShortcutGuard(what="notifier sent marks")
 
     def _name(self, key: str) -> str:
         return f"{self._prefix}:sent:{key}"
@@ -33,11 +39,17 @@ class SentMarks:
         """The keys Redis remembers as sent (a miss says nothing: PostgreSQL decides)."""
         if not keys:
             return set()
-        values = await self._client.mget([self._name(k) for k in keys])
-        return {k for k, v in zip(keys, values, strict=True) if v == SENT}
+        return await self._guard.run("lookup", lambda: self._already_sent(keys), set())
 
     async def mark(self, key: str) -> None:
         """Remember that ``key`` was sent."""
+        await self._guard.run("mark", lambda: self._mark(key), None)
+
+    async def _already_sent(self, keys: Sequence[str]) -> set[str]:
+        values = await self._client.mget([self._name(k) for k in keys])
+        return {k for k, v in zip(keys, values, strict=True) if v == SENT}
+
+    async def _mark(self, key: str) -> None:
         await self._client.set(self._name(key), SENT, ex=self._ttl)
 
 
@@ -56,11 +68,17 @@ def window_of(now: datetime, seconds: int) -> Window:
 
 
 class StormCounter:
-    """Counts notifications per route and window; says how many of a batch's are still allowed."""
+    """Counts notifications per route and window; says how many of a batch's are still allowed.
+
+    Error policy: while Redis does not answer, storm control is off and every notification is allowed
+    (logged as ``redis.unavailable``): a page that goes out during a storm is better than one held back
+    because the counter is down.
+    """
 
     def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
+        self._guard = ShortcutGuard(what="notifier storm control")
 
     async def take(
         self, wanted: Mapping[str, int], window: Window, limits: Mapping[str, int]
@@ -78,6 +96,11 @@ class StormCounter:
         routes = [r for r, n in wanted.items() if n > 0]
         if not routes:
             return {}
+        return await self._guard.run("take", lambda: self._take(routes, wanted, window, limits), dict(wanted))
+
+    async def _take(
+        self, routes: Sequence[str], wanted: Mapping[str, int], window: Window, limits: Mapping[str, int]
+    ) -> dict[str, int]:
         ttl = int((window.end - window.start).total_seconds()) * 2
         stamp = int(window.start.timestamp())
         pipe = self._client.pipeline(transaction=True)

@@ -4,18 +4,14 @@ Only a shortcut: the store looks hinted keys up by issue id instead of through t
 Redis (or flushing it) costs nothing but those shortcuts; every miss falls back to the SQL indexes.
 """
 
-import time
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
 from hypercare_contracts import MergeRule
 from hypercare_domain.triage.state import report_keys
-from hypercare_runtime.logging import get_logger
+from hypercare_runtime.cache import ShortcutGuard
 from hypercare_store.ports import StoredReport
-from redis.exceptions import RedisError
-
-log = get_logger(__name__)
 
 
 def hint_pairs(links: Iterable[StoredReport], fingerprints: dict[str, str]) -> dict[str, str]:
@@ -70,7 +66,7 @@ class RedisHints:
     def __init__(
         self, client: "aioredis.Redis", *, prefix: str, ttl_seconds: int, pause_seconds: float = 5.0
     ) -> None:
-        """Use ``client`` (opened and closed by the service's lifespan, best without retries).
+        """Use ``client`` (opened and closed by the service's lifespan, without retries).
 
         After Redis failed to answer, hints are neither read nor written for ``pause_seconds``: batches
         go on through the SQL indexes instead of each waiting on a server that is down.
@@ -78,39 +74,29 @@ class RedisHints:
         self._client = client
         self._prefix = prefix
         self._ttl = ttl_seconds
-        self._pause = pause_seconds
-        self._paused_until = 0.0
-
-    def _available(self) -> bool:
-        return time.monotonic() >= self._paused_until
-
-    def _failed(self, step: str, exc: Exception) -> None:
-        self._paused_until = time.monotonic() + self._pause
-        log.warning("triage.hints_unavailable", step=step, error=type(exc).__name__, pause_s=self._pause)
+        self._guard = ShortcutGuard(what="triage hints", pause_s=pause_seconds)
 
     async def lookup(self, *, keys: Sequence[str]) -> dict[str, str]:
         """One ``MGET`` round trip; none at all while Redis does not answer."""
-        if not keys or not self._available():
+        if not keys:
             return {}
-        try:
-            values = await self._client.mget([f"{self._prefix}:{key}" for key in keys])
-        except (RedisError, OSError) as exc:
-            self._failed("lookup", exc)
-            return {}
+        return await self._guard.run("lookup", lambda: self._lookup(keys), {})
+
+    async def remember(self, *, pairs: dict[str, str]) -> None:
+        """One pipelined round trip of ``SET key value EX ttl``; given up while Redis does not answer."""
+        if pairs:
+            await self._guard.run("remember", lambda: self._remember(pairs), None)
+
+    async def _lookup(self, keys: Sequence[str]) -> dict[str, str]:
+        values = await self._client.mget([f"{self._prefix}:{key}" for key in keys])
         found: dict[str, str] = {}
         for key, value in zip(keys, values, strict=True):
             if value is not None:
                 found[key] = value.decode() if isinstance(value, bytes) else str(value)
         return found
 
-    async def remember(self, *, pairs: dict[str, str]) -> None:
-        """One pipelined round trip of ``SET key value EX ttl``; given up while Redis does not answer."""
-        if not pairs or not self._available():
-            return
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key, issue_id in sorted(pairs.items()):
-                    pipe.set(f"{self._prefix}:{key}", issue_id, ex=self._ttl)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            self._failed("remember", exc)
+    async def _remember(self, pairs: dict[str, str]) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key, issue_id in sorted(pairs.items()):
+                pipe.set(f"{self._prefix}:{key}", issue_id, ex=self._ttl)
+            await pipe.execute()
