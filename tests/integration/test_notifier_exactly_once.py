@@ -120,3 +120,37 @@ async def test_two_instances_on_the_same_topics_and_database_deliver_each_notifi
     assert set(counts.values()) == {1}
     assert sorted(r.idempotency_key for r in records) == sorted(counts)
     assert {r["claimed_by"] for r in claimants} <= {"a", "b"}
+
+
+async def test_one_group_gives_each_instance_the_same_partitions_of_all_three_topics(
+    stack: NotifierStack, group_id: str
+) -> None:
+    """Decisions, SLA events and lifecycle events are keyed by issue id: an issue's three streams must
+    meet in one instance, or two instances would update its snapshot at once."""
+    policy = stack.policy()
+    apps = [create_app(stack.settings(group_id, policy, instance_id=name)) for name in ("a", "b")]
+    streams = {stack.topics[name] for name in ("triaged", "sla", "lifecycle")}
+
+    def assignments() -> list[dict[str, set[int]]]:
+        found = []
+        for app in apps:
+            broker: Any = app.broker
+            (subscriber,) = broker.subscribers
+            consumer = subscriber.consumer
+            owned: dict[str, set[int]] = {}
+            for tp in consumer.assignment() if consumer is not None else ():
+                owned.setdefault(tp.topic, set()).add(tp.partition)
+            found.append(owned)
+        return found
+
+    def settled() -> list[dict[str, set[int]]] | None:
+        found = assignments()
+        covered = sum(len(p) for owned in found for p in owned.values())
+        return found if covered == 3 * len(streams) and all(found) else None
+
+    async with running(apps[0]), running(apps[1]):
+        found = await wait_for(settled, timeout=60, what="both instances assigned")
+
+    for owned in found:
+        assert set(owned) == streams
+        assert len({frozenset(parts) for parts in owned.values()}) == 1, owned

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -177,6 +178,10 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=keep_raw_bytes,
+        # The three topics are keyed by issue id and have as many partitions each: the range assignor
+        # gives one instance the same partitions of all three, so one issue's decisions, SLA events and
+        # lifecycle events meet in one instance and its snapshot is not updated by two at once.
+        partition_assignment_strategy=(RangePartitionAssignor,),
     )
     async def on_batch(message: KafkaMessage) -> None:
         assert runtime.intake is not None, "lifespan not started"
