@@ -152,7 +152,7 @@ class TriagePipeline:
 
         Raises:
             StaleReadError: the batch kept conflicting with another instance ``max_attempts`` times; the
-                subscriber's NACK makes Kafka deliver it again.
+                subscriber rewinds its consumer (``OffsetCommitter.settle``) and the batch is fetched again.
         """
         batch = _unique(items)
         outcome = Outcome()
