@@ -31,13 +31,7 @@ SETTLE = 1.5
 
 
 def on_all_channels(**overrides: Any) -> TriagedIssue:
-    route = Route(
-        name="payments-urgent",
-        team="payments-team",
-        escalation_policy="payments-oncall",
-        channels=ALL_CHANNELS,
-    )
-    return make_decision(route=route, **overrides)
+    return make_decision(channels=ALL_CHANNELS, **overrides)
 
 
 async def test_created_critical_decision_reaches_every_channel_once_and_resolve_resolves_pagerduty(

@@ -12,7 +12,7 @@ import pytest
 from faststream.asgi import AsgiFastStream
 from hypercare_contracts import DeadLetter, ErrorClass
 from hypercare_contracts.lifecycle import LifecycleAction, Via
-from hypercare_contracts.triaged import Route, TriagedIssue
+from hypercare_contracts.triaged import TriagedIssue
 from hypercare_notifier.app import create_app
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -36,13 +36,7 @@ QUIET = 1.5
 
 def paging(**overrides: Any) -> TriagedIssue:
     """A critical ``created`` decision on a route with PagerDuty and the webhook."""
-    route = Route(
-        name="payments-urgent",
-        team="payments-team",
-        escalation_policy="payments-oncall",
-        channels=["pagerduty-payments", "webhook"],
-    )
-    return make_decision(route=route, **overrides)
+    return make_decision(channels=["pagerduty-payments", "webhook"], **overrides)
 
 
 async def metric(app: AsgiFastStream, name: str, **labels: str) -> float:

@@ -9,7 +9,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -241,8 +241,8 @@ def receiver_policy_dir(
     return target
 
 
-def make_decision(**overrides: Any) -> TriagedIssue:
-    """A valid ``created`` critical decision on a payments route with the webhook channel."""
+def make_decision(*, channels: Sequence[str] = ("webhook",), **overrides: Any) -> TriagedIssue:
+    """A valid ``created`` critical decision on the payments route, told on ``channels``."""
     issue_id = overrides.pop("issue_id", f"iss-{uuid.uuid4().hex[:10]}")
     version = overrides.get("version", 1)
     fields: dict[str, Any] = {
@@ -261,7 +261,7 @@ def make_decision(**overrides: Any) -> TriagedIssue:
             name="payments-urgent",
             team="payments-team",
             escalation_policy="payments-oncall",
-            channels=["webhook"],
+            channels=list(channels),
         ),
         "occurrences": 12,
         "distinct_reporters": 7,
