@@ -22,6 +22,7 @@ from hypercare_contracts import (
     ScoreItem,
     Severity,
     Source,
+    SourceFormat,
 )
 from hypercare_contracts.normalized import Tier
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -152,10 +153,10 @@ group_key, account_id, session_id, client) are shared by unrelated items and mus
 
 PASSIVE_SOURCES = frozenset({Source.FEEDBACK, Source.SOCIAL})
 """Sources that never close their items: in-app feedback and social posts."""
-_PASSIVE_ITEMS = ("feedback:", "social:")
-"""Their ``source_ref`` prefixes (states stored before open items were limited to closable ones hold
-them in ``open_refs``)."""
-_TICKET_ITEMS = ("zendesk:", "generic_ticket:")
+_PASSIVE_ITEMS = tuple(f"{f.value}:" for f in (SourceFormat.FEEDBACK, SourceFormat.SOCIAL))
+"""Their ``source_ref`` prefixes (a ``source_ref`` starts with its format; states stored before open
+items were limited to closable ones hold them in ``open_refs``)."""
+_TICKET_ITEMS = tuple(f"{f.value}:" for f in (SourceFormat.ZENDESK, SourceFormat.GENERIC_TICKET))
 
 
 def holds_open(active: Iterable[str], *, resolved_by_alert: bool) -> bool:
