@@ -8,6 +8,7 @@ prints cProfile's top functions of the triage step.
 
 import argparse
 import cProfile
+import hashlib
 import pstats
 import time
 from datetime import UTC, datetime
@@ -43,18 +44,34 @@ def normalized(count: int, seed: int) -> tuple[list[NormalizedReport], float]:
     return reports, time.process_time() - started
 
 
-def triage_all(reports: list[NormalizedReport], batch: int) -> float:
-    """CPU seconds of triaging ``reports`` in batches of ``batch`` against an in-memory store."""
+def triage_all(reports: list[NormalizedReport], batch: int, digest: "hashlib._Hash | None" = None) -> float:
+    """CPU seconds of triaging ``reports`` in batches of ``batch`` against an in-memory store.
+
+    With ``digest``, what each batch produced and the final states are hashed into it (outside the
+    measured time).
+    """
     policies = load_triage_policies(default_policy_dir())
     store = InMemoryIssues()
     seen: set[str] = set()
-    started = time.process_time()
+    spent = 0.0
     for start in range(0, len(reports), batch):
         chunk = [r for r in reports[start : start + batch] if r.event_id not in seen]
         seen.update(r.event_id for r in chunk)
-        if chunk:
-            store.apply(triage_batch(chunk, store, policies, chunk[-1].received_at))
-    return time.process_time() - started
+        if not chunk:
+            continue
+        started = time.process_time()
+        result = triage_batch(chunk, store, policies, chunk[-1].received_at)
+        store.apply(result)
+        spent += time.process_time() - started
+        if digest is not None:
+            for decision in result.decisions:
+                digest.update(decision.model_dump_json().encode())
+            digest.update(repr([tuple(link) for link in result.report_links]).encode())
+            digest.update(repr(result.audit).encode())
+    if digest is not None:
+        for state in store.all():
+            digest.update(state.model_dump_json().encode())
+    return spent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20240502)
     parser.add_argument("--profile", action="store_true", help="cProfile the triage step")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
+    parser.add_argument("--digest", action="store_true", help="print a SHA-256 of triage's output")
     args = parser.parse_args(argv)
     reports, normalize_s = normalized(args.count, args.seed)
     print(
@@ -73,11 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()
-    triage_s = triage_all(reports, args.batch)
+    digest = hashlib.sha256() if args.digest else None
+    triage_s = triage_all(reports, args.batch, digest)
     if profiler is not None:
         profiler.disable()
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(30)
     print(f"triage: {triage_s / len(reports) * 1e6:,.0f} µs CPU per report ({len(reports):,} reports)")
+    if digest is not None:
+        print(f"digest: {digest.hexdigest()}")
     return 0
 
 
