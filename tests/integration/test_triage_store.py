@@ -1,5 +1,7 @@
-"""The PostgreSQL issue store: concurrent writers cannot open two issues for one problem."""
+"""The PostgreSQL issue store: concurrent writers cannot open two issues for one problem, and an issue
+written as changes to its list entries reads back whole."""
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -7,8 +9,14 @@ import asyncpg
 import pytest
 from hypercare_contracts import NormalizedReport
 from hypercare_domain.policy import default_policy_dir
-from hypercare_domain.triage import InMemoryIssues, load_triage_policies, triage_batch
-from hypercare_runtime.db import apply_migrations, open_pool
+from hypercare_domain.triage import (
+    InMemoryIssues,
+    IssueState,
+    TriagePolicies,
+    load_triage_policies,
+    triage_batch,
+)
+from hypercare_runtime.db import apply_migrations, load_migrations, open_pool
 from hypercare_store.issues import PgIssueStore
 from hypercare_store.ports import BatchWrite, CandidateQuery, Snapshot, StaleReadError, StoredReport
 
@@ -30,9 +38,14 @@ async def store(database_url: str) -> AsyncIterator[PgIssueStore]:
         await pool.close()
 
 
-def _write(report_query: CandidateQuery, snapshot: Snapshot, *batch: NormalizedReport) -> BatchWrite:
+def _write(
+    report_query: CandidateQuery,
+    snapshot: Snapshot,
+    *batch: NormalizedReport,
+    policies: TriagePolicies = POLICIES,
+) -> BatchWrite:
     """What the service writes for ``batch`` triaged against ``snapshot``."""
-    result = triage_batch(batch, InMemoryIssues(snapshot.issues.values()), POLICIES, NOW)
+    result = triage_batch(batch, InMemoryIssues(snapshot.issues.values()), policies, NOW)
     links = {link.event_id: link for link in result.report_links}
     return BatchWrite(
         states=tuple(result.states_changed.values()),
@@ -91,3 +104,78 @@ async def test_a_known_event_is_reported_by_the_read(store: PgIssueStore) -> Non
     await store.save_batch(write=_write(query, await store.load_batch(query=query), report))
     again = await store.load_batch(query=query)
     assert again.known_event_ids == {report.event_id}
+
+
+def _small_caps() -> TriagePolicies:
+    """The shipped policies with lists capped at a few entries, so that entries leave as others come."""
+    grouping = POLICIES.triage.grouping.model_copy(
+        update={"max_source_refs": 4, "max_reporters": 3, "max_recent": 3}
+    )
+    return dataclasses.replace(POLICIES, triage=POLICIES.triage.model_copy(update={"grouping": grouping}))
+
+
+async def _triage(store: PgIssueStore, policies: TriagePolicies, *batch: NormalizedReport) -> IssueState:
+    query = CandidateQuery.for_reports(batch)
+    write = _write(query, await store.load_batch(query=query), *batch, policies=policies)
+    await store.save_batch(write=write)
+    (state,) = write.states
+    return state
+
+
+async def test_a_hot_issue_written_as_changes_reads_back_whole_in_a_fresh_store(
+    store: PgIssueStore, database_url: str
+) -> None:
+    small = _small_caps()
+    reports = [make_report(minutes=n) for n in range(12)]  # one ticket each, one problem
+    for start in range(0, 12, 3):
+        written = await _triage(store, small, *reports[start : start + 3])
+    assert written.occurrences == 12
+    assert written.source_refs == tuple(r.source_ref for r in reports[-4:])
+    assert (len(written.open_refs), len(written.reporters), len(written.recent)) == (4, 3, 3)
+
+    pool = await open_pool(database_url)
+    try:
+        fresh = PgIssueStore(pool)  # holds nothing: reads the head and the list rows
+        snapshot = await fresh.load_batch(query=CandidateQuery.for_reports(reports[:1]))
+        assert snapshot.issues == {written.issue_id: written}
+        assert await fresh.load_issue(issue_id=written.issue_id) == written
+        rows = await pool.fetch("SELECT kind, count(*) AS n FROM issue_members GROUP BY kind")
+        counts = {row["kind"]: row["n"] for row in rows}
+        assert counts == {0: 4, 1: 4, 2: 3, 3: 3}, "entries that left the lists were deleted"
+        head = await pool.fetchval("SELECT state->'source_refs' FROM issues")
+        assert head == "[]", "the lists live in issue_members, not in the state column"
+
+        # The fresh store goes on from what it read; a third one reads the result back.
+        more = [make_report(minutes=20), make_report(minutes=21)]
+        later = await _triage(fresh, small, *more)
+        assert later.source_refs == (*written.source_refs[2:], *(r.source_ref for r in more))
+        assert await PgIssueStore(pool).load_issue(issue_id=written.issue_id) == later
+    finally:
+        await pool.close()
+
+
+async def test_a_state_stored_before_the_list_rows_existed_keeps_its_lists(database_url: str) -> None:
+    small = _small_caps()
+    reports = [make_report(minutes=n) for n in range(6)]
+    (state,) = triage_batch(reports, InMemoryIssues(), small, NOW).states_changed.values()
+    pool = await open_pool(database_url)
+    try:
+        await apply_migrations(pool, [m for m in load_migrations() if m.version < 6])
+        await pool.execute(
+            "INSERT INTO issues (issue_id, fingerprint, component, environment, title, status, severity,"
+            " impact, route, team, occurrences, distinct_reporters, version, opened, first_seen, last_seen,"
+            " state) VALUES ($1, $2, $3, $4, $5, 'open', 'low', 0, 'r', 't', 6, 3, $6, true, $7, $7, $8)",
+            state.issue_id,
+            state.fingerprint,
+            state.component,
+            state.environment,
+            state.title,
+            state.version,
+            NOW,
+            state.model_dump_json(),  # the whole state, lists included, as before
+        )
+        assert await apply_migrations(pool) == [6]
+        assert await PgIssueStore(pool).load_issue(issue_id=state.issue_id) == state
+        assert await pool.fetchval("SELECT count(*) FROM issue_members") == 4 + 4 + 3 + 3
+    finally:
+        await pool.close()

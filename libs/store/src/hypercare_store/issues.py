@@ -6,10 +6,11 @@ statement rechecks, under the locks, that no candidate changed since the read an
 one did (:class:`~hypercare_store.ports.StaleReadError`); the caller triages the batch again.
 
 The store keeps the issue states it read or committed last (by issue id and version): the read
-returns a state's JSONB only when the stored version differs from the one held, so a hot issue of a
-few hundred kilobytes is not sent and parsed again for every batch. A version is written once (every
-write bumps it and is refused unless the stored version is the one it was read at), so an id and a
-version name one state.
+returns a state only when the stored version differs from the one held, so a hot issue of a hundred
+kilobytes is not sent and parsed again for every batch. A version is written once (every write bumps
+it and is refused unless the stored version is the one it was read at), so an id and a version name
+one state. An issue's bounded lists are rows written as changes against the held version
+(:mod:`hypercare_store.members`).
 """
 
 import hashlib
@@ -24,6 +25,7 @@ from hypercare_domain.triage import AuditEntry, IssueState
 from hypercare_domain.triage.state import report_keys
 
 from hypercare_store import sql
+from hypercare_store.members import Held, MemberChanges, head_json, held_from
 from hypercare_store.ports import (
     BatchWrite,
     CandidateQuery,
@@ -84,7 +86,7 @@ def _issue_row(state: IssueState, prior_version: int) -> str:
         "resolved_at": state.resolved_at.isoformat() if state.resolved_at else None,
         "prior_version": prior_version,
     }
-    return _with_json(row, "state", state.model_dump_json())
+    return _with_json(row, "state", head_json(state))
 
 
 def _report_row(stored: StoredReport) -> str:
@@ -138,8 +140,9 @@ def _arrays(query: CandidateQuery) -> tuple[list[str], list[str], list[str], lis
     )
 
 
-def write_parameters(write: BatchWrite) -> list[Any]:
-    """The parameters of :data:`~hypercare_store.sql.WRITE_BATCH` for one batch."""
+def write_parameters(write: BatchWrite, members: MemberChanges) -> list[Any]:
+    """The parameters of :data:`~hypercare_store.sql.WRITE_BATCH` for one batch whose list entries
+    change as ``members`` says."""
     refs = sorted(
         {(key, s.issue_id) for s in write.reports if s.issue_id is not None for key in report_keys(s.report)}
     )
@@ -152,6 +155,7 @@ def write_parameters(write: BatchWrite) -> list[Any]:
         _json_array(_decision_row(d) for d in write.decisions),
         write.token,
         *_arrays(recheck),
+        *members.parameters(),
     ]
 
 
@@ -168,22 +172,27 @@ class PgIssueStore:
                 caps, some 30 MB); the least recently used states are dropped first.
         """
         self._pool = pool
-        self._cache: OrderedDict[str, IssueState] = OrderedDict()
+        self._cache: OrderedDict[str, Held] = OrderedDict()
         self._weights: dict[str, int] = {}
         self._weight = 0
         self._max_weight = cache_weight
 
-    def _keep(self, states: Iterable[IssueState]) -> None:
+    def _keep(self, held: Iterable[Held]) -> None:
         cache, weights = self._cache, self._weights
-        for state in states:
-            weight = state_weight(state)
-            self._weight += weight - weights.get(state.issue_id, 0)
-            weights[state.issue_id] = weight
-            cache[state.issue_id] = state
-            cache.move_to_end(state.issue_id)
+        for entry in held:
+            issue_id = entry.state.issue_id
+            weight = state_weight(entry.state)
+            self._weight += weight - weights.get(issue_id, 0)
+            weights[issue_id] = weight
+            cache[issue_id] = entry
+            cache.move_to_end(issue_id)
         while self._weight > self._max_weight and cache:
             issue_id, _ = cache.popitem(last=False)
             self._weight -= weights.pop(issue_id)
+
+    def _held(self, issue_id: str, version: int) -> Held | None:
+        entry = self._cache.get(issue_id)
+        return entry if entry is not None and entry.state.version == version else None
 
     async def load_batch(self, *, query: CandidateQuery) -> Snapshot:
         """Stored event ids and candidate issues of a batch, in one statement."""
@@ -195,26 +204,37 @@ class PgIssueStore:
             *_arrays(query),
             list(query.hinted_issue_ids),
             list(held),
-            [state.version for state in held.values()],
+            [entry.state.version for entry in held.values()],
         )
         known: set[str] = set()
-        issues: dict[str, IssueState] = {}
+        issues: dict[str, Held] = {}
         token = ""
-        for kind, ident, state in rows:
+        for kind, ident, state, seqs in rows:
             if kind == "event":
                 known.add(ident)
             elif kind == "issue":
-                issues[ident] = held[ident] if state is None else IssueState.model_validate_json(state)
+                issues[ident] = (
+                    held[ident] if state is None else held_from(IssueState.model_validate_json(state), seqs)
+                )
             else:
                 token = ident
         self._keep(issues.values())
-        return Snapshot(known_event_ids=frozenset(known), issues=issues, token=token)
+        return Snapshot(
+            known_event_ids=frozenset(known),
+            issues={issue_id: entry.state for issue_id, entry in issues.items()},
+            token=token,
+        )
 
     async def save_batch(self, *, write: BatchWrite) -> None:
         """Write the batch in one transaction, or raise :class:`StaleReadError` having written nothing."""
         keys = sorted({scope_lock_key(scope) for scope in write.lock_scopes})
         values = ", ".join(f"({key}::bigint)" for key in keys) or "(0::bigint)"
-        params = write_parameters(write)
+        members = MemberChanges()
+        written = [
+            members.add(self._held(s.issue_id, prior := write.prior_versions.get(s.issue_id, 0)), prior, s)
+            for s in write.states
+        ]
+        params = write_parameters(write, members)
         async with self._pool.acquire() as conn:
             await conn.execute(sql.LOCK_PREFIX.format(values=values))
             try:
@@ -226,17 +246,23 @@ class PgIssueStore:
                 if not conn.is_closed():
                     await conn.execute("ROLLBACK")
                 raise
-        self._keep(write.states)
+        self._keep(written)
 
     async def load_issue(self, *, issue_id: str) -> IssueState | None:
         """One issue by id, or None."""
-        state = await self._pool.fetchval(sql.LOAD_ISSUE, issue_id)
-        return IssueState.model_validate_json(state) if state is not None else None
+        row = await self._pool.fetchrow(sql.LOAD_ISSUE, issue_id)
+        if row is None:
+            return None
+        entry = held_from(IssueState.model_validate_json(row["state"]), row["seqs"])
+        self._keep((entry,))
+        return entry.state
 
     async def suppressed_open(self) -> list[IssueState]:
         """Published, unresolved issues held back by a maintenance window or silence."""
         rows = await self._pool.fetch(sql.SUPPRESSED_OPEN)
-        return [IssueState.model_validate_json(row[0]) for row in rows]
+        held = [held_from(IssueState.model_validate_json(row["state"]), row["seqs"]) for row in rows]
+        self._keep(held)
+        return [entry.state for entry in held]
 
     async def open_counts(self) -> list[OpenCount]:
         """Open issues by severity and route."""

@@ -21,6 +21,27 @@ def _candidates(fingerprints: str, refs: str, components: str, environments: str
 """  # noqa: S608 - assembled from constants; values are bound parameters
 
 
+def _members(issue: str, gate: str = "true") -> str:
+    """A lateral subquery over the ``issue_members`` of ``issue``: ``lists``, the four lists as a JSONB
+    object to merge into the stored head, and ``seqs``, every entry's ``seq`` in list order. It reads
+    nothing when ``gate`` is false (a state the caller already holds)."""
+    kinds = ", ".join(
+        f"'{name}', COALESCE(jsonb_agg({value} ORDER BY m.seq) FILTER (WHERE m.kind = {kind}), '[]')"
+        for kind, (name, value) in enumerate(
+            (
+                ("source_refs", "to_jsonb(m.value)"),
+                ("open_refs", "to_jsonb(m.value)"),
+                ("reporters", "to_jsonb(m.value)"),
+                ("recent", "m.value::jsonb"),
+            )
+        )
+    )
+    return f"""LEFT JOIN LATERAL (
+    SELECT jsonb_build_object({kinds}) AS lists, array_agg(m.seq ORDER BY m.kind, m.seq) AS seqs
+    FROM issue_members m WHERE m.issue_id = {issue} AND {gate}
+) members ON true"""  # noqa: S608 - assembled from constants
+
+
 READ_BATCH: Final = f"""
 WITH known AS (
     SELECT event_id FROM reports WHERE event_id = ANY($1::text[])
@@ -29,19 +50,22 @@ WITH known AS (
     UNION
     SELECT unnest($6::text[])
 )
-SELECT 'event' AS kind, event_id AS id, NULL::text AS state FROM known
+SELECT 'event' AS kind, event_id AS id, NULL::text AS state, NULL::bigint[] AS seqs FROM known
 UNION ALL
 SELECT 'issue', i.issue_id,
-       CASE WHEN cached.version = i.version THEN NULL ELSE i.state::text END
+       CASE WHEN cached.version = i.version THEN NULL ELSE (i.state || members.lists)::text END,
+       members.seqs
 FROM issues i JOIN candidate_ids c USING (issue_id)
 LEFT JOIN unnest($7::text[], $8::integer[]) AS cached(issue_id, version) ON cached.issue_id = i.issue_id
+{_members("i.issue_id", "cached.version IS DISTINCT FROM i.version")}
 UNION ALL
-SELECT 'snapshot', pg_current_snapshot()::text, NULL
+SELECT 'snapshot', pg_current_snapshot()::text, NULL, NULL
 """  # noqa: S608 - assembled from constants; values are bound parameters
 """$1 event ids, $2 fingerprints, $3 source item keys, $4/$5 scopes, $6 hinted issue ids, $7/$8 the
 issue ids and versions the caller already holds: their state comes back NULL when the version is the
 same (a version is written once, so it names one state), which spares reading, sending and parsing
-the JSONB of hot issues on every batch."""
+the state and list entries of hot issues on every batch. A state read comes back whole (its head with
+its lists from ``issue_members``), with the ``seq`` of every list entry."""
 
 LOCK_PREFIX: Final = "BEGIN; SELECT pg_advisory_xact_lock(key) FROM (VALUES {values}) AS k(key) ORDER BY key;"
 """Opens the write transaction and takes its advisory locks in one round trip (keys are integers
@@ -105,6 +129,18 @@ WITH incoming AS (
     WHERE (SELECT ok FROM ok)
     ON CONFLICT (dedup_key) DO NOTHING
     RETURNING 1
+), members_gone AS (
+    DELETE FROM issue_members m
+    USING unnest($11::text[], $12::smallint[], $13::bigint[], $14::bigint[]) AS g(issue_id, kind, low, high)
+    WHERE (SELECT ok FROM ok)
+      AND m.issue_id = g.issue_id AND m.kind = g.kind AND m.seq BETWEEN g.low AND g.high
+    RETURNING 1
+), members_added AS (
+    INSERT INTO issue_members (issue_id, kind, seq, value)
+    SELECT a.issue_id, a.kind, a.seq, a.value
+    FROM unnest($15::text[], $16::smallint[], $17::bigint[], $18::text[]) AS a(issue_id, kind, seq, value)
+    WHERE (SELECT ok FROM ok)
+    RETURNING 1
 ), outbox AS (
     INSERT INTO triage_outbox (decision_id, issue_id, event_id, payload, headers)
     SELECT o.decision_id, o.issue_id, o.event_id, o.payload, o.headers
@@ -119,17 +155,26 @@ SELECT (SELECT ok FROM ok) AS ok,
        (SELECT count(*) FROM refs) AS refs,
        (SELECT count(*) FROM stored) AS reports,
        (SELECT count(*) FROM audited) AS audit,
-       (SELECT count(*) FROM outbox) AS decisions
+       (SELECT count(*) FROM outbox) AS decisions,
+       (SELECT count(*) FROM members_gone) AS members_gone,
+       (SELECT count(*) FROM members_added) AS members_added
 """  # noqa: S608 - assembled from constants; values are bound parameters
-"""$1 issues, $2 refs, $3 reports, $4 audit rows, $5 decisions (JSON arrays), $6 the read's snapshot
-(NULL: no recheck), $7-$10 the recheck's fingerprints, keys and scopes."""
+"""$1 issues (their heads), $2 refs, $3 reports, $4 audit rows, $5 decisions (JSON arrays), $6 the read's
+snapshot (NULL: no recheck), $7-$10 the recheck's fingerprints, keys and scopes, $11-$14 the
+``issue_members`` ranges deleted (issue, kind, lowest and highest seq), $15-$18 the rows inserted
+(:class:`~hypercare_store.members.MemberChanges`)."""
 
-LOAD_ISSUE: Final = "SELECT state::text FROM issues WHERE issue_id = $1"
+LOAD_ISSUE: Final = f"""
+SELECT (i.state || members.lists)::text AS state, members.seqs FROM issues i
+{_members("i.issue_id")}
+WHERE i.issue_id = $1
+"""  # noqa: S608 - assembled from constants; values are bound parameters
 
-SUPPRESSED_OPEN: Final = (
-    "SELECT state::text FROM issues"
-    " WHERE suppressed_by IS NOT NULL AND status <> 'resolved' AND opened ORDER BY issue_id"
-)
+SUPPRESSED_OPEN: Final = f"""
+SELECT (i.state || members.lists)::text AS state, members.seqs FROM issues i
+{_members("i.issue_id")}
+WHERE i.suppressed_by IS NOT NULL AND i.status <> 'resolved' AND i.opened ORDER BY i.issue_id
+"""  # noqa: S608 - assembled from constants
 
 OPEN_COUNTS: Final = (
     "SELECT severity, route, count(*) AS n FROM issues"
