@@ -128,6 +128,8 @@ async def test_raw_events_become_issues_reports_audit_rows_and_decisions(
     decisions = _decisions(out)
     assert len(reports) == 3
     assert {r["issue_id"] for r in reports} <= set(issues)
+    stored = [NormalizedReport.model_validate_json(r["report"]) for r in reports]
+    assert [s.event_id for s in stored] == [r["event_id"] for r in reports], "the report as it arrived"
     assert len(audit) >= 3
     assert {d.issue_id for d in decisions} <= set(issues)
     assert Decision.CREATED in {d.decision for d in decisions}

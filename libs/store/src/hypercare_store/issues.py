@@ -101,7 +101,7 @@ def _report_row(stored: StoredReport) -> str:
         "occurred_at": report.occurred_at.isoformat(),
         "received_at": report.received_at.isoformat(),
     }
-    return _with_json(row, "report", report.model_dump_json())
+    return _with_json(row, "report", stored.json or report.model_dump_json())
 
 
 def _audit_row(entry: AuditEntry) -> dict[str, Any]:

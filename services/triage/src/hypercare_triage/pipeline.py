@@ -44,6 +44,8 @@ class Incoming:
 
     report: NormalizedReport
     ingested_at: float
+    json: str | None = None
+    """The message the report was parsed from (stored as is)."""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -86,7 +88,8 @@ def parse_records(records: Sequence[RawRecord], *, service: str) -> Parsed:
                 )
             )
             continue
-        parsed.items.append(Incoming(report, ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)))
+        ingested_at = ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)
+        parsed.items.append(Incoming(report, ingested_at, raw.decode()))
     return parsed
 
 
@@ -187,6 +190,7 @@ class TriagePipeline:
                     item.report,
                     links[item.report.event_id].issue_id if item.report.event_id in links else None,
                     links[item.report.event_id].rule if item.report.event_id in links else MergeRule.NEW,
+                    item.json,
                 )
                 for item in fresh
             )
