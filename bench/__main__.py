@@ -42,13 +42,16 @@ from bench.pipeline import (
     watch,
 )
 from bench.processes import (
+    PEERS,
     RssSampler,
     Service,
     bucket_quantiles,
     create_database,
     drop_database,
     histogram_buckets,
+    machine_busy_seconds,
     metric_total,
+    peer_cpu_seconds,
     start_service,
     stop_service,
 )
@@ -273,6 +276,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.time()
         for service in services:
             service.mark_cpu("saturation.start")
+        peers_before, busy_before = peer_cpu_seconds(), machine_busy_seconds()
         sat_targets = targets_of(saturation_msgs)
         triage_group = groups["triage"] if with_triage else None
         series = await watch(
@@ -283,6 +287,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sat_seconds = time.time() - t0
         for service in services:
             service.mark_cpu("saturation.end")
+        peers_after, busy_after = peer_cpu_seconds(), machine_busy_seconds()
+        results["machine"] = {
+            "busy_cores_saturation": round((busy_after - busy_before) / sat_seconds, 2),
+            "peers_cpu_ms_per_raw_message_saturation": {
+                peer: round((peers_after[peer] - peers_before[peer]) * 1000 / max(1, len(saturation_msgs)), 3)
+                for peer in PEERS
+            },
+        }
         for recording in recordings:
             await finish(recording)
             results.setdefault("profile", {})[recording.name] = summarize(recording.output)

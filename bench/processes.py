@@ -54,6 +54,51 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
+PEERS = ("kafka", "postgresql", "redis")
+"""The stack's servers whose CPU the benchmark accounts for besides the services'."""
+
+
+def _peer_of(pid: str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as comm_file:
+            comm = comm_file.read().strip()
+        if comm == "java":
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                return "kafka" if b"kafka.Kafka" in cmdline.read() else None
+    except OSError:
+        return None
+    return {"postgres": "postgresql", "redis-server": "redis"}.get(comm)
+
+
+def peer_cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the Kafka broker, PostgreSQL and Redis processes of this machine.
+
+    Found by process name (``java`` running ``kafka.Kafka``, ``postgres``, ``redis-server``); each
+    counts its exited children too (``cutime``/``cstime``), so PostgreSQL backends that ended between two
+    samples still count, in the server process. Other load on the same servers counts as well.
+    """
+    totals = dict.fromkeys(PEERS, 0.0)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or (peer := _peer_of(entry.name)) is None:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime, stime, cutime, cstime: fields 14-17 of stat(5), 12-15 after the command name.
+        totals[peer] += sum(int(value) for value in fields[11:15]) / _CLOCK_TICKS
+    return totals
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores of the machine spent busy so far (``/proc/stat``: all but idle and iowait)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        values = [int(value) for value in stat.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / _CLOCK_TICKS
+
+
 @dataclass
 class Service:
     """A running service subprocess and what was sampled from it."""

@@ -134,6 +134,21 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
             rows.append(Row(f"{name} CPU per raw message (saturation)", f"{cost:.3f} ms"))
         for phase, cpu in svc.get("cpu_per_phase", {}).items():
             rows.append(Row(f"{name} CPU during {phase}", f"{cpu:.0%} of one core"))
+    machine = results.get("machine")
+    if machine is not None:
+        peers = machine["peers_cpu_ms_per_raw_message_saturation"]
+        for peer, cost in peers.items():
+            rows.append(Row(f"{peer} CPU per raw message (saturation)", f"{cost:.3f} ms"))
+        services_cost = sum(
+            svc.get("cpu_ms_per_raw_message_saturation") or 0 for svc in results.get("services", {}).values()
+        )
+        rows.append(
+            Row(
+                "all of the above, CPU per raw message (saturation)",
+                f"{services_cost + sum(peers.values()):.3f} ms",
+            )
+        )
+        rows.append(Row("machine busy during saturation", f"{machine['busy_cores_saturation']:.2f} cores"))
     checks = results.get("checks", [])
     failed = [c for c in checks if not c["ok"]]
     rows.append(
