@@ -3,7 +3,7 @@
 ``uv run python -m bench.domain [--count N] [--batch N] [--profile]`` prints the CPU per message of
 ``normalize_bytes`` and per report of ``triage_batch`` (against :class:`InMemoryIssues`, in batches as the
 service reads them). It separates what the domain costs from what the services add, and ``--profile``
-prints cProfile's top functions of the triage step.
+prints cProfile's top functions of the triage step (``--profile-normalize``: of the normalize step).
 """
 
 import argparse
@@ -21,27 +21,48 @@ from hypercare_domain.triage import InMemoryIssues, load_triage_policies, triage
 from bench.generate import generate
 
 
-def normalized(count: int, seed: int) -> tuple[list[NormalizedReport], float]:
-    """The workload's reports and the CPU seconds normalizing them took."""
+def normalized(
+    count: int, seed: int, digest: "hashlib._Hash | None" = None, profiler: cProfile.Profile | None = None
+) -> tuple[list[NormalizedReport], float]:
+    """The workload's reports and the CPU seconds normalizing them took.
+
+    With ``digest``, every report's JSON and every rejection's reason are hashed into it, in order, after
+    the measured loop. With ``profiler``, the loop runs under it.
+    """
     workload = generate(count, run_tag="domain", seed=seed)
     components = load_component_map(default_policy_dir())
     received = datetime(2026, 5, 2, 9, 0, tzinfo=UTC)
     reports: list[NormalizedReport] = []
+    # What each message became, in order (its reports or its rejection reason), for the digest.
+    outcomes: list[list[NormalizedReport] | str] = []
+    if profiler is not None:
+        profiler.enable()
     started = time.process_time()
     for index, message in enumerate(workload.messages):
         try:
-            reports.extend(
-                normalize_bytes(
-                    message.role,
-                    message.value,
-                    received_at=received,
-                    trace_id=f"t{index}",
-                    components=components,
-                )
+            produced = normalize_bytes(
+                message.role,
+                message.value,
+                received_at=received,
+                trace_id=f"t{index}",
+                components=components,
             )
-        except Rejected:
+        except Rejected as rejected:
+            outcomes.append(rejected.reason)
             continue
-    return reports, time.process_time() - started
+        outcomes.append(produced)
+        reports.extend(produced)
+    spent = time.process_time() - started
+    if profiler is not None:
+        profiler.disable()
+    if digest is not None:
+        for outcome in outcomes:
+            if isinstance(outcome, str):
+                digest.update(b"rejected:" + outcome.encode())
+            else:
+                for report in outcome:
+                    digest.update(report.model_dump_json().encode())
+    return reports, spent
 
 
 def triage_all(reports: list[NormalizedReport], batch: int, digest: "hashlib._Hash | None" = None) -> float:
@@ -81,13 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1000, help="reports per triage batch")
     parser.add_argument("--seed", type=int, default=20240502)
     parser.add_argument("--profile", action="store_true", help="cProfile the triage step")
+    parser.add_argument("--profile-normalize", action="store_true", help="cProfile the normalize step")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
-    parser.add_argument("--digest", action="store_true", help="print a SHA-256 of triage's output")
+    parser.add_argument(
+        "--digest", action="store_true", help="print SHA-256s of normalize's and triage's output"
+    )
     args = parser.parse_args(argv)
-    reports, normalize_s = normalized(args.count, args.seed)
+    normalize_digest = hashlib.sha256() if args.digest else None
+    normalize_profiler = cProfile.Profile() if args.profile_normalize else None
+    reports, normalize_s = normalized(args.count, args.seed, normalize_digest, normalize_profiler)
+    if normalize_profiler is not None:
+        pstats.Stats(normalize_profiler).sort_stats(args.sort).print_stats(30)
     print(
         f"normalize: {normalize_s / args.count * 1e6:,.0f} µs CPU per raw message ({args.count:,} messages)"
     )
+    if normalize_digest is not None:
+        print(f"normalize digest: {normalize_digest.hexdigest()}")
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()

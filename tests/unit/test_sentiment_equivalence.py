@@ -1,8 +1,9 @@
-"""The windowed VADER analyzer scores exactly like the stock one (it only reads less)."""
+"""The windowed VADER analyzer scores exactly like the stock one (it only reads less, and remembers)."""
 
 import random
 
 import pytest
+from hypercare_domain import sentiment as sentiment_module
 from hypercare_domain.sentiment import _analyzer
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -58,6 +59,24 @@ WORDS = [
     "never",
     "so",
     "good",
+    "no",
+    "nor",
+    "or",
+    "at",
+    "least",
+    "very",
+    "GREAT",
+    "BAD",
+    "Kind",
+    "OF",
+    "BUT",
+    "sort-of",
+    "kinda",
+    "nice\u2026",
+    "the",
+    "bomb",
+    ":)",
+    "\u2764",
 ]
 
 TEXTS = [
@@ -72,6 +91,10 @@ TEXTS = [
     "love it \u2764 but kind of buggy",
     "\u00e7a ne marche pas du tout, tr\u00e8s d\u00e9\u00e7u",
     "ALL CAPS IS BAD!!! :( :(",
+    "GREAT GREAT",
+    "no good, no bad, not bad, least good, at least good, very least good",
+    "the app is no great or nice \u2026 and this is the bomb?? really???",
+    "\u2026\u2026 kind of nice \u2026",
 ]
 
 
@@ -80,6 +103,29 @@ def _random_texts(n: int) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 40))) for _ in range(n)]
 
 
-@pytest.mark.parametrize("text", TEXTS + _random_texts(300))
+_STOCK = SentimentIntensityAnalyzer()
+ALL_TEXTS = TEXTS + _random_texts(300)
+
+
+@pytest.mark.parametrize("text", ALL_TEXTS)
 def test_scores_match_the_stock_analyzer(text: str) -> None:
-    assert _analyzer().polarity_scores(text) == SentimentIntensityAnalyzer().polarity_scores(text)
+    assert _analyzer().polarity_scores(text) == _STOCK.polarity_scores(text)
+
+
+@pytest.mark.parametrize("text", ALL_TEXTS)
+def test_compound_matches_the_stock_analyzer(text: str) -> None:
+    expected = _STOCK.polarity_scores(text)["compound"]
+    # Twice: the second call reads the word and valence caches the first one filled.
+    assert _analyzer().compound(text) == expected
+    assert _analyzer().compound(text) == expected
+
+
+def test_the_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sentiment_module, "_WORD_CACHE_SIZE", 8)
+    monkeypatch.setattr(sentiment_module, "_VALENCE_CACHE_SIZE", 4)
+    analyzer = sentiment_module._WindowedAnalyzer()
+    for text in _random_texts(50):
+        assert analyzer.compound(text) == _STOCK.polarity_scores(text)["compound"]
+        # A text's new tokens are added after a clear: the bound plus the longest text at most.
+        assert len(analyzer._tokens) <= 8 + 40
+        assert len(analyzer._valences) <= 4

@@ -14,21 +14,44 @@ only the few words around the current one (all they ever read), so the score is 
 digit, at about half the cost. VADER also starts by copying the text one character at a time to swap
 emoji for their descriptions; a text without any emoji character skips that copy. Scores are cached
 per distinct text (redeliveries, re-sent posts).
+
+Reports are mostly distinct texts built from recurring words and phrases, so the emoji-free path also
+remembers, in bounded caches, each token's stripped lowercased word and the valence VADER gave a
+lexicon word in a given window of neighbours; only lexicon words are scored at all (every other word's
+valence is 0), and :meth:`_WindowedAnalyzer.compound` skips the three scores nobody reads.
 """
 
 from functools import lru_cache
+from itertools import compress
 from typing import Any, Protocol
 
-from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer, SentiText
+from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer, SentiText, normalize
 
 _BEFORE = 3
 """Words before the current one that VADER's negation and idiom checks read (``i - 3`` .. ``i - 1``)."""
 _AFTER = 2
 """Words after the current one that VADER's idiom check reads (``i + 1``, ``i + 2``)."""
+_ELLIPSIS = "\u2026"
+_WORD_CACHE_SIZE = 1 << 16
+"""Distinct whitespace-separated tokens remembered with their stripped, lowercased word."""
+_VALENCE_CACHE_SIZE = 1 << 16
+"""Distinct (window, position, cap differential) keys remembered with the valence VADER gave them."""
 
 
 class _Analyzer(Protocol):
     def polarity_scores(self, text: str) -> dict[str, float]: ...
+
+    def compound(self, text: str) -> float: ...
+
+
+class _Window:
+    """The two attributes of :class:`SentiText` that ``sentiment_valence`` reads, for a window of words."""
+
+    __slots__ = ("is_cap_diff", "words_and_emoticons")
+
+    def __init__(self, words: list[str], is_cap_diff: bool) -> None:
+        self.words_and_emoticons = words
+        self.is_cap_diff = is_cap_diff
 
 
 class _WindowedAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]  # untyped library class
@@ -42,28 +65,102 @@ class _WindowedAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]  # un
         super().__init__()
         # VADER's emoji pass looks at one character at a time, so only one-character keys can match.
         self._emoji_chars = frozenset(key for key in self.emojis if len(key) == 1)
+        # No emoji character is ASCII, nor the ellipsis the normalizer ends a cut text with (checked here,
+        # not assumed): a text that is ASCII but for ellipses needs no character-by-character emoji scan.
+        self._ascii_emoji = any(char.isascii() or char == _ELLIPSIS for char in self._emoji_chars)
+        # The lowercased words VADER scores with sentiment_valence: lexicon words that are no booster.
+        # Every other word gets 0 (boosters and "kind" before "of" by polarity_scores itself, words
+        # outside the lexicon by sentiment_valence, which leaves their valence at 0).
+        self._scored = frozenset(self.lexicon).difference(BOOSTER_DICT)
+        self._tokens: dict[str, str] = {}
+        self._valences: dict[tuple[tuple[str, ...], int, bool], float] = {}
+
+    def _has_emoji(self, text: str) -> bool:
+        """Whether ``text`` holds a character VADER's emoji pass replaces."""
+        if not self._ascii_emoji and (text.isascii() or text.replace(_ELLIPSIS, "").isascii()):
+            return False
+        return not self._emoji_chars.isdisjoint(text)
 
     def polarity_scores(self, text: str) -> dict[str, float]:
         """VADER's scores; a text with no emoji character skips the character-by-character copy."""
-        if not self._emoji_chars.isdisjoint(text):
+        if self._has_emoji(text):
             scores: dict[str, float] = super().polarity_scores(text)
             return scores
         # Without an emoji the copy equals the text, so what follows is VADER's own sequence on it.
         text = text.strip()
-        sentitext = SentiText(text)
-        words = sentitext.words_and_emoticons
-        sentiments: list[Any] = []
-        for i, item in enumerate(words):
-            lowered = item.lower()
-            if lowered in BOOSTER_DICT or (
-                lowered == "kind" and i < len(words) - 1 and words[i + 1].lower() == "of"
-            ):
-                sentiments.append(0)
-                continue
-            sentiments = self.sentiment_valence(0, sentitext, item, i, sentiments)
-        sentiments = self._but_check(words, sentiments)
+        sentiments = self._sentiments(text)
         valence: dict[str, float] = self.score_valence(sentiments, text)
         return valence
+
+    def compound(self, text: str) -> float:
+        """``polarity_scores(text)["compound"]``, without computing the other three scores."""
+        if self._has_emoji(text):
+            return float(super().polarity_scores(text)["compound"])
+        text = text.strip()
+        sentiments = self._sentiments(text)
+        if not sentiments:
+            return 0.0
+        # score_valence's compound: the sum, pushed away from 0 by the punctuation emphasis, normalized.
+        total = float(sum(sentiments))
+        emphasis = self._punctuation_emphasis(text)
+        if total > 0:
+            total += emphasis
+        elif total < 0:
+            total -= emphasis
+        compound: float = round(normalize(total), 4)
+        return compound
+
+    def _lowered_words(self, tokens: list[str]) -> list[str]:
+        """The lowercased SentiText words of whitespace-separated ``tokens``.
+
+        Tokens repeat across texts, and stripping their punctuation is the costly part of the split.
+        """
+        known = self._tokens
+        try:
+            return list(map(known.__getitem__, tokens))
+        except KeyError:  # a token seen for the first time
+            if len(known) + len(tokens) > _WORD_CACHE_SIZE:
+                known.clear()
+            for token in tokens:
+                if token not in known:
+                    known[token] = SentiText._strip_punc_if_word(token).lower()
+            return list(map(known.__getitem__, tokens))
+
+    def _sentiments(self, text: str) -> list[Any]:
+        """The per-word valences VADER's polarity_scores computes for a stripped, emoji-free text.
+
+        Only lexicon words can get a valence other than 0, and theirs depends on nothing but the words
+        from ``i - 3`` to ``i + 2``, how many words precede (up to 3) and the text's cap differential,
+        so it is looked up by those in a bounded cache and computed by VADER on a miss.
+        """
+        tokens = text.split()
+        lowered = self._lowered_words(tokens)
+        count = len(tokens)
+        # SentiText's allcap_differential: some, but not all, words are ALL CAPS. Stripping punctuation
+        # keeps every cased character, so a token is ALL CAPS exactly when its word is.
+        is_cap_diff = 0 < count - sum(map(str.isupper, tokens)) < count
+        sentiments: list[Any] = [0] * count
+        valences = self._valences
+        for i in compress(range(count), map(self._scored.__contains__, lowered)):
+            if lowered[i] == "kind" and i < count - 1 and lowered[i + 1] == "of":
+                continue
+            low = max(0, i - _BEFORE)
+            # A word is a function of its token: the tokens key the window as well as the words would.
+            key = (tuple(tokens[low : i + _AFTER + 1]), i - low, is_cap_diff)
+            valence = valences.get(key)
+            if valence is None:
+                if len(valences) >= _VALENCE_CACHE_SIZE:
+                    valences.clear()
+                window = list(map(SentiText._strip_punc_if_word, key[0]))
+                valence = self.sentiment_valence(
+                    0, _Window(window, is_cap_diff), window[i - low], i - low, []
+                )[0]
+                valences[key] = valence
+            sentiments[i] = valence
+        if "but" in lowered:
+            words = list(map(SentiText._strip_punc_if_word, tokens))
+            sentiments = self._but_check(words, sentiments)
+        return sentiments
 
     @staticmethod
     def _negation_check(valence: float, words: list[str], start_i: int, i: int) -> float:
@@ -94,4 +191,4 @@ def sentiment(text: str) -> float:
     """VADER's compound score of ``text``: -1 (very negative) to 1 (very positive), 0 when empty."""
     if not text.strip():
         return 0.0
-    return float(_analyzer().polarity_scores(text)["compound"])
+    return _analyzer().compound(text)

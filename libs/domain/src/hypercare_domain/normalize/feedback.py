@@ -16,6 +16,7 @@ from hypercare_domain.normalize.text import (
     pseudonym,
     scalar_labels,
 )
+from hypercare_domain.sentiment import sentiment
 
 
 def feedback_reports(feedback: InAppFeedback, ctx: BuildContext) -> list[NormalizedReport]:
@@ -60,6 +61,7 @@ def feedback_reports(feedback: InAppFeedback, ctx: BuildContext) -> list[Normali
                 id=pseudonym(feedback.user.id), kind=ReporterKind.USER, tier=feedback.user.tier
             ),
             signals=Signals(rating=feedback.rating, category=feedback.category),
+            sentiment=sentiment(f"{title}\n{text}"),
             language=guess_language(text),
             links=links_of([(feedback.screenshot_url, "Screenshot")]),
             labels=clean_labels(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from rapidfuzz.distance import OSA
 
-from hypercare_domain.normalize.text import sha256_hex
+from hypercare_domain.normalize.text import ascii_punctuation, sha256_hex
 
 FINGERPRINT_LENGTH = 20
 
@@ -114,21 +114,26 @@ _LEXICON_CACHE_SIZE = 1 << 16
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _APOSTROPHE = re.compile(r"['\u2019`]")
 _NON_WORD = re.compile(r"[\W\d_]+")
-# ASCII apostrophes dropped, every other ASCII character but a letter made a space.
-_ASCII_TO_WORDS = {code: None if chr(code) in "'`" else " " for code in range(128) if not chr(code).isalpha()}
+# For lowercased ASCII bytes: every character but a letter made a space; apostrophes are deleted instead.
+_ASCII_TO_WORDS = bytes(code if code < 128 and chr(code).isalpha() else ord(" ") for code in range(256))
+_ASCII_APOSTROPHES = b"'`"
 
 
 def _words(text: str) -> list[str]:
     """The text's words, lowercased, without URLs, digits and punctuation."""
     text = text.lower()
-    if text.isascii():
-        # The same as below, with str methods: for ASCII, _NON_WORD is every character but a-z.
-        if "http" in text or "www." in text:
-            text = _URL.sub(" ", text)
-        return text.translate(_ASCII_TO_WORDS).split()
-    text = _URL.sub(" ", text)
-    text = _APOSTROPHE.sub("", text)
-    return _NON_WORD.sub(" ", text).split()
+    # _URL needs "http" or "www." literally: no non-ASCII character matches h, t, p, w or "." ignoring case.
+    if "http" in text or "www." in text:
+        text = _URL.sub(" ", text)
+    if not text.isascii():
+        # After the URLs are gone (their \S+ spans punctuation), typographic punctuation only separates
+        # words, and U+2019 is an apostrophe like those _APOSTROPHE deletes.
+        text = ascii_punctuation(text, "")
+        if not text.isascii():
+            text = _APOSTROPHE.sub("", text)
+            return _NON_WORD.sub(" ", text).split()
+    # For ASCII, _NON_WORD is every character but a-z: the same words with a byte table, much faster.
+    return text.encode("ascii").translate(_ASCII_TO_WORDS, _ASCII_APOSTROPHES).decode("ascii").split()
 
 
 def _lexicon_class(word: str) -> str | None:

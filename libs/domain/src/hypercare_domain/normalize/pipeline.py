@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from hypercare_contracts import NormalizedReport, ReporterKind, SourceFormat
+from hypercare_contracts import NormalizedReport, SourceFormat
 from hypercare_contracts.raw import (
     AlertmanagerWebhook,
     GenericTicket,
@@ -23,7 +23,6 @@ from hypercare_domain.normalize.feedback import feedback_reports
 from hypercare_domain.normalize.guard import InputLimits, decode_payload
 from hypercare_domain.normalize.social import social_reports
 from hypercare_domain.normalize.tickets import generic_ticket_reports, zendesk_reports
-from hypercare_domain.sentiment import sentiment
 
 
 def normalize(
@@ -55,14 +54,9 @@ def normalize(
     fmt = detect_format(topic, payload)
     model = parse_raw(fmt, payload)
     ctx = BuildContext(received_at=received_at, trace_id=trace_id, components=components)
-    return [_scored(report) for report in _reports(fmt, model, payload, ctx)]
-
-
-def _scored(report: NormalizedReport) -> NormalizedReport:
-    """The report with the sentiment of its (redacted) title and text; monitors are not scored."""
-    if report.reporter.kind is ReporterKind.MONITOR:
-        return report
-    return report.model_copy(update={"sentiment": sentiment(f"{report.title}\n{report.text}")})
+    # The builders of human reports score the sentiment of their (redacted) title and text themselves,
+    # so a report is built once instead of built and copied; monitors are not scored.
+    return _reports(fmt, model, payload, ctx)
 
 
 def _reports(

@@ -16,6 +16,7 @@ from hypercare_domain.normalize.text import (
     normalize_language,
     pseudonym,
 )
+from hypercare_domain.sentiment import sentiment
 
 
 def social_reports(post: SocialMention, ctx: BuildContext) -> list[NormalizedReport]:
@@ -42,6 +43,7 @@ def social_reports(post: SocialMention, ctx: BuildContext) -> list[NormalizedRep
                 verified=post.author.verified,
             ),
             signals=Signals(rating=post.rating, engagement=engagement),
+            sentiment=sentiment(f"{title}\n{text}"),
             language=normalize_language(post.lang) or guess_language(text),
             links=links_of([(post.url, f"Post on {post.platform}")]),
             labels=clean_labels({**extra_labels(post), "platform": post.platform}),

@@ -19,6 +19,7 @@ from hypercare_domain.normalize.text import (
     links_of,
     pseudonym,
 )
+from hypercare_domain.sentiment import sentiment
 
 _CLOSED = frozenset({"solved", "closed"})
 _WAITING = frozenset({"pending", "hold"})
@@ -66,8 +67,9 @@ def zendesk_reports(event: ZendeskTicketEvent, ctx: BuildContext) -> list[Normal
     detail = event.detail
     title = clean_title(detail.subject or "", f"Zendesk ticket {detail.id}")
     text = clean_text(detail.description or "")
+    summary = f"{title}\n{text}"
     component = ctx.components.resolve(
-        labels={}, product_area=None, screen=None, text=f"{title}\n{text}", tags=detail.tags
+        labels={}, product_area=None, screen=None, text=summary, tags=detail.tags
     )
     labels = {"zendesk.event": event.type.removeprefix("zen:event-type:")}
     if detail.tags:
@@ -95,9 +97,10 @@ def zendesk_reports(event: ZendeskTicketEvent, ctx: BuildContext) -> list[Normal
                 tier=tier_from_tags(detail.tags),
             ),
             signals=Signals(source_priority=detail.priority, status=detail.status, category=detail.type),
-            language=guess_language(f"{title}\n{text}"),
+            sentiment=sentiment(summary),
+            language=guess_language(summary),
             labels=clean_labels({**extra_labels(event), **extra_labels(detail), **labels}),
-            fingerprint=fingerprint_report(component, f"{title}\n{text}"),
+            fingerprint=fingerprint_report(component, summary),
             references=references,
             trace_id=ctx.trace_id,
         )
@@ -108,8 +111,9 @@ def generic_ticket_reports(ticket: GenericTicket, ctx: BuildContext) -> list[Nor
     """The report of one generic ticket; a solved or closed status resolves its issue."""
     title = clean_title(ticket.subject, f"Ticket {ticket.id}")
     text = clean_text(ticket.body)
+    summary = f"{title}\n{text}"
     component = ctx.components.resolve(
-        labels={}, product_area=ticket.product_area, screen=None, text=f"{title}\n{text}", tags=ticket.tags
+        labels={}, product_area=ticket.product_area, screen=None, text=summary, tags=ticket.tags
     )
     status = ticket.status.strip().lower()[:_STATUS_MAX]
     labels = {"product_area": ticket.product_area or "", "tags": ",".join(ticket.tags)}
@@ -129,12 +133,13 @@ def generic_ticket_reports(ticket: GenericTicket, ctx: BuildContext) -> list[Nor
                 id=pseudonym(ticket.requester.id), kind=ReporterKind.CUSTOMER, tier=ticket.requester.tier
             ),
             signals=Signals(source_priority=ticket.priority, status=status or None),
-            language=guess_language(f"{title}\n{text}"),
+            sentiment=sentiment(summary),
+            language=guess_language(summary),
             links=links_of([(ticket.url, "Ticket")]),
             labels=clean_labels(
                 {**extra_labels(ticket), **{key: value for key, value in labels.items() if value}}
             ),
-            fingerprint=fingerprint_report(component, f"{title}\n{text}"),
+            fingerprint=fingerprint_report(component, summary),
             references={"ticket_id": ticket.id},
             trace_id=ctx.trace_id,
         )
