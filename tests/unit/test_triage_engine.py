@@ -15,6 +15,7 @@ from hypercare_contracts import (
     Source,
 )
 from hypercare_domain.triage import InMemoryIssues, IssueState, TriagePolicies, decide, triage_batch
+from hypercare_domain.triage import batch as batch_module
 
 from tests.unit.triage_factories import T0, at, make_alert, make_report, run, shipped_policies
 
@@ -312,3 +313,55 @@ def test_decide_infers_the_rule_and_uses_report_time_for_windows() -> None:
     assert second.state is not None
     assert second.state.last_seen == at(3)
     assert second.state.version == 2
+
+
+def test_batch_breakdowns_are_those_of_deciding_report_by_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    # triage_batch writes out an issue's breakdown only for a decision or at the end of the batch;
+    # deciding with every breakdown written out must give the same decisions and states.
+    reports = [
+        make_report(fingerprint="lazy", minutes=m * 0.5, title=f"Checkout fails ({m})", signals={"rating": 1})
+        for m in range(7)
+    ]
+    reports += [make_report(fingerprint="lazy", minutes=4, reporter={"tier": "enterprise"})]
+    reports += [make_alert(minutes=5), make_alert(minutes=6), make_alert(minutes=6.5)]
+    reports += [make_alert(action=ReportAction.ACKNOWLEDGE, minutes=7)]
+    reports += [
+        make_alert(action=ReportAction.RESOLVE, minutes=8),
+        make_report(fingerprint="lazy", minutes=9),
+    ]
+    policies = shipped_policies()
+
+    lazy = triage_batch(reports, InMemoryIssues(), policies, at(60))
+    monkeypatch.setattr(
+        batch_module, "decide", lambda *args, **kwargs: decide(*args, **{**kwargs, "explain": True})
+    )
+    eager = triage_batch(reports, InMemoryIssues(), policies, at(60))
+
+    assert any(d.decision is Decision.UPDATED and d.event_id == reports[11].event_id for d in lazy.decisions)
+    assert [d.model_dump(mode="json") for d in lazy.decisions] == [
+        d.model_dump(mode="json") for d in eager.decisions
+    ]
+    assert {k: v.to_json() for k, v in lazy.states_changed.items()} == {
+        k: v.to_json() for k, v in eager.states_changed.items()
+    }
+    assert all(state.breakdown for state in lazy.states_changed.values())
+    assert lazy.audit == eager.audit
+
+
+def test_decide_can_leave_the_breakdown_to_write_out_later() -> None:
+    policies = shipped_policies()
+    same = {"fingerprint": "later", "source_ref": "zendesk:later", "reporter": {"id": "cust-later"}}
+    state = decide(make_report(**same), None, policies, T0).state
+    report = make_report(**same, minutes=1)  # a second message on the ticket: nothing to publish
+
+    step = decide(report, state, policies, at(1), explain=False)
+    eager = decide(report, state, policies, at(1))
+
+    assert step.decision is None
+    assert step.state is not None
+    assert step.unexplained is not None
+    assert step.state.breakdown == ()
+    assert eager.state is not None
+    assert eager.unexplained is None
+    assert step.unexplained() == eager.state.breakdown
+    assert step.state.model_copy(update={"breakdown": eager.state.breakdown}) == eager.state

@@ -1,14 +1,17 @@
 """What the engine hands back: steps, audit entries, and the published decision."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from hypercare_contracts import Decision, MergeRule, NormalizedReport, Severity, TriagedIssue
+from hypercare_contracts import Decision, MergeRule, NormalizedReport, ScoreItem, Severity, TriagedIssue
 
 from hypercare_domain.triage.policy import TriagePolicies
 from hypercare_domain.triage.state import IssueState
 
 JsonScalar = str | int | float | bool | None
+Explain = Callable[[], tuple[ScoreItem, ...]]
+"""Writes out the breakdown of an issue state that was scored but not yet explained."""
 
 
 @dataclass(frozen=True)
@@ -32,13 +35,21 @@ class Step:
     """The outcome of one report (or one release): the new state, a decision if any, and the audit.
 
     ``state`` is None when the report was ignored (a resolve for an unknown source item); ``rule`` is the
-    grouping rule finally applied (NEW when a resolved issue was too old to reopen).
+    grouping rule finally applied (NEW when a resolved issue was too old to reopen). ``unexplained`` is
+    set when ``state`` was scored without writing out its breakdown (``decide(..., explain=False)``):
+    calling it gives the breakdown the state should carry.
     """
 
     state: IssueState | None
     decision: TriagedIssue | None
     rule: MergeRule = MergeRule.NEW
     audit: tuple[AuditEntry, ...] = field(default=())
+    unexplained: Explain | None = None
+
+
+def with_breakdown(state: IssueState, unexplained: Explain) -> IssueState:
+    """``state`` with the breakdown ``unexplained`` writes out (see :attr:`Step.unexplained`)."""
+    return state.model_copy(update={"breakdown": unexplained()})
 
 
 def is_milestone(count: int) -> bool:

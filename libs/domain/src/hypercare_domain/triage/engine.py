@@ -5,6 +5,7 @@ Time: everything about a report (windows, last seen, suppression) is judged at t
 only the ``decided_at`` of the decisions.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from hypercare_contracts import (
@@ -19,6 +20,7 @@ from hypercare_contracts import (
 )
 
 from hypercare_domain.triage.decisions import (
+    Explain,
     Step,
     audit_for,
     build_decision,
@@ -29,7 +31,7 @@ from hypercare_domain.triage.decisions import (
 from hypercare_domain.triage.grouping import within_reopen_window
 from hypercare_domain.triage.policy import TriagePolicies
 from hypercare_domain.triage.routing import match_route
-from hypercare_domain.triage.scoring import assess
+from hypercare_domain.triage.scoring import Measurement, measure
 from hypercare_domain.triage.state import (
     IssueState,
     ReportFacts,
@@ -61,31 +63,46 @@ def _suppression(issue: IssueState, at: datetime, policies: TriagePolicies) -> s
     )
 
 
+@dataclass(frozen=True)
+class _Explanation:
+    """The breakdown of a reassessed issue, written out on demand: the rules' lines, then a line saying
+    why the severity was held if it was."""
+
+    measured: Measurement
+    held: Severity | None
+    """The severity the issue kept, when the rules alone now give a lower one."""
+
+    def breakdown(self) -> tuple[ScoreItem, ...]:
+        """The breakdown the reassessed state carries."""
+        items = self.measured.breakdown()
+        if self.held is not None:
+            items.append(
+                ScoreItem(
+                    rule="severity.held",
+                    contribution=0,
+                    reason=f"kept at {self.held}: severity does not drop while reports keep coming"
+                    f" (the rules alone now give {self.measured.severity})",
+                )
+            )
+        return tuple(items)
+
+
 def _reassess(
     issue: IssueState, prior: IssueState | None, policies: TriagePolicies, at: datetime
-) -> IssueState:
-    """Score and route the issue; severity never drops below what it already was."""
-    assessment = assess(issue, policies.triage, at)
-    severity, breakdown = assessment.severity, list(assessment.breakdown)
+) -> tuple[IssueState, _Explanation]:
+    """Score and route the issue; severity never drops below what it already was.
+
+    The new state's breakdown is left empty: the explanation returned writes it out.
+    """
+    measured = measure(issue, policies.triage, at)
+    severity, held = measured.severity, None
     if prior is not None and prior.severity.rank > severity.rank:
-        severity = prior.severity
-        breakdown.append(
-            ScoreItem(
-                rule="severity.held",
-                contribution=0,
-                reason=f"kept at {severity}: severity does not drop while reports keep coming"
-                f" (the rules alone now give {assessment.severity})",
-            )
-        )
+        severity = held = prior.severity
     target = match_route(issue.component, issue.source, issue.labels, severity, policies.routes)
-    return issue.model_copy(
-        update={
-            "severity": severity,
-            "impact": assessment.impact,
-            "breakdown": tuple(breakdown),
-            "route": target.to_route(),
-        }
+    issue = issue.model_copy(
+        update={"severity": severity, "impact": measured.impact, "breakdown": (), "route": target.to_route()}
     )
+    return issue, _Explanation(measured, held)
 
 
 def _open_after(issue: IssueState, policies: TriagePolicies) -> int:
@@ -132,8 +149,13 @@ def _finish(
     at: datetime,
     now: datetime,
     rule: MergeRule,
+    unexplained: Explain | None = None,
 ) -> Step:
-    """Apply suppression, build the decision and the audit entry, and stamp the state."""
+    """Apply suppression, build the decision and the audit entry, and stamp the state.
+
+    ``unexplained`` writes out the breakdown ``issue`` lacks: done here if a decision is built (it
+    carries the breakdown), else handed on in the step.
+    """
     window = _suppression(issue, at, policies) if not issue.is_resolved else None
     was_suppressed = issue.suppressed_by is not None and issue.opened
     if was_suppressed and window is None and kind in (None, Decision.UPDATED, Decision.CREATED):
@@ -146,22 +168,23 @@ def _finish(
         audit = audit_for(
             issue, action, now=now, report=report, rule=str(rule), occurrences=issue.occurrences
         )
-        return Step(state=issue, decision=None, rule=rule, audit=(audit,))
+        return Step(state=issue, decision=None, rule=rule, audit=(audit,), unexplained=unexplained)
     notify = should_notify(kind, issue, previous, policies)
     if window is not None and kind is not Decision.RESOLVED:
         kind, notify, actor = Decision.SUPPRESSED, False, window
     elif window is not None:
         notify = False
-    issue = issue.model_copy(
-        update={
-            "suppressed_by": window,
-            "opened": True,
-            "pending": (),
-            "last_decision": kind,
-            "decided_impact": issue.impact.score,
-            "notified": issue.notified or notify,
-        }
-    )
+    stamped: dict[str, object] = {
+        "suppressed_by": window,
+        "opened": True,
+        "pending": (),
+        "last_decision": kind,
+        "decided_impact": issue.impact.score,
+        "notified": issue.notified or notify,
+    }
+    if unexplained is not None:
+        stamped["breakdown"] = unexplained()
+    issue = issue.model_copy(update=stamped)
     decision = build_decision(issue, kind, now=now, notify=notify, previous_severity=previous, report=report)
     audit = audit_for(
         issue,
@@ -262,6 +285,7 @@ def decide(
     *,
     merged_by: MergeRule | None = None,
     facts: ReportFacts | None = None,
+    explain: bool = True,
 ) -> Step:
     """Apply one report to the issue it matched (or to a new issue) and decide what to publish.
 
@@ -272,6 +296,9 @@ def decide(
         now: the decision time (``decided_at``); windows use the report's ``received_at``.
         merged_by: the grouping rule that chose ``state``; inferred from the report when omitted.
         facts: the report's :func:`~hypercare_domain.triage.state.facts_of` when already computed.
+        explain: False to write out the new state's breakdown only when a decision is built; otherwise
+            the state is returned without it and ``Step.unexplained`` writes it out. A source action
+            keeps the breakdown of ``state``, which must then be written out.
 
     Returns:
         The new state (None when the report was ignored), the decision to publish if any, the
@@ -302,14 +329,26 @@ def decide(
     if facts is None:
         facts = facts_of(report, policies.triage)
     issue = absorb(issue, report, facts, policies.triage, at)
-    issue = _reassess(issue, prior, policies, at)
-    issue = issue.model_copy(update={"version": issue.version + 1, "last_merged_by": rule})
+    issue, explanation = _reassess(issue, prior, policies, at)
+    stamped: dict[str, object] = {"version": issue.version + 1, "last_merged_by": rule}
+    unexplained: Explain | None = explanation.breakdown
+    if explain:
+        stamped["breakdown"], unexplained = explanation.breakdown(), None
+    issue = issue.model_copy(update=stamped)
     kind = _kind(issue, prior, reopening, policies)
     if kind is None and not issue.opened:
         issue = issue.model_copy(update={"pending": (*issue.pending, report.event_id)})
     previous = prior.severity if prior is not None and prior.opened else None
     return _finish(
-        issue, kind, previous=previous, report=report, policies=policies, at=at, now=now, rule=rule
+        issue,
+        kind,
+        previous=previous,
+        report=report,
+        policies=policies,
+        at=at,
+        now=now,
+        rule=rule,
+        unexplained=unexplained,
     )
 
 

@@ -1,5 +1,6 @@
 """Impact 0-100: how far an issue reaches, what it costs, and how visible it is."""
 
+from collections.abc import Iterable
 from functools import lru_cache
 from math import copysign, log1p
 
@@ -7,6 +8,23 @@ from hypercare_contracts import Impact, ScoreItem
 
 from hypercare_domain.triage.policy import TriagePolicy
 from hypercare_domain.triage.state import IssueState
+
+BreakdownLine = tuple[str, float, str, tuple[object, ...]]
+"""One line of a breakdown before it is written out: the rule, its contribution (rounded to 0.1 when
+written) and the reason as a :meth:`str.format` template with its arguments.
+
+Severity and impact are scored for every report, but only the decisions published and the states saved
+show the breakdown: keeping the reasons as templates until then (:func:`write_lines`) spares formatting
+two dozen lines per report that the next report of the same issue replaces.
+"""
+
+
+def write_lines(lines: Iterable[BreakdownLine]) -> list[ScoreItem]:
+    """The breakdown ``lines`` written out as score items."""
+    return [
+        score_item(rule, round(contribution, 1), template.format(*args))
+        for rule, contribution, template, args in lines
+    ]
 
 
 def score_item(rule: str, contribution: float, reason: str) -> ScoreItem:
@@ -31,35 +49,40 @@ def _log_share(value: float, full: float) -> float:
     return min(1.0, log1p(value) / log1p(full))
 
 
-def _part(items: list[ScoreItem], part: str, rule: str, points: float, reason: str) -> float:
+def _part(lines: list[BreakdownLine], rule: str, points: float, template: str, *args: object) -> float:
+    """``points`` rounded to 0.1, with a breakdown line when positive (``rule`` is the line's full name)."""
     points = round(points, 1)
     if points > 0:
-        items.append(score_item(f"impact.{part}.{rule}", points, reason))
+        # Rounded once more when written: rounding to 0.1 again gives the same number.
+        lines.append((rule, points, template, args))
     return points
 
 
-def _reach(issue: IssueState, policy: TriagePolicy, items: list[ScoreItem]) -> float:
+def _reach(issue: IssueState, policy: TriagePolicy, lines: list[BreakdownLine]) -> float:
     cfg, signals = policy.impact.reach, issue.signals
     total = _part(
-        items,
-        "reach",
-        "distinct_reporters",
+        lines,
+        "impact.reach.distinct_reporters",
         cfg.reporters_max * _log_share(issue.distinct_reporters, cfg.reporters_full),
-        f"{issue.distinct_reporters} distinct reporters (full reach at {cfg.reporters_full})",
+        "{} distinct reporters (full reach at {})",
+        issue.distinct_reporters,
+        cfg.reporters_full,
     )
     total += _part(
-        items,
-        "reach",
-        "users_affected",
+        lines,
+        "impact.reach.users_affected",
         cfg.users_max * _log_share(signals.users_affected, cfg.users_full),
-        f"{signals.users_affected} users affected per the source (full reach at {cfg.users_full})",
+        "{} users affected per the source (full reach at {})",
+        signals.users_affected,
+        cfg.users_full,
     )
     total += _part(
-        items,
-        "reach",
-        "occurrences",
+        lines,
+        "impact.reach.occurrences",
         cfg.occurrences_max * _log_share(issue.occurrences, cfg.occurrences_full),
-        f"{issue.occurrences} occurrences (full reach at {cfg.occurrences_full})",
+        "{} occurrences (full reach at {})",
+        issue.occurrences,
+        cfg.occurrences_full,
     )
     return min(100.0, total)
 
@@ -71,93 +94,120 @@ def revenue_at_risk(issue: IssueState, policy: TriagePolicy) -> float:
     return max(issue.signals.revenue_at_risk, per_user * affected)
 
 
-def _financial(issue: IssueState, policy: TriagePolicy, items: list[ScoreItem]) -> float:
+def _financial(issue: IssueState, policy: TriagePolicy, lines: list[BreakdownLine]) -> float:
     cfg, signals = policy.impact.financial, issue.signals
     total = 0.0
     if policy.is_core(issue.component):
         total += _part(
-            items, "financial", "core_component", cfg.core_component, f"{issue.component} is a core function"
+            lines,
+            "impact.financial.core_component",
+            cfg.core_component,
+            "{} is a core function",
+            issue.component,
         )
     money = sorted(name for name in signals.groups if policy.phrase_groups[name].financial)
     if money:
         phrases = ", ".join(f"'{signals.groups[name]}'" for name in money)
-        total += _part(items, "financial", "money_moved", cfg.financial_groups, f"money involved: {phrases}")
+        total += _part(
+            lines, "impact.financial.money_moved", cfg.financial_groups, "money involved: {}", phrases
+        )
     if "enterprise" in signals.tiers:
-        total += _part(items, "financial", "enterprise", cfg.enterprise, "an enterprise customer is affected")
+        total += _part(
+            lines, "impact.financial.enterprise", cfg.enterprise, "an enterprise customer is affected"
+        )
     revenue = revenue_at_risk(issue, policy)
     total += _part(
-        items,
-        "financial",
-        "revenue_at_risk",
+        lines,
+        "impact.financial.revenue_at_risk",
         cfg.revenue_max * min(1.0, revenue / cfg.revenue_full),
-        f"about {revenue:,.0f} revenue at risk (full at {cfg.revenue_full:,.0f})",
+        "about {:,.0f} revenue at risk (full at {:,.0f})",
+        revenue,
+        cfg.revenue_full,
     )
     return min(100.0, total)
 
 
-def _reputational(issue: IssueState, policy: TriagePolicy, items: list[ScoreItem]) -> float:
+def _reputational(issue: IssueState, policy: TriagePolicy, lines: list[BreakdownLine]) -> float:
     cfg, signals = policy.impact.reputational, issue.signals
     total = _part(
-        items,
-        "reputational",
-        "followers",
+        lines,
+        "impact.reputational.followers",
         cfg.followers_max * _log_share(signals.followers, cfg.followers_full),
-        f"largest reporting account has {signals.followers:,} followers",
+        "largest reporting account has {:,} followers",
+        signals.followers,
     )
     total += _part(
-        items,
-        "reputational",
-        "engagement",
+        lines,
+        "impact.reputational.engagement",
         cfg.engagement_max * _log_share(signals.engagement, cfg.engagement_full),
-        f"{signals.engagement:,} likes, shares or replies",
+        "{:,} likes, shares or replies",
+        signals.engagement,
     )
     total += _part(
-        items,
-        "reputational",
-        "negative_sentiment",
+        lines,
+        "impact.reputational.negative_sentiment",
         cfg.negative_sentiment * max(0.0, -signals.sentiment_min),
-        f"most negative wording scores {signals.sentiment_min:.2f} (-1 to 1)",
+        "most negative wording scores {:.2f} (-1 to 1)",
+        signals.sentiment_min,
     )
     if signals.verified:
-        total += _part(items, "reputational", "verified", cfg.verified, "a verified account reported it")
+        total += _part(lines, "impact.reputational.verified", cfg.verified, "a verified account reported it")
     if signals.worst_rating is not None and signals.worst_rating <= policy.rating.low_at_most:
         total += _part(
-            items, "reputational", "low_rating", cfg.low_rating, f"rated {signals.worst_rating} of 5 stars"
+            lines,
+            "impact.reputational.low_rating",
+            cfg.low_rating,
+            "rated {} of 5 stars",
+            signals.worst_rating,
         )
     public = [
         (cfg.public_sources[source], source) for source in issue.sources if source in cfg.public_sources
     ]
     if public:
         points, source = max(public)
-        total += _part(items, "reputational", "public_source", points, f"reported in public ({source})")
+        total += _part(lines, "impact.reputational.public_source", points, "reported in public ({})", source)
     return min(100.0, total)
 
 
-def assess_impact(issue: IssueState, policy: TriagePolicy) -> tuple[Impact, list[ScoreItem]]:
-    """Impact of an issue and one breakdown line per contribution.
+def measure_impact(issue: IssueState, policy: TriagePolicy) -> tuple[Impact, list[BreakdownLine]]:
+    """Impact of an issue and one breakdown line per contribution, not yet written out.
 
     Each part is 0-100; the score is their weighted sum (weights from the policy, summing to 1).
     """
-    items: list[ScoreItem] = []
+    lines: list[BreakdownLine] = []
     weights = policy.impact.weights
-    reach = _reach(issue, policy, items)
-    financial = _financial(issue, policy, items)
-    reputational = _reputational(issue, policy, items)
+    reach = _reach(issue, policy, lines)
+    financial = _financial(issue, policy, lines)
+    reputational = _reputational(issue, policy, lines)
     score = round(
         min(
             100.0, reach * weights.reach + financial * weights.financial + reputational * weights.reputational
         ),
         1,
     )
-    items.append(
-        score_item(
+    lines.append(
+        (
             "impact",
             score,
-            f"impact {score:g} = reach {reach:g} x {weights.reach:g} + financial {financial:g}"
-            f" x {weights.financial:g} + reputational {reputational:g} x {weights.reputational:g}",
+            "impact {:g} = reach {:g} x {:g} + financial {:g} x {:g} + reputational {:g} x {:g}",
+            (
+                score,
+                reach,
+                weights.reach,
+                financial,
+                weights.financial,
+                reputational,
+                weights.reputational,
+            ),
         )
     )
     impact = Impact(
         score=score, reach=round(reach, 1), financial=round(financial, 1), reputational=round(reputational, 1)
     )
-    return impact, items
+    return impact, lines
+
+
+def assess_impact(issue: IssueState, policy: TriagePolicy) -> tuple[Impact, list[ScoreItem]]:
+    """Impact of an issue and one breakdown line per contribution (see :func:`measure_impact`)."""
+    impact, lines = measure_impact(issue, policy)
+    return impact, write_lines(lines)

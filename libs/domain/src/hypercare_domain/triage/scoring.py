@@ -3,6 +3,9 @@
 Severity is the highest of two things: the floors set by rules ("a double charge is at least
 critical"), and the severity the summed points reach (``severity_points``), capped by any ceiling
 ("a typo stays low however many people mention it"). Floors always win over ceilings.
+
+:func:`measure` scores an issue and keeps the breakdown as templates, written out only when asked
+(:meth:`Measurement.breakdown`); :func:`assess` does both.
 """
 
 from dataclasses import dataclass, field
@@ -10,7 +13,7 @@ from datetime import datetime, timedelta
 
 from hypercare_contracts import Impact, ScoreItem, Severity
 
-from hypercare_domain.triage.impact import assess_impact, score_item
+from hypercare_domain.triage.impact import BreakdownLine, measure_impact, write_lines
 from hypercare_domain.triage.policy import PointsStep, ReachRule, TriagePolicy, points_for
 from hypercare_domain.triage.state import IssueState
 from hypercare_domain.triage.views import micros, recent_view
@@ -25,26 +28,42 @@ class Assessment:
     breakdown: list[ScoreItem]
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """Severity and impact, with their breakdown not yet written out."""
+
+    severity: Severity
+    impact: Impact
+    lines: tuple[BreakdownLine, ...]
+
+    def breakdown(self) -> list[ScoreItem]:
+        """The breakdown: one line per rule that contributed, the ``severity`` line, the impact lines."""
+        return write_lines(self.lines)
+
+
 @dataclass
 class _Tally:
-    items: list[ScoreItem] = field(default_factory=list)
+    lines: list[BreakdownLine] = field(default_factory=list)
     floors: list[tuple[Severity, str]] = field(default_factory=list)
     ceilings: list[tuple[Severity, str]] = field(default_factory=list)
     points: float = 0.0
 
-    def add(self, rule: str, reason: str, points: float = 0.0, floor: Severity | None = None) -> None:
+    def add(
+        self, rule: str, points: float, template: str, *args: object, floor: Severity | None = None
+    ) -> None:
+        """Count ``points`` (and ``floor``) for ``rule``; ``template`` and ``args`` give the reason."""
         if floor is not None:
             self.floors.append((floor, rule))
-            reason = f"{reason}: at least {floor}"
+            template, args = template + ": at least {}", (*args, floor)
         self.points += points
-        self.items.append(score_item(f"severity.{rule}", round(points, 1), reason))
+        self.lines.append((f"severity.{rule}", points, template, args))
 
 
 def _where(issue: IssueState, core: bool) -> str:
     return f"core component {issue.component}" if core else f"component {issue.component}"
 
 
-def _phrases(issue: IssueState, policy: TriagePolicy, core: bool, tally: _Tally) -> None:
+def _phrases(issue: IssueState, policy: TriagePolicy, core: bool, where: str, tally: _Tally) -> None:
     for name, phrase in sorted(issue.signals.groups.items()):
         group = policy.phrase_groups.get(name)
         if group is None:  # the group was removed from the policy since the report came in
@@ -53,53 +72,71 @@ def _phrases(issue: IssueState, policy: TriagePolicy, core: bool, tally: _Tally)
         floor = group.floor_core if core else group.floor_other
         if group.ceiling is not None:
             tally.ceilings.append((group.ceiling, f"phrase.{name}"))
-        reason = f"'{phrase}' ({label}) on {_where(issue, core)}"
         if group.ceiling is not None and floor is None:
-            reason = f"{reason}: points-based severity capped at {group.ceiling}"
-        tally.add(f"phrase.{name}", reason, group.points, floor)
+            tally.add(
+                f"phrase.{name}",
+                group.points,
+                "'{}' ({}) on {}: points-based severity capped at {}",
+                phrase,
+                label,
+                where,
+                group.ceiling,
+            )
+        else:
+            tally.add(f"phrase.{name}", group.points, "'{}' ({}) on {}", phrase, label, where, floor=floor)
 
 
-def _alert(issue: IssueState, policy: TriagePolicy, core: bool, tally: _Tally) -> None:
+def _alert(issue: IssueState, policy: TriagePolicy, core: bool, where: str, tally: _Tally) -> None:
     alert = issue.signals.alert_severity
     floors = policy.alerts.floors.get(alert) if alert else None
     if alert and floors:
         floor = floors.core if core else floors.other
-        tally.add("alert", f"{alert} alert on {_where(issue, core)}", floor=floor)
+        tally.add("alert", 0.0, "{} alert on {}", alert, where, floor=floor)
 
 
-def _reach_count(issue: IssueState, rule: ReachRule, now: datetime) -> tuple[int, str]:
+def _reach_count(issue: IssueState, rule: ReachRule, now: datetime) -> int:
     if rule.min_users_affected is not None:
-        return issue.signals.users_affected, f"{issue.signals.users_affected} users affected"
+        return issue.signals.users_affected
     since = now - timedelta(minutes=rule.window_minutes)
     view = recent_view(issue.recent)
     if view.oldest is None or view.oldest > micros(since):  # every entry is inside the window
-        count = view.distinct_reporters
-    else:
-        count = len({r.reporter for r in issue.recent if r.reporter is not None and r.at > since})
-    return count, f"{count} distinct reporters within {rule.window_minutes} min"
+        return view.distinct_reporters
+    return len({r.reporter for r in issue.recent if r.reporter is not None and r.at > since})
 
 
-def _reach(issue: IssueState, policy: TriagePolicy, core: bool, now: datetime, tally: _Tally) -> None:
+def _reach(
+    issue: IssueState, policy: TriagePolicy, now: datetime, tally: _Tally, *, core: bool, where: str
+) -> None:
     for rule in policy.reach_rules:
         if rule.core_only and not core:
             continue
         hit = sorted(set(rule.requires_groups) & set(issue.signals.groups))
         if rule.requires_groups and not hit:
             continue
-        count, what = _reach_count(issue, rule, now)
+        count = _reach_count(issue, rule, now)
         needed = rule.min_users_affected or rule.min_distinct_reporters or 0
-        if count >= needed:
-            signal = f" with {', '.join(hit)}" if hit else ""
-            tally.add(f"reach.{rule.name}", f"{what} on {_where(issue, core)}{signal}", floor=rule.severity)
+        if count < needed:
+            continue
+        args: tuple[object, ...]
+        if rule.min_users_affected is not None:
+            template, args = "{} users affected on {}", (count, where)
+        else:
+            template, args = "{} distinct reporters within {} min on {}", (count, rule.window_minutes, where)
+        if hit:
+            template, args = template + " with {}", (*args, ", ".join(hit))
+        tally.add(f"reach.{rule.name}", 0.0, template, *args, floor=rule.severity)
 
 
-def _ladder(tally: _Tally, rule: str, value: float, ladder: list[PointsStep], what: str) -> None:
+def _ladder(
+    tally: _Tally, rule: str, value: float, ladder: list[PointsStep], what: str, *args: object
+) -> None:
+    """Points of the ``ladder`` step ``value`` reaches; ``what`` and ``args`` describe the value."""
     step = points_for(value, ladder)
     if step is not None and step.points:
-        tally.add(rule, f"{what} (>= {step.at:g})", step.points)
+        tally.add(rule, step.points, what + " (>= {:g})", *args, step.at)
 
 
-def _people(issue: IssueState, policy: TriagePolicy, core: bool, tally: _Tally) -> None:
+def _people(issue: IssueState, policy: TriagePolicy, core: bool, where: str, tally: _Tally) -> None:
     signals = issue.signals
     for tier in signals.tiers:
         tier_rule = policy.reporter_tiers.get(tier)
@@ -107,16 +144,18 @@ def _people(issue: IssueState, policy: TriagePolicy, core: bool, tally: _Tally) 
             continue
         failing = tier in signals.failing_tiers
         floor = tier_rule.floor_when_failing if failing else None
-        reason = f"{tier} customer reported it" + (" failing" if failing else "")
         if tier_rule.points or floor is not None:
-            tally.add(f"tier.{tier}", reason, tier_rule.points, floor)
+            reason = "{} customer reported it failing" if failing else "{} customer reported it"
+            tally.add(f"tier.{tier}", tier_rule.points, reason, tier, floor=floor)
     followers = policy.followers
-    _ladder(tally, "followers", signals.followers, followers.points, f"{signals.followers:,} followers")
+    _ladder(tally, "followers", signals.followers, followers.points, "{:,} followers", signals.followers)
     if core and followers.floor_core_negative and signals.negative_followers >= followers.large_account:
         tally.add(
             "followers.large_negative",
-            f"negative post from an account with {signals.negative_followers:,} followers about "
-            f"{_where(issue, core)}",
+            0.0,
+            "negative post from an account with {:,} followers about {}",
+            signals.negative_followers,
+            where,
             floor=followers.floor_core_negative,
         )
     _ladder(
@@ -124,14 +163,15 @@ def _people(issue: IssueState, policy: TriagePolicy, core: bool, tally: _Tally) 
         "engagement",
         signals.engagement,
         policy.engagement.points,
-        f"{signals.engagement:,} engagement",
+        "{:,} engagement",
+        signals.engagement,
     )
     if signals.sentiment_count and signals.sentiment_min <= policy.sentiment.negative_below:
-        tally.add("sentiment", f"negative wording ({signals.sentiment_min:.2f})", policy.sentiment.points)
+        tally.add("sentiment", policy.sentiment.points, "negative wording ({:.2f})", signals.sentiment_min)
     if signals.worst_rating is not None and signals.worst_rating <= policy.rating.low_at_most:
-        tally.add("rating", f"rated {signals.worst_rating} of 5 stars", policy.rating.points)
+        tally.add("rating", policy.rating.points, "rated {} of 5 stars", signals.worst_rating)
     if signals.verified and policy.points.verified:
-        tally.add("verified", "a verified account reported it", policy.points.verified)
+        tally.add("verified", policy.points.verified, "a verified account reported it")
 
 
 def _volume(issue: IssueState, policy: TriagePolicy, tally: _Tally) -> None:
@@ -141,14 +181,15 @@ def _volume(issue: IssueState, policy: TriagePolicy, tally: _Tally) -> None:
         "distinct_reporters",
         issue.distinct_reporters,
         points.distinct_reporters,
-        f"{issue.distinct_reporters} distinct reporters",
+        "{} distinct reporters",
+        issue.distinct_reporters,
     )
-    _ladder(tally, "occurrences", issue.occurrences, points.occurrences, f"{issue.occurrences} occurrences")
+    _ladder(tally, "occurrences", issue.occurrences, points.occurrences, "{} occurrences", issue.occurrences)
     users = issue.signals.users_affected
-    _ladder(tally, "users_affected", users, points.users_affected, f"{users} users affected")
+    _ladder(tally, "users_affected", users, points.users_affected, "{} users affected", users)
     priority = issue.signals.source_priority
     if priority and points.source_priority.get(priority):
-        tally.add("source_priority", f"source priority {priority}", points.source_priority[priority])
+        tally.add("source_priority", points.source_priority[priority], "source priority {}", priority)
 
 
 def _points_severity(points: float, policy: TriagePolicy) -> Severity:
@@ -163,6 +204,38 @@ def _points_severity(points: float, policy: TriagePolicy) -> Severity:
     return Severity.LOW
 
 
+def measure(issue: IssueState, policy: TriagePolicy, now: datetime) -> Measurement:
+    """Severity and impact of ``issue`` as of ``now``, the breakdown kept for later (see :func:`assess`)."""
+    core = policy.is_core(issue.component)
+    where = _where(issue, core)
+    tally = _Tally()
+    _phrases(issue, policy, core, where, tally)
+    _alert(issue, policy, core, where, tally)
+    _reach(issue, policy, now, tally, core=core, where=where)
+    _people(issue, policy, core, where, tally)
+    _volume(issue, policy, tally)
+
+    by_points = _points_severity(tally.points, policy)
+    severity = by_points
+    # The reason of the ``severity`` line, after the severity it names.
+    reason, args = "{:g} points reach {}", [tally.points, by_points]
+    if tally.ceilings:
+        ceiling, ceiling_rule = min(tally.ceilings, key=lambda item: item[0].rank)
+        if ceiling.rank < by_points.rank:
+            severity = ceiling
+            reason += ", capped at {} by {}"
+            args += (ceiling, ceiling_rule)
+    if tally.floors:
+        floor, floor_rule = max(tally.floors, key=lambda item: item[0].rank)
+        reason += "; highest floor {} from {}"
+        args += (floor, floor_rule)
+        if floor.rank > severity.rank:
+            severity = floor
+    tally.lines.append(("severity", tally.points, "{}: " + reason, (severity, *args)))
+    impact, impact_lines = measure_impact(issue, policy)
+    return Measurement(severity=severity, impact=impact, lines=(*tally.lines, *impact_lines))
+
+
 def assess(issue: IssueState, policy: TriagePolicy, now: datetime) -> Assessment:
     """Severity and impact of ``issue`` as of ``now`` (rate rules count reports before ``now``).
 
@@ -175,28 +248,5 @@ def assess(issue: IssueState, policy: TriagePolicy, now: datetime) -> Assessment
         The severity, the impact and the breakdown: one line per rule that contributed, then a
         ``severity`` line saying how the result was reached, then the impact lines.
     """
-    core = policy.is_core(issue.component)
-    tally = _Tally()
-    _phrases(issue, policy, core, tally)
-    _alert(issue, policy, core, tally)
-    _reach(issue, policy, core, now, tally)
-    _people(issue, policy, core, tally)
-    _volume(issue, policy, tally)
-
-    by_points = _points_severity(tally.points, policy)
-    capped = by_points
-    reason = f"{tally.points:g} points reach {by_points}"
-    if tally.ceilings:
-        ceiling, ceiling_rule = min(tally.ceilings, key=lambda item: item[0].rank)
-        if ceiling.rank < by_points.rank:
-            capped = ceiling
-            reason = f"{reason}, capped at {ceiling} by {ceiling_rule}"
-    severity = capped
-    if tally.floors:
-        floor, floor_rule = max(tally.floors, key=lambda item: item[0].rank)
-        reason = f"{reason}; highest floor {floor} from {floor_rule}"
-        if floor.rank > severity.rank:
-            severity = floor
-    tally.items.append(score_item("severity", round(tally.points, 1), f"{severity}: {reason}"))
-    impact, impact_items = assess_impact(issue, policy)
-    return Assessment(severity=severity, impact=impact, breakdown=[*tally.items, *impact_items])
+    measured = measure(issue, policy, now)
+    return Assessment(severity=measured.severity, impact=measured.impact, breakdown=measured.breakdown())

@@ -370,16 +370,23 @@ def _recent_after(
     view = recent_view(recent)
     entries, times = recent, view.times
     removed: list[RecentReport] = []
-    if view.oldest is not None and view.oldest <= after:  # some entries left the window
+    oldest = view.oldest
+    if oldest is not None and oldest <= after:  # some entries left the window
         inside = [time > after for time in times]
         removed = [entry for entry, keep in zip(recent, inside, strict=True) if not keep]
         entries = tuple(entry for entry, keep in zip(recent, inside, strict=True) if keep)
         times = tuple(time for time, keep in zip(times, inside, strict=True) if keep)
+        oldest = min(times, default=None)
     elif added is None and len(recent) <= cap:
         return recent
     if added is not None:
         entries, times = (*entries, added), (*times, micros(added.at))
-    removed.extend(entries[: max(0, len(entries) - cap)])
+        oldest = times[-1] if oldest is None else min(oldest, times[-1])
+    dropped = max(0, len(entries) - cap)
+    removed.extend(entries[:dropped])
+    # Scanning every time for the oldest (a hot issue keeps hundreds) is only needed when it may be gone.
+    if dropped and oldest is not None and min(times[:dropped]) <= oldest:
+        oldest = min(times[dropped:], default=None)
     entries, times = entries[-cap:], times[-cap:]
     # ``recent`` is being replaced: its view's counts move to the new tuple instead of being copied.
     release_recent(recent)
@@ -390,7 +397,7 @@ def _recent_after(
         reporters[gone.reporter] -= 1
         if not reporters[gone.reporter]:
             del reporters[gone.reporter]
-    remember_recent(entries, RecentView(times, min(times, default=None), reporters))
+    remember_recent(entries, RecentView(times, oldest, reporters))
     return entries
 
 
