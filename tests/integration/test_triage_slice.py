@@ -339,7 +339,11 @@ async def test_flushing_redis_mid_run_loses_nothing(
         async with running(create_app(settings)):
             await _publish(kafka, names["normalized"], first)
             await _stored(database_url, 3)
-            assert await client.keys(f"{settings.redis_prefix}:fp:*"), "hints were written"
+            written = await client.keys(f"{settings.redis_prefix}:*")
+            assert any(b":fp:" in key for key in written), "hints were written"
+            assert any(b":ref:" in key for key in written), "hints were written"
+            ttls = [await client.ttl(key) for key in written]
+            assert all(0 < ttl <= settings.hint_ttl_seconds for ttl in ttls), "every hint expires"
             await client.flushdb()
             await _publish(kafka, names["normalized"], again)
             await _stored(database_url, 6)
