@@ -89,30 +89,29 @@ def _issue_row(state: IssueState, prior_version: int) -> str:
     return _with_json(row, "state", head_json(state))
 
 
-def _report_row(stored: StoredReport) -> str:
-    report = stored.report
-    row = {
-        "event_id": report.event_id,
-        "issue_id": stored.issue_id,
-        "fingerprint": report.fingerprint,
-        "source": report.source.value,
-        "source_format": report.source_format.value,
-        "merged_by": stored.rule.value,
-        "occurred_at": report.occurred_at.isoformat(),
-        "received_at": report.received_at.isoformat(),
-    }
-    return _with_json(row, "report", stored.json or report.model_dump_json())
-
-
-def _audit_row(entry: AuditEntry) -> dict[str, Any]:
+def _report_columns(reports: Sequence[StoredReport]) -> dict[str, list[Any]]:
     return {
-        "dedup_key": audit_dedup_key(entry),
-        "issue_id": entry.issue_id,
-        "at": entry.at.isoformat(),
-        "action": entry.action,
-        "actor": entry.actor,
-        "event_id": entry.event_id,
-        "detail": entry.detail,
+        "report_event_ids": [s.report.event_id for s in reports],
+        "report_issues": [s.issue_id for s in reports],
+        "report_fingerprints": [s.report.fingerprint for s in reports],
+        "report_sources": [s.report.source.value for s in reports],
+        "report_formats": [s.report.source_format.value for s in reports],
+        "report_rules": [s.rule.value for s in reports],
+        "report_occurred": [s.report.occurred_at for s in reports],
+        "report_received": [s.report.received_at for s in reports],
+        "report_json": [s.json or s.report.model_dump_json() for s in reports],
+    }
+
+
+def _audit_columns(audit: Sequence[AuditEntry]) -> dict[str, list[Any]]:
+    return {
+        "audit_keys": [audit_dedup_key(entry) for entry in audit],
+        "audit_issues": [entry.issue_id for entry in audit],
+        "audit_at": [entry.at for entry in audit],
+        "audit_actions": [entry.action for entry in audit],
+        "audit_actors": [entry.actor for entry in audit],
+        "audit_event_ids": [entry.event_id for entry in audit],
+        "audit_details": [json.dumps(entry.detail) for entry in audit],
     }
 
 
@@ -142,21 +141,26 @@ def _arrays(query: CandidateQuery) -> tuple[list[str], list[str], list[str], lis
 
 def write_parameters(write: BatchWrite, members: MemberChanges) -> list[Any]:
     """The parameters of :data:`~hypercare_store.sql.WRITE_BATCH` for one batch whose list entries
-    change as ``members`` says."""
+    change as ``members`` says, in the order of :data:`~hypercare_store.sql.WRITE_PARAMETERS`."""
     refs = sorted(
         {(key, s.issue_id) for s in write.reports if s.issue_id is not None for key in report_keys(s.report)}
     )
-    recheck = write.recheck.full()
-    return [
-        _json_array(_issue_row(s, write.prior_versions.get(s.issue_id, 0)) for s in write.states),
-        json.dumps([{"source_ref": key, "issue_id": issue_id} for key, issue_id in refs]),
-        _json_array(_report_row(s) for s in write.reports),
-        json.dumps([_audit_row(a) for a in write.audit]),
-        _json_array(_decision_row(d) for d in write.decisions),
-        write.token,
-        *_arrays(recheck),
-        *members.parameters(),
-    ]
+    fingerprints, keys, components, environments = _arrays(write.recheck.full())
+    values: dict[str, Any] = {
+        "issues": _json_array(_issue_row(s, write.prior_versions.get(s.issue_id, 0)) for s in write.states),
+        "decisions": _json_array(_decision_row(d) for d in write.decisions),
+        "snapshot": write.token,
+        "recheck_fingerprints": fingerprints,
+        "recheck_refs": keys,
+        "recheck_components": components,
+        "recheck_environments": environments,
+        "ref_keys": [key for key, _ in refs],
+        "ref_issues": [issue_id for _, issue_id in refs],
+        **_report_columns(write.reports),
+        **_audit_columns(write.audit),
+        **members.columns(),
+    }
+    return [values[name] for name, _ in sql.WRITE_PARAMETERS]
 
 
 class PgIssueStore:

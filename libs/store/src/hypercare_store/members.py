@@ -78,18 +78,18 @@ class MemberChanges:
     added_seq: list[int] = field(default_factory=list)
     added_value: list[str] = field(default_factory=list)
 
-    def parameters(self) -> list[list[str] | list[int]]:
-        """The eight array parameters of the write statement, in order."""
-        return [
-            self.gone_issue,
-            self.gone_kind,
-            self.gone_from,
-            self.gone_to,
-            self.added_issue,
-            self.added_kind,
-            self.added_seq,
-            self.added_value,
-        ]
+    def columns(self) -> dict[str, list[str] | list[int]]:
+        """The write statement's array parameters for these rows, by name."""
+        return {
+            "gone_issues": self.gone_issue,
+            "gone_kinds": self.gone_kind,
+            "gone_from": self.gone_from,
+            "gone_to": self.gone_to,
+            "added_issues": self.added_issue,
+            "added_kinds": self.added_kind,
+            "added_seqs": self.added_seq,
+            "added_values": self.added_value,
+        }
 
     def add(self, prior: Held | None, prior_version: int, state: IssueState) -> Held:
         """Record what writing ``state`` over ``prior`` changes; returns ``state`` with its ``seq``s.

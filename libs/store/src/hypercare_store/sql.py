@@ -87,13 +87,69 @@ _UPDATES: Final = ", ".join(
     f"{name} = EXCLUDED.{name}" for name in (*_ISSUE_FIELDS.replace(" ", "").split(",")[1:], "written_by")
 )
 
+WRITE_PARAMETERS: Final = (
+    ("issues", "jsonb"),
+    ("decisions", "jsonb"),
+    ("snapshot", "text"),
+    ("recheck_fingerprints", "text[]"),
+    ("recheck_refs", "text[]"),
+    ("recheck_components", "text[]"),
+    ("recheck_environments", "text[]"),
+    ("ref_keys", "text[]"),
+    ("ref_issues", "text[]"),
+    ("report_event_ids", "text[]"),
+    ("report_issues", "text[]"),
+    ("report_fingerprints", "text[]"),
+    ("report_sources", "text[]"),
+    ("report_formats", "text[]"),
+    ("report_rules", "text[]"),
+    ("report_occurred", "timestamptz[]"),
+    ("report_received", "timestamptz[]"),
+    ("report_json", "text[]"),
+    ("audit_keys", "text[]"),
+    ("audit_issues", "text[]"),
+    ("audit_at", "timestamptz[]"),
+    ("audit_actions", "text[]"),
+    ("audit_actors", "text[]"),
+    ("audit_event_ids", "text[]"),
+    ("audit_details", "text[]"),
+    ("gone_issues", "text[]"),
+    ("gone_kinds", "smallint[]"),
+    ("gone_from", "bigint[]"),
+    ("gone_to", "bigint[]"),
+    ("added_issues", "text[]"),
+    ("added_kinds", "smallint[]"),
+    ("added_seqs", "bigint[]"),
+    ("added_values", "text[]"),
+)
+"""The parameters of :data:`WRITE_BATCH`, in order, with their types. The issue heads and decisions
+travel as JSON arrays (few rows, many columns); the rest as one array per column, which asyncpg sends
+in binary and PostgreSQL reads without parsing a JSON document of every row first."""
+
+
+def _p(name: str) -> str:
+    """The placeholder of a :data:`WRITE_PARAMETERS` entry, with its cast."""
+    for number, (known, kind) in enumerate(WRITE_PARAMETERS, start=1):
+        if known == name:
+            return f"${number}::{kind}"
+    raise KeyError(name)
+
+
+def _unnest(*names: str) -> str:
+    return f"unnest({', '.join(_p(name) for name in names)})"
+
+
 WRITE_BATCH: Final = f"""
 WITH incoming AS (
-    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x({_ISSUE_COLUMNS})
+    SELECT * FROM jsonb_to_recordset({_p("issues")}) AS x({_ISSUE_COLUMNS})
 ), conflict AS (
     SELECT i.issue_id FROM issues i
-    WHERE NOT pg_visible_in_snapshot(i.written_by, $6::text::pg_snapshot)
-      AND i.issue_id IN ({_candidates("$7", "$8", "$9", "$10")})
+    WHERE NOT pg_visible_in_snapshot(i.written_by, {_p("snapshot")}::pg_snapshot)
+      AND i.issue_id IN ({
+    _candidates(
+        _p("recheck_fingerprints"), _p("recheck_refs"), _p("recheck_components"), _p("recheck_environments")
+    )
+})
     UNION ALL
     SELECT w.issue_id FROM incoming w LEFT JOIN issues i USING (issue_id)
     WHERE COALESCE(i.version, 0) <> w.prior_version
@@ -107,7 +163,7 @@ WITH incoming AS (
 ), refs AS (
     INSERT INTO issue_refs (source_ref, issue_id)
     SELECT DISTINCT r.source_ref, r.issue_id
-    FROM jsonb_to_recordset($2::jsonb) AS r(source_ref text, issue_id text)
+    FROM {_unnest("ref_keys", "ref_issues")} AS r(source_ref, issue_id)
     WHERE (SELECT ok FROM ok)
     ON CONFLICT DO NOTHING
     RETURNING 1
@@ -115,36 +171,58 @@ WITH incoming AS (
     INSERT INTO reports (event_id, issue_id, fingerprint, source, source_format, merged_by,
                          occurred_at, received_at, report)
     SELECT r.event_id, r.issue_id, r.fingerprint, r.source, r.source_format, r.merged_by,
-           r.occurred_at, r.received_at, r.report
-    FROM jsonb_to_recordset($3::jsonb) AS r(event_id text, issue_id text, fingerprint text, source text,
-        source_format text, merged_by text, occurred_at timestamptz, received_at timestamptz, report jsonb)
+           r.occurred_at, r.received_at, r.report::jsonb
+    FROM {
+    _unnest(
+        "report_event_ids",
+        "report_issues",
+        "report_fingerprints",
+        "report_sources",
+        "report_formats",
+        "report_rules",
+        "report_occurred",
+        "report_received",
+        "report_json",
+    )
+} AS r(event_id, issue_id, fingerprint, source, source_format, merged_by, occurred_at, received_at, report)
     WHERE (SELECT ok FROM ok)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING 1
 ), audited AS (
     INSERT INTO audit_log (dedup_key, issue_id, at, action, actor, event_id, detail)
-    SELECT a.dedup_key, a.issue_id, a.at, a.action, a.actor, a.event_id, a.detail
-    FROM jsonb_to_recordset($4::jsonb) AS a(dedup_key text, issue_id text, at timestamptz, action text,
-        actor text, event_id text, detail jsonb)
+    SELECT a.dedup_key, a.issue_id, a.at, a.action, a.actor, a.event_id, a.detail::jsonb
+    FROM {
+    _unnest(
+        "audit_keys",
+        "audit_issues",
+        "audit_at",
+        "audit_actions",
+        "audit_actors",
+        "audit_event_ids",
+        "audit_details",
+    )
+} AS a(dedup_key, issue_id, at, action, actor, event_id, detail)
     WHERE (SELECT ok FROM ok)
     ON CONFLICT (dedup_key) DO NOTHING
     RETURNING 1
 ), members_gone AS (
     DELETE FROM issue_members m
-    USING unnest($11::text[], $12::smallint[], $13::bigint[], $14::bigint[]) AS g(issue_id, kind, low, high)
+    USING {_unnest("gone_issues", "gone_kinds", "gone_from", "gone_to")} AS g(issue_id, kind, low, high)
     WHERE (SELECT ok FROM ok)
       AND m.issue_id = g.issue_id AND m.kind = g.kind AND m.seq BETWEEN g.low AND g.high
     RETURNING 1
 ), members_added AS (
     INSERT INTO issue_members (issue_id, kind, seq, value)
     SELECT a.issue_id, a.kind, a.seq, a.value
-    FROM unnest($15::text[], $16::smallint[], $17::bigint[], $18::text[]) AS a(issue_id, kind, seq, value)
+    FROM {
+    _unnest("added_issues", "added_kinds", "added_seqs", "added_values")
+} AS a(issue_id, kind, seq, value)
     WHERE (SELECT ok FROM ok)
     RETURNING 1
 ), outbox AS (
     INSERT INTO triage_outbox (decision_id, issue_id, event_id, payload, headers)
     SELECT o.decision_id, o.issue_id, o.event_id, o.payload, o.headers
-    FROM jsonb_to_recordset($5::jsonb) AS o(decision_id text, issue_id text, event_id text,
+    FROM jsonb_to_recordset({_p("decisions")}) AS o(decision_id text, issue_id text, event_id text,
         payload jsonb, headers jsonb)
     WHERE (SELECT ok FROM ok)
     ON CONFLICT (decision_id) DO NOTHING
@@ -159,9 +237,9 @@ SELECT (SELECT ok FROM ok) AS ok,
        (SELECT count(*) FROM members_gone) AS members_gone,
        (SELECT count(*) FROM members_added) AS members_added
 """  # noqa: S608 - assembled from constants; values are bound parameters
-"""$1 issues (their heads), $2 refs, $3 reports, $4 audit rows, $5 decisions (JSON arrays), $6 the read's
-snapshot (NULL: no recheck), $7-$10 the recheck's fingerprints, keys and scopes, $11-$14 the
-``issue_members`` ranges deleted (issue, kind, lowest and highest seq), $15-$18 the rows inserted
+"""One batch's write; its parameters are :data:`WRITE_PARAMETERS`. ``snapshot`` is the read's snapshot
+(NULL: no recheck) and ``recheck_*`` the candidate query rechecked against it; ``gone_*`` are the
+``issue_members`` ranges deleted (issue, kind, lowest and highest seq) and ``added_*`` the rows inserted
 (:class:`~hypercare_store.members.MemberChanges`)."""
 
 LOAD_ISSUE: Final = f"""
