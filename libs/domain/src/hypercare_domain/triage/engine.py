@@ -163,7 +163,8 @@ def _finish(
     actor = "triage"
     if kind is None:
         suppressed_by = window if was_suppressed else None
-        issue = issue.model_copy(update={"suppressed_by": suppressed_by})
+        if issue.suppressed_by != suppressed_by:  # states are immutable: an unchanged one is kept as is
+            issue = issue.model_copy(update={"suppressed_by": suppressed_by})
         action = "report.linked" if issue.opened else "report.pending"
         audit = audit_for(
             issue, action, now=now, report=report, rule=str(rule), occurrences=issue.occurrences

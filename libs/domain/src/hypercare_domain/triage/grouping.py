@@ -8,6 +8,7 @@ from functools import lru_cache
 from hypercare_contracts import MergeRule, NormalizedReport, ReportAction
 from rapidfuzz import fuzz, process
 
+from hypercare_domain.triage.memo import PolicyMemo
 from hypercare_domain.triage.policy import TriagePolicies
 from hypercare_domain.triage.state import IssueState, ReportFacts, report_keys
 from hypercare_domain.triage.text import signature
@@ -28,9 +29,20 @@ class Match:
     score: float | None = None
 
 
+_caps: PolicyMemo[str, timedelta] = PolicyMemo()
+"""Absorb caps by route name."""
+
+
 def absorb_cap(issue: IssueState, policies: TriagePolicies) -> timedelta:
     """How old (since first seen) an issue may be and still absorb reports; per-route override first."""
-    hours = policies.routes.target(issue.route.name).absorb_max_age_hours
+    # Asked for every candidate of every report: remembered per route instead of scanning the routes
+    # and building the timedelta each time.
+    name = issue.route.name
+    return _caps.get(policies, name, lambda: _cap(name, policies))
+
+
+def _cap(route: str, policies: TriagePolicies) -> timedelta:
+    hours = policies.routes.target(route).absorb_max_age_hours
     return timedelta(hours=hours or policies.triage.grouping.absorb_max_age_hours)
 
 

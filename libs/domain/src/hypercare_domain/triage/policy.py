@@ -26,8 +26,13 @@ class PointsStep(PolicyModel):
 
 def points_for(value: float, ladder: list[PointsStep]) -> PointsStep | None:
     """The highest step of ``ladder`` that ``value`` reaches, or None below the first step."""
-    reached = [step for step in ladder if value >= step.at]
-    return max(reached, key=lambda step: step.at) if reached else None
+    # A loop rather than a filtered list and max(): five ladders are read for every report. Strictly
+    # higher keeps the first of equal steps, as max() does.
+    best: PointsStep | None = None
+    for step in ladder:
+        if value >= step.at and (best is None or step.at > best.at):
+            best = step
+    return best
 
 
 class PhraseGroup(PolicyModel):

@@ -6,6 +6,7 @@ from hypercare_contracts import Route, Severity, Source
 from pydantic import Field, model_validator
 
 from hypercare_domain.policy import PolicyModel
+from hypercare_domain.triage.memo import PolicyMemo
 from hypercare_domain.triage.text import name_matches
 
 
@@ -20,13 +21,21 @@ class RouteTarget(PolicyModel):
     absorb_max_age_hours: float | None = Field(default=None, gt=0)
 
     def to_route(self) -> Route:
-        """The contract's view of this target (without the overrides)."""
+        """The contract's view of this target (without the overrides); the same (immutable) instance
+        each time, as every report's reassessment asks for it."""
+        return _routes.get(self, None, self._route)
+
+    def _route(self) -> Route:
         return Route(
             name=self.name,
             team=self.team,
             escalation_policy=self.escalation_policy,
             channels=list(self.channels),
         )
+
+
+_routes: PolicyMemo[None, Route] = PolicyMemo(size=1, policies=256)
+"""The route of each target object."""
 
 
 class RouteRule(RouteTarget):
@@ -74,6 +83,17 @@ def match_route(
     component: str, source: Source, labels: dict[str, str], severity: Severity, policy: RoutesPolicy
 ) -> RouteTarget:
     """The first rule matching the issue, or the default route (with its overrides)."""
+    # Asked for every report, with the same few components, labels and severities.
+    key = (component, source, severity, tuple(labels.items()))
+    return _matched.get(policy, key, lambda: _first_match(component, source, labels, severity, policy))
+
+
+_matched: PolicyMemo[tuple[object, ...], RouteTarget] = PolicyMemo()
+
+
+def _first_match(
+    component: str, source: Source, labels: dict[str, str], severity: Severity, policy: RoutesPolicy
+) -> RouteTarget:
     for rule in policy.rules:
         if rule.matches(component, source, labels, severity):
             return rule

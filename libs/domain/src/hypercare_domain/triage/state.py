@@ -28,6 +28,7 @@ from hypercare_contracts.normalized import Tier
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from hypercare_domain.sentiment import sentiment
+from hypercare_domain.triage.memo import PolicyMemo
 from hypercare_domain.triage.policy import TriagePolicy
 from hypercare_domain.triage.text import FoldedText, PhraseMatcher, fold, folded_signature, phrase_matcher
 from hypercare_domain.triage.views import (
@@ -199,19 +200,19 @@ class ReportFacts:
     """``keys`` as a set (for overlap tests against an issue's keys)."""
 
 
-_matchers: dict[int, tuple[TriagePolicy, PhraseMatcher]] = {}
+_matchers: PolicyMemo[None, PhraseMatcher] = PolicyMemo(size=1)
 
 
 def _matcher(policy: TriagePolicy) -> PhraseMatcher:
-    # By policy identity (the entry holds the policy, so its id is not reused): building the key of
-    # phrase_matcher's cache for every report costs more than matching some texts.
-    entry = _matchers.get(id(policy))
-    if entry is None or entry[0] is not policy:
-        if len(_matchers) >= 16:
-            _matchers.clear()
-        groups = tuple((name, tuple(group.phrases)) for name, group in policy.phrase_groups.items())
-        entry = _matchers[id(policy)] = (policy, phrase_matcher(groups))
-    return entry[1]
+    # By policy identity: building the key of phrase_matcher's cache for every report costs more than
+    # matching some texts.
+    return _matchers.get(
+        policy,
+        None,
+        lambda: phrase_matcher(
+            tuple((name, tuple(group.phrases)) for name, group in policy.phrase_groups.items())
+        ),
+    )
 
 
 def _sentiment_of(report: NormalizedReport, text: str) -> float:

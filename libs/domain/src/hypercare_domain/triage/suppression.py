@@ -13,6 +13,7 @@ from hypercare_contracts import Source
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from hypercare_domain.policy import PolicyModel
+from hypercare_domain.triage.memo import PolicyMemo
 from hypercare_domain.triage.text import name_matches
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -174,7 +175,28 @@ def active_suppression(  # noqa: PLR0917 - the positional signature the triage s
     """
     if at.tzinfo is None:
         raise ValueError("active_suppression needs a timezone-aware instant")
-    for item in policy.in_order():
-        if item.match.matches(component, source, labels, environment) and item.active(at):
+    for item in _covering(policy, component, source, labels, environment):
+        if item.active(at):
             return item.name
     return None
+
+
+_Item = MaintenanceWindow | RecurringWindow | Silence
+_covered: PolicyMemo[tuple[object, ...], tuple[_Item, ...]] = PolicyMemo()
+
+
+def _covering(
+    policy: SuppressionPolicy, component: str, source: Source, labels: dict[str, str], environment: str
+) -> tuple[_Item, ...]:
+    """The windows and silences whose matchers cover the issue, in the order they are checked.
+
+    Every report asks, with the same few components, labels and environments: the answer is remembered.
+    """
+    key = (component, source, environment, tuple(labels.items()))
+    return _covered.get(
+        policy,
+        key,
+        lambda: tuple(
+            item for item in policy.in_order() if item.match.matches(component, source, labels, environment)
+        ),
+    )

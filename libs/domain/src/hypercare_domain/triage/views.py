@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-_MEMO_SIZE = 128
+_MEMO_SIZE = 256
 _SMALL = 16
 """Tuples shorter than this are cheaper to scan than to look up."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
