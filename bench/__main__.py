@@ -75,7 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-passthrough", action="store_true", help="do not measure the raw ceiling")
     parser.add_argument("--normalizer-only", action="store_true", help="leave triage out even if present")
     parser.add_argument("--keep", action="store_true", help="keep the topics and database for inspection")
-    parser.add_argument("--profile", action="store_true", help="py-spy the services during saturation")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the services during saturation and the fixed rate"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
     return parser.parse_args(argv)
 
@@ -325,6 +327,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sampler.phase = "at_rate"
         for service in services:
             service.mark_cpu("at_rate.start")
+        if args.profile:
+            recordings = [await record(f"{s.name}.at_rate", s.pid, log_dir) for s in services]
         stage_metrics = service_histograms(services)
         before = {key: await read() for key, read in stage_metrics.items()}
         since = time.time()
@@ -349,6 +353,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         drained_after = rate_seconds - (produced_at - since) - 1.0
         for service in services:
             service.mark_cpu("at_rate.end")
+        for recording in recordings:
+            await finish(recording)
+            results.setdefault("profile", {})[recording.name] = summarize(recording.output)
+        recordings = []
         at_rate: dict[str, Any] = {
             "achieved_rate": round(achieved, 1),
             "drained_s_after_last_send": round(drained_after, 2),

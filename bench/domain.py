@@ -82,7 +82,7 @@ def triage_all(reports: list[NormalizedReport], batch: int, digest: "hashlib._Ha
             continue
         started = time.process_time()
         result = triage_batch(chunk, store, policies, chunk[-1].received_at)
-        store.apply(result)
+        store.apply(result, chunk)
         spent += time.process_time() - started
         if digest is not None:
             for decision in result.decisions:

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 from hypercare_contracts import DeadLetter, ErrorClass, LifecycleEvent, MergeRule, NormalizedReport
 from hypercare_contracts.topics import HEADER_TRACE_ID
-from hypercare_domain.triage import BatchResult, InMemoryIssues, TriagePolicies, release_expired, triage_batch
+from hypercare_domain.triage import BatchResult, TriagePolicies, release_expired, triage_batch
+from hypercare_domain.triage.memory import SnapshotIndex
 from hypercare_runtime.deadletter import dead_letter
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, propagate, trace_id_of
@@ -149,6 +150,7 @@ class TriagePipeline:
         self._clock = clock
         self._max_attempts = max_attempts
         self._remembering: asyncio.Task[None] | None = None
+        self._index = SnapshotIndex()
 
     async def triage(self, items: Sequence[Incoming]) -> Outcome:
         """Triage the reports not stored yet; returns the committed decisions to publish.
@@ -178,12 +180,8 @@ class TriagePipeline:
             outcome.skipped = len(batch) - len(fresh)
             if not fresh:
                 return outcome
-            result = triage_batch(
-                [item.report for item in fresh],
-                InMemoryIssues(snapshot.issues.values()),
-                self._policies,
-                self._clock(),
-            )
+            triaged = [item.report for item in fresh]
+            result = triage_batch(triaged, self._index.lookup(snapshot.issues), self._policies, self._clock())
             links = {link.event_id: link for link in result.report_links}
             stored = tuple(
                 StoredReport(
@@ -222,6 +220,7 @@ class TriagePipeline:
                 continue
             finally:
                 clock.lap("save")
+            self._index.committed(result, triaged)
             # Hints are only hints: written in the background, the batch's decisions go out sooner.
             self._remembering = asyncio.create_task(self._remember(stored, result))
             outcome.decisions = decisions

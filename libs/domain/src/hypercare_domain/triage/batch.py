@@ -77,6 +77,18 @@ class IssueIndex:
         # One C-level update instead of a Python loop over up to a thousand keys.
         by_key.update(dict.fromkeys(keys, issue_id))
 
+    @property
+    def key_count(self) -> int:
+        """How many keys the index holds (it only grows, until rebuilt)."""
+        return len(self._by_key)
+
+    def forget(self, issue_id: str) -> None:
+        """Stop answering with ``issue_id``; its keys stay (hits are checked against current states)."""
+        state = self.states.pop(issue_id, None)
+        if state is not None:
+            self._by_fingerprint[state.fingerprint].discard(issue_id)
+            self._by_scope[(state.component, state.environment)].discard(issue_id)
+
     def candidate_ids(self, report: NormalizedReport, keys: Collection[str]) -> set[str]:
         """Ids of the indexed issues that share one of ``keys`` (the report's) or the fingerprint,
         or are unresolved on the report's component and environment (see
@@ -91,7 +103,8 @@ class IssueIndex:
             if holder is None:
                 continue
             for issue_id in self._shared_keys.get(key, (holder,)):
-                if key in as_set(states[issue_id].source_refs):
+                state = states.get(issue_id)  # None: forgotten since
+                if state is not None and key in as_set(state.source_refs):
                     found.add(issue_id)
         return found
 

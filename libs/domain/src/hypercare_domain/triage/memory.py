@@ -1,6 +1,7 @@
-"""Issues kept in memory: the store of the offline replay and of unit tests."""
+"""Issues kept in memory: the store of the offline replay and of unit tests, and the triage service's
+candidate index across batches."""
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from hypercare_contracts import NormalizedReport
 
@@ -36,9 +37,32 @@ class InMemoryIssues:
                 keys = as_set(state.source_refs) - as_set(previous.source_refs)
             self._index.put(state, keys)
 
-    def apply(self, result: BatchResult) -> None:
-        """Store every state a batch changed."""
-        self.save(result.states_changed.values())
+    def apply(self, result: BatchResult, reports: Iterable[NormalizedReport] | None = None) -> None:
+        """Store every state a batch changed.
+
+        Given the batch's reports, a changed state is indexed under the keys of the reports linked to
+        it, which are the only keys triage adds to an issue, instead of comparing its keys with those of
+        the state it replaces (a thousand on a hot issue). That is right when the batch was triaged
+        against this store: the states it replaces, with their other keys, are indexed already.
+        """
+        states = result.states_changed
+        if reports is not None:
+            keys_of = {report.event_id: report_keys(report) for report in reports}
+            for link in result.report_links:
+                state, keys = states.get(link.issue_id), keys_of.get(link.event_id)
+                if state is not None and keys is not None:
+                    self._order.setdefault(state.issue_id, len(self._order))
+                    self._index.put(state, keys)
+        self.save(state for state in states.values() if self._index.states.get(state.issue_id) is not state)
+
+    def forget(self, issue_id: str) -> None:
+        """Stop finding ``issue_id`` (until it is stored again)."""
+        self._index.forget(issue_id)
+
+    @property
+    def key_count(self) -> int:
+        """Source item keys indexed (forgotten issues' included)."""
+        return self._index.key_count
 
     def apply_steps(self, steps: Iterable[Step]) -> None:
         """Store the states of steps (such as those of ``release_expired``)."""
@@ -52,3 +76,39 @@ class InMemoryIssues:
         """Every stored issue, ordered by id."""
         states = self._index.states
         return [states[issue_id] for issue_id in sorted(states)]
+
+
+class SnapshotIndex:
+    """The candidate lookup of the triage service, kept from one batch to the next.
+
+    Each batch triages against the issues its store read returned (the *snapshot*). Indexing them
+    afresh for every batch meant putting every source item key of every candidate (up to a thousand
+    per hot issue, some forty hot issues) into a new index: at moderate rates, with small batches,
+    that was the largest fixed cost of a batch. Here the index lives on: a batch re-indexes only the
+    states that are not the objects already indexed (read again from the store), and a committed
+    batch adds only the keys its reports brought (:meth:`InMemoryIssues.apply`).
+
+    Lookups answer for the snapshot alone: states not in it are forgotten (their keys stay behind and
+    are checked against the current states, as the index always does). Keys left behind are bounded:
+    past ``max_keys`` the index starts over.
+    """
+
+    def __init__(self, *, max_keys: int = 200_000) -> None:
+        """An empty index, rebuilt from the next snapshot once it holds ``max_keys`` keys."""
+        self._issues = InMemoryIssues()
+        self._max_keys = max_keys
+
+    def lookup(self, snapshot: Mapping[str, IssueState]) -> InMemoryIssues:
+        """A lookup over exactly the states of ``snapshot`` (issue id -> state)."""
+        if self._issues.key_count > self._max_keys:
+            self._issues = InMemoryIssues()
+        issues = self._issues
+        for state in issues.all():
+            if state.issue_id not in snapshot:
+                issues.forget(state.issue_id)
+        issues.save(state for state in snapshot.values() if issues.get(state.issue_id) is not state)
+        return issues
+
+    def committed(self, result: BatchResult, reports: Iterable[NormalizedReport]) -> None:
+        """Index what a committed batch, triaged against :meth:`lookup`'s answer, changed."""
+        self._issues.apply(result, reports)
