@@ -79,7 +79,27 @@ async def apply_migrations(pool: asyncpg.Pool, migrations: list[Migration] | Non
     return applied_now
 
 
-async def open_pool(url: str, *, max_size: int = 10) -> asyncpg.Pool:
-    """An asyncpg pool; opened in a service's lifespan, never at import."""
-    pool: asyncpg.Pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)
+async def open_pool(url: str, *, max_size: int = 10, session_state: bool = True) -> asyncpg.Pool:
+    """An asyncpg pool; opened in a service's lifespan, never at import.
+
+    Args:
+        url: the PostgreSQL URL.
+        max_size: connections at most.
+        session_state: False when no user of the pool leaves session state behind (settings, session
+            advisory locks, listeners, cursors): a connection handed back is then only rolled back if a
+            transaction is still open, instead of being reset with a query (a round trip per use,
+            which the triage service pays twice per batch).
+    """
+    if session_state:
+        pool: asyncpg.Pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)
+    else:
+        pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=max_size, command_timeout=30, reset=_end_open_transaction
+        )
     return pool
+
+
+async def _end_open_transaction(conn: asyncpg.Connection) -> None:
+    """The release of a connection of a pool without session state: end a transaction left open."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")

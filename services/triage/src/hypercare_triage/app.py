@@ -198,11 +198,17 @@ class _Service:
         async with contextlib.AsyncExitStack() as stack:
             store, hints = self._given_store, self._given_hints
             if store is None:
+                # Migrations take a session lock: on a pool of their own, which resets its connections.
+                async with contextlib.AsyncExitStack() as migrating:
+                    admin = await open_pool(settings.database_url.get_secret_value(), max_size=1)
+                    migrating.push_async_callback(admin.close)
+                    await apply_migrations(admin)
                 pool = await open_pool(
-                    settings.database_url.get_secret_value(), max_size=settings.database_pool_max
+                    settings.database_url.get_secret_value(),
+                    max_size=settings.database_pool_max,
+                    session_state=False,
                 )
                 stack.push_async_callback(pool.close)
-                await apply_migrations(pool)
                 store = PgIssueStore(pool)
                 self.exit.pool = pool
                 if hints is None and settings.use_redis:
