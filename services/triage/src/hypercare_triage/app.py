@@ -209,7 +209,7 @@ class _Service:
                     session_state=False,
                 )
                 stack.push_async_callback(pool.close)
-                store = PgIssueStore(pool)
+                store = PgIssueStore(pool, cache_weight=settings.state_cache_weight)
                 self.exit.pool = pool
                 if hints is None and settings.use_redis:
                     # Hints are a shortcut: no retries, a short timeout (see RedisHints).

@@ -16,6 +16,10 @@ class TriageSettings(StreamSettings):
     batch_max_records: int = 1000
     """Reports per batch at most. A batch rewrites each issue it touches once, so under load larger
     batches write hot issues less often per report; at low rates batches stay small anyway."""
+    state_cache_weight: int = 600_000
+    """How much issue state the store keeps between batches, in entries of the states' bounded lists
+    (a hot issue at the shipped caps weighs ~5,500: about 110 of them, ~60 MB). Every candidate issue
+    that does not fit is read back from PostgreSQL, and re-indexed, on every batch."""
     max_attempts: int = 5
     """Times a batch is triaged again after another instance changed one of its issues."""
     release_interval: float = 5.0
