@@ -168,6 +168,9 @@ def service_histograms(services: list[Service]) -> dict[str, Callable[[], Awaita
         reads[f"raw->{stage} ({service.name} metric)"] = functools.partial(
             histogram_buckets, service, "hypercare_end_to_end_latency_seconds", stage=stage
         )
+        reads[f"{service.name} GC pause"] = functools.partial(
+            histogram_buckets, service, "hypercare_gc_pause_seconds"
+        )
         batch_stage = "normalize" if kind == "normalizer" else "triage"
         reads[f"{service.name} batch processing"] = functools.partial(
             histogram_buckets, service, "hypercare_stage_duration_seconds", service=kind, stage=batch_stage

@@ -1,11 +1,14 @@
-"""Process tuning: the cycle collector's threshold comes from the setting; 0 leaves the defaults."""
+"""Process tuning: the cycle collector's threshold comes from the setting; 0 leaves the defaults; its
+pauses are timed."""
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
-from hypercare_runtime.process import tune_garbage_collector
+from hypercare_runtime.process import BatchCollector, time_gc_pauses, tune_garbage_collector
 from hypercare_runtime.settings import ServiceSettings
+from prometheus_client import CollectorRegistry
 
 pytestmark = pytest.mark.unit
 
@@ -32,3 +35,39 @@ def test_zero_keeps_the_interpreter_defaults() -> None:
 
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_every_cycle_collection_is_timed_into_the_registry() -> None:
+    earlier, registry = CollectorRegistry(), CollectorRegistry()
+    time_gc_pauses(earlier)
+    time_gc_pauses(registry)  # a later app in the same process
+    time_gc_pauses(registry)
+    gc.collect()
+    count = registry.get_sample_value("hypercare_gc_pause_seconds_count", {"generation": "2"})
+    assert count is not None
+    assert count >= 1
+    assert len(gc.callbacks) == len(set(map(id, gc.callbacks))), "the callback is installed once"
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_between_batches_what_is_alive_is_frozen_and_cycles_wait_for_the_period() -> None:
+    alive = _Cycle()  # what the service holds: frozen, out of later collections
+    collector = BatchCollector(full_every_s=3600)
+    collector.after_batch()
+    assert gc.get_freeze_count() > 0
+    garbage = weakref.ref(_Cycle())  # a cycle dropped after the freeze: young, collected as usual
+    gc.collect(0)
+    assert garbage() is None
+    frozen = _Cycle()
+    collector.after_batch()
+    lost = weakref.ref(frozen)
+    del frozen
+    gc.collect()
+    assert lost() is not None, "frozen cycles wait for the next full collection"
+    BatchCollector(full_every_s=0).after_batch()
+    assert lost() is None, "the full collection between batches frees them"
+    assert alive.me is alive

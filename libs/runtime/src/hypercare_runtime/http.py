@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 from hypercare_runtime.lag import report_consumer_lag
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.metrics import PipelineMetrics
+from hypercare_runtime.process import time_gc_pauses
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 log = get_logger(__name__)
@@ -78,6 +79,7 @@ def create_service_app(
     """
     if metrics is not None:
         lifespan = _with_lag_reporting(broker, metrics, lifespan)
+    time_gc_pauses(registry)
     routes: list[tuple[str, ASGIApp]] = [
         ("/metrics", make_asgi_app(registry)),
         ("/healthz", _healthz()),

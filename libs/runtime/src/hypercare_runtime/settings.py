@@ -41,6 +41,9 @@ class ServiceSettings(BaseSettings):
     gc_threshold: int = 20_000
     """Young-generation threshold of Python's cycle collector (see ``hypercare_runtime.process``); 0 keeps
     the interpreter's default of 700."""
+    gc_full_every_s: float = 60.0
+    """A service that collects between batches (``BatchCollector``: triage) collects everything at most
+    this often; in between, collections only look at what the current batch allocated."""
 
     def resolved_policy_dir(self) -> Path:
         """The policy folder: ``HYPERCARE_POLICY_DIR`` or the shipped ``deploy/policy``."""

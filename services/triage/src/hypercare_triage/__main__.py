@@ -2,7 +2,7 @@
 
 import asyncio
 
-from hypercare_runtime.process import tune_garbage_collector
+from hypercare_runtime.process import BatchCollector, tune_garbage_collector
 
 from hypercare_triage.app import create_app
 from hypercare_triage.settings import TriageSettings
@@ -11,7 +11,8 @@ from hypercare_triage.settings import TriageSettings
 def main() -> None:
     """Run until SIGINT/SIGTERM."""
     settings = TriageSettings()
-    app = create_app(settings)
+    collector = BatchCollector(full_every_s=settings.gc_full_every_s) if settings.gc_threshold > 0 else None
+    app = create_app(settings, collector=collector)
     tune_garbage_collector(settings.gc_threshold)
     asyncio.run(app.run(run_extra_options={"host": settings.http_host, "port": settings.http_port}))
 

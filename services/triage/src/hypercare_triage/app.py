@@ -23,6 +23,7 @@ from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
 from hypercare_runtime.http import create_service_app
 from hypercare_runtime.kafka import BatchPublisher, OffsetCommitter, create_stream_broker, raw_records
 from hypercare_runtime.logging import configure_logging, get_logger
+from hypercare_runtime.process import BatchCollector
 from hypercare_runtime.tracing import header_map
 from hypercare_store.exit_metrics import ExitReadinessCollector, refresh_exit_metrics
 from hypercare_store.issues import PgIssueStore
@@ -122,6 +123,7 @@ class _Service:
         self._store: IssueStore | None = None
         self._pipeline: TriagePipeline | None = None
         self.exit = _ExitReadiness(settings, metrics.registry)
+        self.collector: BatchCollector | None = None
 
     def ready(self) -> tuple[IssueStore, TriagePipeline]:
         """The store and pipeline the lifespan opened."""
@@ -139,6 +141,8 @@ class _Service:
         await self.out.publish(store, outcome.decisions, parsed.dead)
         outcome.seconds["publish"] = time.perf_counter() - published
         _record_batch(self.metrics, outcome, [r.topic for r in records], started)
+        if self.collector is not None:
+            self.collector.after_batch()
 
     async def on_lifecycle(self, record: RawRecord) -> None:
         """Apply a lifecycle event; commands on the same topic are not ours and are skipped."""
@@ -240,6 +244,7 @@ def create_app(
     store: IssueStore | None = None,
     hints: IssueHints | None = None,
     clock: Clock | None = None,
+    collector: BatchCollector | None = None,
 ) -> AsgiFastStream:
     """Build the triage service: subscribers, the release timer, metrics and operational endpoints.
 
@@ -248,6 +253,8 @@ def create_app(
         store: an issue store to use instead of PostgreSQL (service tests pass an in-memory fake).
         hints: a hint cache to use instead of Redis (none when ``store`` is given and this is not).
         clock: the decision clock (defaults to the wall clock).
+        collector: cycle collection between batches (``python -m hypercare_triage`` passes one; tests
+            leave the interpreter's collector alone).
     """
     configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
     registry = CollectorRegistry()
@@ -258,6 +265,7 @@ def create_app(
     service = _Service(
         settings, broker, metrics, store=store, hints=hints, clock=clock or (lambda: datetime.now(UTC))
     )
+    service.collector = collector
 
     reports = broker.subscriber(
         settings.normalized_topic,
