@@ -179,3 +179,21 @@ async def test_a_state_stored_before_the_list_rows_existed_keeps_its_lists(datab
         assert await pool.fetchval("SELECT count(*) FROM issue_members") == 4 + 4 + 3 + 3
     finally:
         await pool.close()
+
+
+async def test_a_batch_diffs_against_what_it_read_even_when_the_cache_could_not_keep_it(
+    database_url: str,
+) -> None:
+    small = _small_caps()
+    pool = await open_pool(database_url)
+    try:
+        await apply_migrations(pool)
+        tiny = PgIssueStore(pool, cache_weight=1)  # every state read or written is dropped at once
+        first = await _triage(tiny, small, *(make_report(minutes=n) for n in range(3)))
+        later = await _triage(tiny, small, make_report(minutes=5))
+        assert later.version > first.version
+        lowest = await pool.fetchval("SELECT min(seq) FROM issue_members WHERE kind = 2")
+        assert lowest >> 24 == first.version, "the reporters kept their rows: a diff, not a rewrite"
+        assert await PgIssueStore(pool).load_issue(issue_id=first.issue_id) == later
+    finally:
+        await pool.close()

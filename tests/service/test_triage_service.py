@@ -1,5 +1,6 @@
 """The triage service's handlers on FastStream's in-memory broker, with an in-memory issue store."""
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -206,3 +207,25 @@ async def test_lifecycle_commands_on_the_shared_topic_are_ignored() -> None:
 
     assert h.store.issues[issue_id].status is IssueStatus.SNOOZED
     assert h.dead == []
+
+
+async def test_an_unexpected_error_in_the_timer_does_not_stop_it() -> None:
+    third_tick = asyncio.Event()
+
+    class FailingOnce(FakeIssueStore):
+        calls = 0
+
+        async def suppressed_open(self) -> list[IssueState]:
+            FailingOnce.calls += 1
+            if FailingOnce.calls == 3:
+                third_tick.set()
+            if FailingOnce.calls == 1:
+                raise ValueError("a bug in one tick")
+            return await super().suppressed_open()
+
+    settings = TriageSettings(release_interval=0.01, log_json=True)
+    app = create_app(settings, store=FailingOnce(), clock=lambda: NOW)
+    broker = app.broker
+    assert isinstance(broker, KafkaBroker)
+    async with TestKafkaBroker(broker), app.start_lifespan_context():
+        await asyncio.wait_for(third_tick.wait(), timeout=5)  # the timer went on after the failing tick

@@ -2,6 +2,7 @@
 
 import gc
 import time
+import weakref
 
 from prometheus_client import CollectorRegistry, Histogram
 
@@ -57,7 +58,7 @@ class BatchCollector:
 
 
 _pauses: Histogram | None = None
-_pauses_registry: CollectorRegistry | None = None
+_histograms: "weakref.WeakKeyDictionary[CollectorRegistry, Histogram]" = weakref.WeakKeyDictionary()
 
 
 def _on_collection(phase: str, info: dict[str, int], started: list[float] = [0.0]) -> None:  # noqa: B006
@@ -72,19 +73,19 @@ def time_gc_pauses(registry: CollectorRegistry) -> None:
     """Export how long each cycle collection paused the process, as ``hypercare_gc_pause_seconds``.
 
     Collections stop the event loop: a full one over a large heap (the issue states triage keeps) can
-    take longer than a batch. The callback is process-wide and installed once; the histogram lives on
-    ``registry``, the latest one given (one service per process).
+    take longer than a batch. The callback is process-wide and installed once; it observes into the
+    histogram of the latest registry given (one service per process; tests build many).
     """
-    global _pauses, _pauses_registry  # noqa: PLW0603 - one callback per process, feeding the current registry
-    if registry is _pauses_registry:
-        return
-    _pauses_registry = registry
-    _pauses = Histogram(
-        "hypercare_gc_pause_seconds",
-        "Time the process was paused by one cycle collection, by generation collected.",
-        ["generation"],
-        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
-        registry=registry,
-    )
+    global _pauses  # noqa: PLW0603 - one callback per process, feeding the current registry
+    histogram = _histograms.get(registry)
+    if histogram is None:
+        histogram = _histograms[registry] = Histogram(
+            "hypercare_gc_pause_seconds",
+            "Time the process was paused by one cycle collection, by generation collected.",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=registry,
+        )
+    _pauses = histogram
     if _on_collection not in gc.callbacks:
         gc.callbacks.append(_on_collection)

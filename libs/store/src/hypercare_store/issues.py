@@ -180,11 +180,20 @@ class PgIssueStore:
         self._weights: dict[str, int] = {}
         self._weight = 0
         self._max_weight = cache_weight
+        self._read: dict[str, Held] = {}
+        """The states the last batch read: a batch's write diffs against them even when more candidates
+        than the cache holds pushed some out."""
 
     def _keep(self, held: Iterable[Held]) -> None:
         cache, weights = self._cache, self._weights
         for entry in held:
             issue_id = entry.state.issue_id
+            current = cache.get(issue_id)
+            if current is not None and current.state.version >= entry.state.version:
+                # Never older (a read that overlapped a commit), and the same version stays the same
+                # object: the candidate index recognises the states it has indexed by identity.
+                cache.move_to_end(issue_id)
+                continue
             weight = state_weight(entry.state)
             self._weight += weight - weights.get(issue_id, 0)
             weights[issue_id] = weight
@@ -195,8 +204,10 @@ class PgIssueStore:
             self._weight -= weights.pop(issue_id)
 
     def _held(self, issue_id: str, version: int) -> Held | None:
-        entry = self._cache.get(issue_id)
-        return entry if entry is not None and entry.state.version == version else None
+        for entry in (self._cache.get(issue_id), self._read.get(issue_id)):
+            if entry is not None and entry.state.version == version:
+                return entry
+        return None
 
     async def load_batch(self, *, query: CandidateQuery) -> Snapshot:
         """Stored event ids and candidate issues of a batch, in one statement."""
@@ -223,6 +234,7 @@ class PgIssueStore:
             else:
                 token = ident
         self._keep(issues.values())
+        self._read = issues
         return Snapshot(
             known_event_ids=frozenset(known),
             issues={issue_id: entry.state for issue_id, entry in issues.items()},
@@ -262,11 +274,13 @@ class PgIssueStore:
         return entry.state
 
     async def suppressed_open(self) -> list[IssueState]:
-        """Published, unresolved issues held back by a maintenance window or silence."""
+        """Published, unresolved issues held back by a maintenance window or silence.
+
+        Not kept in the cache: read on a timer, they would push a batch's hot candidates out. A release
+        written from one the cache does not hold replaces the issue's list rows (once per window).
+        """
         rows = await self._pool.fetch(sql.SUPPRESSED_OPEN)
-        held = [held_from(IssueState.model_validate_json(row["state"]), row["seqs"]) for row in rows]
-        self._keep(held)
-        return [entry.state for entry in held]
+        return [IssueState.model_validate_json(row["state"]) for row in rows]
 
     async def open_counts(self) -> list[OpenCount]:
         """Open issues by severity and route."""

@@ -249,7 +249,7 @@ WHERE i.issue_id = $1
 """  # noqa: S608 - assembled from constants; values are bound parameters
 
 SUPPRESSED_OPEN: Final = f"""
-SELECT (i.state || members.lists)::text AS state, members.seqs FROM issues i
+SELECT (i.state || members.lists)::text AS state FROM issues i
 {_members("i.issue_id")}
 WHERE i.suppressed_by IS NOT NULL AND i.status <> 'resolved' AND i.opened ORDER BY i.issue_id
 """  # noqa: S608 - assembled from constants

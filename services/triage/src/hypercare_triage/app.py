@@ -187,6 +187,8 @@ class _Service:
                 await self.tick()
             except (asyncpg.PostgresError, OSError, KafkaError) as exc:
                 log.warning("triage.timer_failed", error=type(exc).__name__, detail=str(exc))
+            except Exception:  # a bug in one tick must not stop releases for good
+                log.exception("triage.timer_error")
             await asyncio.sleep(self.settings.release_interval)
 
     async def database_ready(self) -> bool:

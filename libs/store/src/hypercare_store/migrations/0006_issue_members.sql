@@ -2,6 +2,10 @@
 -- issues.state into one row per entry, so that a batch writes the entries that changed instead of the
 -- whole 60-110 kB state of every hot issue it touched (hypercare_store.members says how).
 --
+-- Upgrading: stop every triage instance of an earlier version before starting one of this version (no
+-- rolling upgrade across this migration). An older instance still running would read issues without
+-- their lists and write its lists into issues.state, where this version no longer reads them.
+--
 -- seq orders a list's entries: (issue version that added the entry) << 24 | (its place among that
 -- version's additions). kind: 0 source_refs, 1 open_refs, 2 reporters, 3 recent (a JSON object).
 
