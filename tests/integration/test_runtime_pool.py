@@ -1,4 +1,4 @@
-"""Connection pools: a pool without session state ends a transaction left open, and resets nothing else."""
+"""Connection pools: JIT off; a pool without session state ends a transaction left open, and resets nothing else."""
 
 import pytest
 from hypercare_runtime.db import open_pool
@@ -29,5 +29,13 @@ async def test_only_a_pool_with_session_state_resets_settings(database_url: str,
         async with pool.acquire() as conn:
             kept = await conn.fetchval("SHOW application_name")
         assert kept == (default if session_state else "changed")
+    finally:
+        await pool.close()
+
+
+async def test_pools_run_without_jit_compilation(database_url: str) -> None:
+    pool = await open_pool(database_url, max_size=1)
+    try:
+        assert await pool.fetchval("SHOW jit") == "off"
     finally:
         await pool.close()

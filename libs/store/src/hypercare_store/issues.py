@@ -99,7 +99,7 @@ def _report_columns(reports: Sequence[StoredReport]) -> dict[str, list[Any]]:
         "report_rules": [s.rule.value for s in reports],
         "report_occurred": [s.report.occurred_at for s in reports],
         "report_received": [s.report.received_at for s in reports],
-        "report_json": [s.json or s.report.model_dump_json() for s in reports],
+        "report_json": [s.report.model_dump_json() for s in reports],
     }
 
 

@@ -109,9 +109,6 @@ class StoredReport:
     report: NormalizedReport
     issue_id: str | None
     rule: MergeRule
-    json: str | None = None
-    """The report's JSON as it arrived (it was validated as ``report``): stored as is instead of
-    serialising the model again; None: serialise it."""
 
 
 @dataclass(frozen=True)

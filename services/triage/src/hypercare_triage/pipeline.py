@@ -45,8 +45,6 @@ class Incoming:
 
     report: NormalizedReport
     ingested_at: float
-    json: str | None = None
-    """The message the report was parsed from (stored as is)."""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -89,8 +87,7 @@ def parse_records(records: Sequence[RawRecord], *, service: str) -> Parsed:
                 )
             )
             continue
-        ingested_at = ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)
-        parsed.items.append(Incoming(report, ingested_at, raw.decode()))
+        parsed.items.append(Incoming(report, ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)))
     return parsed
 
 
@@ -188,7 +185,6 @@ class TriagePipeline:
                     item.report,
                     links[item.report.event_id].issue_id if item.report.event_id in links else None,
                     links[item.report.event_id].rule if item.report.event_id in links else MergeRule.NEW,
-                    item.json,
                 )
                 for item in fresh
             )
