@@ -115,6 +115,7 @@ class _Service:
         store: IssueStore | None,
         hints: IssueHints | None,
         clock: Clock,
+        collector: BatchCollector | None = None,
     ) -> None:
         self.settings, self.metrics, self.now = settings, metrics, clock
         self.policies = load_triage_policies(settings.resolved_policy_dir())
@@ -123,7 +124,7 @@ class _Service:
         self._store: IssueStore | None = None
         self._pipeline: TriagePipeline | None = None
         self.exit = _ExitReadiness(settings, metrics.registry)
-        self.collector: BatchCollector | None = None
+        self.collector = collector
 
     def ready(self) -> tuple[IssueStore, TriagePipeline]:
         """The store and pipeline the lifespan opened."""
@@ -265,9 +266,14 @@ def create_app(
     # the background once a batch is stored and its decisions sent.
     broker = create_stream_broker(settings, service=SERVICE, registry=registry)
     service = _Service(
-        settings, broker, metrics, store=store, hints=hints, clock=clock or (lambda: datetime.now(UTC))
+        settings,
+        broker,
+        metrics,
+        store=store,
+        hints=hints,
+        clock=clock or (lambda: datetime.now(UTC)),
+        collector=collector,
     )
-    service.collector = collector
 
     reports = broker.subscriber(
         settings.normalized_topic,
