@@ -113,6 +113,18 @@ def test_custom_rules_match_in_order(
     assert route_for(component, source, labels, Severity.LOW, CUSTOM).name == route
 
 
+def test_remembered_routes_tell_apart_only_the_labels_rules_test() -> None:
+    # The routing memo keys on the tested labels alone: other labels share an answer, tested ones do not.
+    for extra in ("a", "b"):
+        labels = {"team": "data", "tier": "1", "host": extra}
+        assert route_for("etl", Source.ALERTS, labels, Severity.LOW, CUSTOM).name == "data-alerts"
+    assert (
+        route_for("etl", Source.ALERTS, {"team": "data", "tier": "2"}, Severity.LOW, CUSTOM).name
+        == "fallback"
+    )
+    assert route_for("etl", Source.ALERTS, {"tier": "1"}, Severity.LOW, CUSTOM).name == "fallback"
+
+
 def test_default_route_has_no_channels_unless_configured() -> None:
     assert route_for("x", Source.TICKETS, {}, Severity.LOW, CUSTOM).channels == []
 

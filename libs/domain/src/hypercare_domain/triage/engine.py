@@ -89,20 +89,24 @@ class _Explanation:
 
 def _reassess(
     issue: IssueState, prior: IssueState | None, policies: TriagePolicies, at: datetime
-) -> tuple[IssueState, _Explanation]:
+) -> tuple[dict[str, object], _Explanation]:
     """Score and route the issue; severity never drops below what it already was.
 
-    The new state's breakdown is left empty: the explanation returned writes it out.
+    Returns the fields to update on ``issue`` (the caller adds its own to the same copy) and the
+    explanation that writes out the breakdown, left empty in the update.
     """
     measured = measure(issue, policies.triage, at)
     severity, held = measured.severity, None
     if prior is not None and prior.severity.rank > severity.rank:
         severity = held = prior.severity
     target = match_route(issue.component, issue.source, issue.labels, severity, policies.routes)
-    issue = issue.model_copy(
-        update={"severity": severity, "impact": measured.impact, "breakdown": (), "route": target.to_route()}
-    )
-    return issue, _Explanation(measured, held)
+    update: dict[str, object] = {
+        "severity": severity,
+        "impact": measured.impact,
+        "breakdown": (),
+        "route": target.to_route(),
+    }
+    return update, _Explanation(measured, held)
 
 
 def _open_after(issue: IssueState, policies: TriagePolicies) -> int:
@@ -330,8 +334,9 @@ def decide(
     if facts is None:
         facts = facts_of(report, policies.triage)
     issue = absorb(issue, report, facts, policies.triage, at)
-    issue, explanation = _reassess(issue, prior, policies, at)
-    stamped: dict[str, object] = {"version": issue.version + 1, "last_merged_by": rule}
+    # One copy for the reassessment and the stamp (pydantic copies cost microseconds each).
+    stamped, explanation = _reassess(issue, prior, policies, at)
+    stamped["version"], stamped["last_merged_by"] = issue.version + 1, rule
     unexplained: Explain | None = explanation.breakdown
     if explain:
         stamped["breakdown"], unexplained = explanation.breakdown(), None

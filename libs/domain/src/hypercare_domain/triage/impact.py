@@ -49,16 +49,21 @@ def _log_share(value: float, full: float) -> float:
     return min(1.0, log1p(value) / log1p(full))
 
 
-def _part(lines: list[BreakdownLine], rule: str, points: float, template: str, *args: object) -> float:
-    """``points`` rounded to 0.1, with a breakdown line when positive (``rule`` is the line's full name)."""
+_Lines = list[BreakdownLine] | None
+"""Where the parts append their breakdown lines; None when only the numbers are wanted."""
+
+
+def _part(lines: _Lines, rule: str, points: float, template: str, *args: object) -> float:
+    """``points`` rounded to 0.1, with a breakdown line when positive and ``lines`` is given (``rule`` is
+    the line's full name)."""
     points = round(points, 1)
-    if points > 0:
+    if points > 0 and lines is not None:
         # Rounded once more when written: rounding to 0.1 again gives the same number.
         lines.append((rule, points, template, args))
     return points
 
 
-def _reach(issue: IssueState, policy: TriagePolicy, lines: list[BreakdownLine]) -> float:
+def _reach(issue: IssueState, policy: TriagePolicy, lines: _Lines) -> float:
     cfg, signals = policy.impact.reach, issue.signals
     total = _part(
         lines,
@@ -94,7 +99,7 @@ def revenue_at_risk(issue: IssueState, policy: TriagePolicy) -> float:
     return max(issue.signals.revenue_at_risk, per_user * affected)
 
 
-def _financial(issue: IssueState, policy: TriagePolicy, lines: list[BreakdownLine]) -> float:
+def _financial(issue: IssueState, policy: TriagePolicy, lines: _Lines) -> float:
     cfg, signals = policy.impact.financial, issue.signals
     total = 0.0
     if policy.is_core(issue.component):
@@ -107,7 +112,8 @@ def _financial(issue: IssueState, policy: TriagePolicy, lines: list[BreakdownLin
         )
     money = sorted(name for name in signals.groups if policy.phrase_groups[name].financial)
     if money:
-        phrases = ", ".join(f"'{signals.groups[name]}'" for name in money)
+        # The phrases are only named in the line.
+        phrases = ", ".join(f"'{signals.groups[name]}'" for name in money) if lines is not None else ""
         total += _part(
             lines, "impact.financial.money_moved", cfg.financial_groups, "money involved: {}", phrases
         )
@@ -127,7 +133,7 @@ def _financial(issue: IssueState, policy: TriagePolicy, lines: list[BreakdownLin
     return min(100.0, total)
 
 
-def _reputational(issue: IssueState, policy: TriagePolicy, lines: list[BreakdownLine]) -> float:
+def _reputational(issue: IssueState, policy: TriagePolicy, lines: _Lines) -> float:
     cfg, signals = policy.impact.reputational, issue.signals
     total = _part(
         lines,
@@ -175,6 +181,11 @@ def measure_impact(issue: IssueState, policy: TriagePolicy) -> tuple[Impact, lis
     Each part is 0-100; the score is their weighted sum (weights from the policy, summing to 1).
     """
     lines: list[BreakdownLine] = []
+    return impact_of(issue, policy, lines), lines
+
+
+def impact_of(issue: IssueState, policy: TriagePolicy, lines: _Lines = None) -> Impact:
+    """Impact of an issue (see :func:`measure_impact`); its breakdown lines appended to ``lines`` if given."""
     weights = policy.impact.weights
     reach = _reach(issue, policy, lines)
     financial = _financial(issue, policy, lines)
@@ -185,26 +196,26 @@ def measure_impact(issue: IssueState, policy: TriagePolicy) -> tuple[Impact, lis
         ),
         1,
     )
-    lines.append(
-        (
-            "impact",
-            score,
-            "impact {:g} = reach {:g} x {:g} + financial {:g} x {:g} + reputational {:g} x {:g}",
+    if lines is not None:
+        lines.append(
             (
+                "impact",
                 score,
-                reach,
-                weights.reach,
-                financial,
-                weights.financial,
-                reputational,
-                weights.reputational,
-            ),
+                "impact {:g} = reach {:g} x {:g} + financial {:g} x {:g} + reputational {:g} x {:g}",
+                (
+                    score,
+                    reach,
+                    weights.reach,
+                    financial,
+                    weights.financial,
+                    reputational,
+                    weights.reputational,
+                ),
+            )
         )
-    )
-    impact = Impact(
+    return Impact(
         score=score, reach=round(reach, 1), financial=round(financial, 1), reputational=round(reputational, 1)
     )
-    return impact, lines
 
 
 def assess_impact(issue: IssueState, policy: TriagePolicy) -> tuple[Impact, list[ScoreItem]]:

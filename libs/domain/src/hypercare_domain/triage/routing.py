@@ -83,12 +83,19 @@ def match_route(
     component: str, source: Source, labels: dict[str, str], severity: Severity, policy: RoutesPolicy
 ) -> RouteTarget:
     """The first rule matching the issue, or the default route (with its overrides)."""
-    # Asked for every report, with the same few components, labels and severities.
-    key = (component, source, severity, tuple(labels.items()))
+    # Asked for every report, with the same few components and severities. Issues carry labels no rule
+    # looks at (hosts, trace ids): only the values of the labels some rule tests go in the key (None for
+    # a missing one, which no rule's value equals either), or nearly every key would be new.
+    names = _tested_labels.get(
+        policy, None, lambda: tuple(sorted({n for r in policy.rules for n in r.labels}))
+    )
+    key = (component, source, severity, tuple(map(labels.get, names)))
     return _matched.get(policy, key, lambda: _first_match(component, source, labels, severity, policy))
 
 
 _matched: PolicyMemo[tuple[object, ...], RouteTarget] = PolicyMemo()
+_tested_labels: PolicyMemo[None, tuple[str, ...]] = PolicyMemo(size=1)
+"""The names of the labels the rules of each policy test."""
 
 
 def _first_match(

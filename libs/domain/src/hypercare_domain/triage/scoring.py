@@ -4,8 +4,9 @@ Severity is the highest of two things: the floors set by rules ("a double charge
 critical"), and the severity the summed points reach (``severity_points``), capped by any ceiling
 ("a typo stays low however many people mention it"). Floors always win over ceilings.
 
-:func:`measure` scores an issue and keeps the breakdown as templates, written out only when asked
-(:meth:`Measurement.breakdown`); :func:`assess` does both.
+:func:`measure` scores an issue without building the breakdown: :meth:`Measurement.breakdown` runs the
+same rules again on the same (immutable) issue when it is asked for, recording their lines this time;
+:func:`assess` does both.
 """
 
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 
 from hypercare_contracts import Impact, ScoreItem, Severity
 
-from hypercare_domain.triage.impact import BreakdownLine, measure_impact, write_lines
+from hypercare_domain.triage.impact import BreakdownLine, impact_of, write_lines
 from hypercare_domain.triage.policy import PointsStep, ReachRule, TriagePolicy, points_for
 from hypercare_domain.triage.state import IssueState
 from hypercare_domain.triage.views import micros, recent_view
@@ -30,20 +31,27 @@ class Assessment:
 
 @dataclass(frozen=True)
 class Measurement:
-    """Severity and impact, with their breakdown not yet written out."""
+    """Severity and impact, with what it takes to write their breakdown out later."""
 
     severity: Severity
     impact: Impact
-    lines: tuple[BreakdownLine, ...]
+    issue: IssueState
+    policy: TriagePolicy
+    now: datetime
 
     def breakdown(self) -> list[ScoreItem]:
         """The breakdown: one line per rule that contributed, the ``severity`` line, the impact lines."""
-        return write_lines(self.lines)
+        # Every report is scored but few breakdowns are read (see :data:`~.impact.BreakdownLine`):
+        # scoring again with the lines recorded gives the same numbers, since the inputs are immutable.
+        lines: list[BreakdownLine] = []
+        _measure(self.issue, self.policy, self.now, lines)
+        return write_lines(lines)
 
 
 @dataclass
 class _Tally:
-    lines: list[BreakdownLine] = field(default_factory=list)
+    lines: list[BreakdownLine] | None
+    """Where the breakdown lines go; None when only the numbers are wanted."""
     floors: list[tuple[Severity, str]] = field(default_factory=list)
     ceilings: list[tuple[Severity, str]] = field(default_factory=list)
     points: float = 0.0
@@ -54,9 +62,11 @@ class _Tally:
         """Count ``points`` (and ``floor``) for ``rule``; ``template`` and ``args`` give the reason."""
         if floor is not None:
             self.floors.append((floor, rule))
-            template, args = template + ": at least {}", (*args, floor)
         self.points += points
-        self.lines.append((f"severity.{rule}", points, template, args))
+        if self.lines is not None:
+            if floor is not None:
+                template, args = template + ": at least {}", (*args, floor)
+            self.lines.append((f"severity.{rule}", points, template, args))
 
 
 def _where(issue: IssueState, core: bool) -> str:
@@ -205,10 +215,19 @@ def _points_severity(points: float, policy: TriagePolicy) -> Severity:
 
 
 def measure(issue: IssueState, policy: TriagePolicy, now: datetime) -> Measurement:
-    """Severity and impact of ``issue`` as of ``now``, the breakdown kept for later (see :func:`assess`)."""
+    """Severity and impact of ``issue`` as of ``now``, the breakdown left for later (see :func:`assess`)."""
+    severity, impact = _measure(issue, policy, now, None)
+    return Measurement(severity=severity, impact=impact, issue=issue, policy=policy, now=now)
+
+
+def _measure(
+    issue: IssueState, policy: TriagePolicy, now: datetime, lines: list[BreakdownLine] | None
+) -> tuple[Severity, Impact]:
+    """Severity and impact; the breakdown lines appended to ``lines`` when given."""
     core = policy.is_core(issue.component)
-    where = _where(issue, core)
-    tally = _Tally()
+    # ``where`` is only ever an argument of a reason.
+    where = _where(issue, core) if lines is not None else ""
+    tally = _Tally(lines)
     _phrases(issue, policy, core, where, tally)
     _alert(issue, policy, core, where, tally)
     _reach(issue, policy, now, tally, core=core, where=where)
@@ -217,6 +236,16 @@ def measure(issue: IssueState, policy: TriagePolicy, now: datetime) -> Measureme
 
     by_points = _points_severity(tally.points, policy)
     severity = by_points
+    if lines is None:  # the same severity as below, without the reason
+        if tally.ceilings:
+            ceiling = min(tally.ceilings, key=lambda item: item[0].rank)[0]
+            if ceiling.rank < severity.rank:
+                severity = ceiling
+        if tally.floors:
+            floor = max(tally.floors, key=lambda item: item[0].rank)[0]
+            if floor.rank > severity.rank:
+                severity = floor
+        return severity, impact_of(issue, policy)
     # The reason of the ``severity`` line, after the severity it names.
     reason, args = "{:g} points reach {}", [tally.points, by_points]
     if tally.ceilings:
@@ -231,9 +260,8 @@ def measure(issue: IssueState, policy: TriagePolicy, now: datetime) -> Measureme
         args += (floor, floor_rule)
         if floor.rank > severity.rank:
             severity = floor
-    tally.lines.append(("severity", tally.points, "{}: " + reason, (severity, *args)))
-    impact, impact_lines = measure_impact(issue, policy)
-    return Measurement(severity=severity, impact=impact, lines=(*tally.lines, *impact_lines))
+    lines.append(("severity", tally.points, "{}: " + reason, (severity, *args)))
+    return severity, impact_of(issue, policy, lines)
 
 
 def assess(issue: IssueState, policy: TriagePolicy, now: datetime) -> Assessment:

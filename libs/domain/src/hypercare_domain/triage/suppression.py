@@ -183,6 +183,8 @@ def active_suppression(  # noqa: PLR0917 - the positional signature the triage s
 
 _Item = MaintenanceWindow | RecurringWindow | Silence
 _covered: PolicyMemo[tuple[object, ...], tuple[_Item, ...]] = PolicyMemo()
+_tested_labels: PolicyMemo[None, tuple[str, ...]] = PolicyMemo(size=1)
+"""The names of the labels the matchers of each policy test."""
 
 
 def _covering(
@@ -190,9 +192,16 @@ def _covering(
 ) -> tuple[_Item, ...]:
     """The windows and silences whose matchers cover the issue, in the order they are checked.
 
-    Every report asks, with the same few components, labels and environments: the answer is remembered.
+    Every report asks, with the same few components, labels and environments: the answer is remembered,
+    keyed on the values of only the labels some matcher tests (issues carry many others; a missing
+    label is None, which no matcher's value equals either).
     """
-    key = (component, source, environment, tuple(labels.items()))
+    names = _tested_labels.get(
+        policy,
+        None,
+        lambda: tuple(sorted({name for item in policy.in_order() for name in item.match.labels})),
+    )
+    key = (component, source, environment, tuple(map(labels.get, names)))
     return _covered.get(
         policy,
         key,

@@ -272,14 +272,18 @@ class PhraseSet:
         if not folded.ascii:
             return phrase_pattern(self.phrases), 0
         text, needles = folded.text, self.needles
-        chosen: dict[int, int] = dict.fromkeys(self.kept, 0)
-        candidates = [*self.checked]
-        for word in folded.words & self.first_words:
-            candidates.extend(self.by_word[word])
-        for index in candidates:
+        # Asked for every phrase group of every report, and most texts have none of a group's first
+        # words: the common case builds nothing (the order ``chosen`` is filled in does not matter).
+        chosen: dict[int, int] = dict.fromkeys(self.kept, 0) if self.kept else {}
+        for index in self.checked:
             at = text.find(needles[index])
             if at >= 0:
                 chosen[index] = at
+        for word in folded.words & self.first_words:
+            for index in self.by_word[word]:
+                at = text.find(needles[index])
+                if at >= 0:
+                    chosen[index] = at
         if not chosen:
             return None
         # A match of an ASCII phrase is an occurrence of it, so none starts before the first one; the
