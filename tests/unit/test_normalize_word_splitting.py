@@ -106,3 +106,28 @@ def _reference_language(text: str) -> str | None:
 @pytest.mark.parametrize("text", TEXTS)
 def test_language_guess_matches_the_pattern(text: str) -> None:
     assert guess_language(text) == _reference_language(text)
+
+
+def _sentence_texts(count: int) -> list[str]:
+    """Texts of recurring sentence-like pieces joined by ". " (the pieces the ASCII paths cache)."""
+    rng = random.Random(20261128)
+    pieces = ["", ".", "..", "It's broken", "the checkout is not working", "das ist nicht", "I can't log in"]
+    pieces += ["les pas", "don`t", "www.example.com/a. b", "http://x.example/.", "2x. 3", "x" * 3]
+    joiners = [". ", ".  ", " . ", ".", "\n"]
+    return [
+        "".join(rng.choice(pieces) + rng.choice(joiners) for _ in range(rng.randint(0, 12)))
+        for _ in range(count)
+    ]
+
+
+SENTENCE_TEXTS = _sentence_texts(300)
+
+
+@pytest.mark.parametrize("text", SENTENCE_TEXTS)
+def test_cached_pieces_give_the_patterns_words(text: str) -> None:
+    lowered = _URL.sub(" ", text.lower())
+    assert _words(text) == _NON_WORD.sub(" ", _APOSTROPHE.sub("", lowered)).split()
+    assert guess_language(text) == _reference_language(text)
+    # Asked again, the cached pieces and the one-slot cache answer the same.
+    assert _words(text) == _NON_WORD.sub(" ", _APOSTROPHE.sub("", lowered)).split()
+    assert guess_language(text) == _reference_language(text)

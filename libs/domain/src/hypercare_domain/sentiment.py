@@ -72,6 +72,12 @@ class _WindowedAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]  # un
         # Every other word gets 0 (boosters and "kind" before "of" by polarity_scores itself, words
         # outside the lexicon by sentiment_valence, which leaves their valence at 0).
         self._scored = frozenset(self.lexicon).difference(BOOSTER_DICT)
+        # Bounded together by _WORD_CACHE_SIZE: every token seen, those whose word is scored, "but" or
+        # ALL CAPS, and the lowercased word of the scored ones and of "of".
+        self._known_tokens: set[str] = set()
+        self._scored_tokens: set[str] = set()
+        self._but_tokens: set[str] = set()
+        self._upper_tokens: set[str] = set()
         self._tokens: dict[str, str] = {}
         self._valences: dict[tuple[tuple[str, ...], int, bool], float] = {}
 
@@ -110,21 +116,29 @@ class _WindowedAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]  # un
         compound: float = round(normalize(total), 4)
         return compound
 
-    def _lowered_words(self, tokens: list[str]) -> list[str]:
-        """The lowercased SentiText words of whitespace-separated ``tokens``.
+    def _learn(self, tokens: list[str]) -> None:
+        """Sorts the tokens not seen before into the token sets :meth:`_sentiments` reads.
 
         Tokens repeat across texts, and stripping their punctuation is the costly part of the split.
         """
-        known = self._tokens
-        try:
-            return list(map(known.__getitem__, tokens))
-        except KeyError:  # a token seen for the first time
-            if len(known) + len(tokens) > _WORD_CACHE_SIZE:
-                known.clear()
-            for token in tokens:
-                if token not in known:
-                    known[token] = SentiText._strip_punc_if_word(token).lower()
-            return list(map(known.__getitem__, tokens))
+        known = self._known_tokens
+        if len(known) + len(tokens) > _WORD_CACHE_SIZE:
+            for tokens_set in (known, self._scored_tokens, self._upper_tokens, self._but_tokens):
+                tokens_set.clear()
+            self._tokens.clear()
+        for token in set(tokens).difference(known):
+            word = SentiText._strip_punc_if_word(token).lower()
+            if word in self._scored:
+                self._scored_tokens.add(token)
+                self._tokens[token] = word
+            if word == "but":
+                self._but_tokens.add(token)
+            # "of" decides whether "kind" before it is scored.
+            if word == "of":
+                self._tokens[token] = word
+            if token.isupper():
+                self._upper_tokens.add(token)
+            known.add(token)
 
     def _sentiments(self, text: str) -> list[Any]:
         """The per-word valences VADER's polarity_scores computes for a stripped, emoji-free text.
@@ -132,17 +146,24 @@ class _WindowedAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]  # un
         Only lexicon words can get a valence other than 0, and theirs depends on nothing but the words
         from ``i - 3`` to ``i + 2``, how many words precede (up to 3) and the text's cap differential,
         so it is looked up by those in a bounded cache and computed by VADER on a miss.
+
+        Which tokens are lexicon words, "but", ALL CAPS (and what a lexicon word or "of" lowercases to)
+        is remembered per token in bounded sets, so a text costs a few C-level passes over its tokens.
         """
         tokens = text.split()
-        lowered = self._lowered_words(tokens)
+        if not self._known_tokens.issuperset(tokens):
+            self._learn(tokens)
         count = len(tokens)
         # SentiText's allcap_differential: some, but not all, words are ALL CAPS. Stripping punctuation
-        # keeps every cased character, so a token is ALL CAPS exactly when its word is.
-        is_cap_diff = 0 < count - sum(map(str.isupper, tokens)) < count
+        # keeps every cased character, so a token is ALL CAPS exactly when its word is. Both tests usually
+        # stop at the first "I" or the first token.
+        upper = self._upper_tokens
+        is_cap_diff = not upper.isdisjoint(tokens) and not all(map(upper.__contains__, tokens))
         sentiments: list[Any] = [0] * count
         valences = self._valences
-        for i in compress(range(count), map(self._scored.__contains__, lowered)):
-            if lowered[i] == "kind" and i < count - 1 and lowered[i + 1] == "of":
+        lowered = self._tokens
+        for i in compress(range(count), map(self._scored_tokens.__contains__, tokens)):
+            if lowered[tokens[i]] == "kind" and i < count - 1 and lowered.get(tokens[i + 1]) == "of":
                 continue
             low = max(0, i - _BEFORE)
             # A word is a function of its token: the tokens key the window as well as the words would.
@@ -157,7 +178,7 @@ class _WindowedAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]  # un
                 )[0]
                 valences[key] = valence
             sentiments[i] = valence
-        if "but" in lowered:
+        if not self._but_tokens.isdisjoint(tokens):
             words = list(map(SentiText._strip_punc_if_word, tokens))
             sentiments = self._but_check(words, sentiments)
         return sentiments

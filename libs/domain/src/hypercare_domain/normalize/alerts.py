@@ -9,7 +9,6 @@ from hypercare_contracts import (
     ReportAction,
     Reporter,
     ReporterKind,
-    Signals,
     Source,
     SourceFormat,
 )
@@ -23,6 +22,7 @@ from hypercare_domain.normalize.context import (
     count_of,
     environment_of,
     extra_labels,
+    shared_signals,
 )
 from hypercare_domain.normalize.fingerprint import fingerprint_alert, fingerprint_source_item
 from hypercare_domain.normalize.text import (
@@ -102,7 +102,7 @@ def _webhook_alert_report(
         component=component,
         environment=environment,
         reporter=Reporter(id=webhook.receiver or fmt.value, kind=ReporterKind.MONITOR),
-        signals=Signals(
+        signals=shared_signals(
             alert_severity=labels.get("severity") or None,
             status=alert.status,
             users_affected=_users_affected(labels, annotations),
@@ -198,7 +198,7 @@ def pagerduty_reports(
                 title=clean_title(f"PagerDuty {event.event_action} for {dedup_key}", "PagerDuty event"),
                 component=UNKNOWN,
                 environment=DEFAULT_ENVIRONMENT,
-                signals=Signals(status=event.event_action),
+                signals=shared_signals(status=event.event_action),
                 labels=clean_labels(extra_labels(event)),
                 fingerprint=fingerprint_source_item(SourceFormat.PAGERDUTY.value, source_ref),
             )
@@ -239,7 +239,7 @@ def pagerduty_reports(
             text=text,
             component=component,
             environment=environment,
-            signals=Signals(
+            signals=shared_signals(
                 alert_severity=payload.severity,
                 status=event.event_action,
                 users_affected=count_of(users) if isinstance(users, int) else None,

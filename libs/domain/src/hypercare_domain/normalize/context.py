@@ -3,13 +3,17 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
+from hypercare_contracts import Signals
 from hypercare_contracts.raw import RawModel
 
 from hypercare_domain.normalize.components import ComponentMap
 from hypercare_domain.normalize.text import scalar_labels
 
 DEFAULT_ENVIRONMENT = "production"
+_SIGNALS_CACHE_SIZE = 1 << 12
 
 _ENVIRONMENT_KEYS = ("environment", "env", "deployment_environment", "stage")
 _ENVIRONMENT_ALIASES: Mapping[str, str] = {
@@ -67,3 +71,15 @@ def extra_labels(model: RawModel) -> dict[str, str]:
 def as_utc(moment: datetime) -> datetime:
     """An aware datetime in UTC."""
     return moment.astimezone(UTC)
+
+
+@lru_cache(maxsize=_SIGNALS_CACHE_SIZE, typed=True)
+def shared_signals(**values: Any) -> Signals:
+    """``Signals(**values)``, one shared object per distinct set of values.
+
+    Signals are frozen and take few distinct values (ratings, priorities, statuses, categories), so reports
+    can share them: fewer objects to validate and for the garbage collector to track. ``typed`` keeps
+    ``True`` and ``1`` apart, as validation may not treat them alike; only the keywords given are passed,
+    so the shared object's set fields are those of the one it replaces.
+    """
+    return Signals(**values)

@@ -1,9 +1,9 @@
 """Reports from the in-app feedback widget."""
 
-from hypercare_contracts import NormalizedReport, Reporter, ReporterKind, Signals, Source, SourceFormat
+from hypercare_contracts import NormalizedReport, Reporter, ReporterKind, Source, SourceFormat
 from hypercare_contracts.raw import InAppFeedback
 
-from hypercare_domain.normalize.context import BuildContext, as_utc, extra_labels
+from hypercare_domain.normalize.context import BuildContext, as_utc, extra_labels, shared_signals
 from hypercare_domain.normalize.fingerprint import fingerprint_report
 from hypercare_domain.normalize.text import (
     clean_labels,
@@ -60,7 +60,7 @@ def feedback_reports(feedback: InAppFeedback, ctx: BuildContext) -> list[Normali
             reporter=Reporter(
                 id=pseudonym(feedback.user.id), kind=ReporterKind.USER, tier=feedback.user.tier
             ),
-            signals=Signals(rating=feedback.rating, category=feedback.category),
+            signals=shared_signals(rating=feedback.rating, category=feedback.category),
             sentiment=sentiment(f"{title}\n{text}"),
             language=guess_language(text),
             links=links_of([(feedback.screenshot_url, "Screenshot")]),

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from rapidfuzz.distance import OSA
 
-from hypercare_domain.normalize.text import ascii_punctuation, sha256_hex
+from hypercare_domain.normalize.text import ascii_letter_words, ascii_punctuation, sha256_hex
 
 FINGERPRINT_LENGTH = 20
 
@@ -121,7 +121,12 @@ _ASCII_APOSTROPHES = b"'`"
 
 def _words(text: str) -> list[str]:
     """The text's words, lowercased, without URLs, digits and punctuation."""
+    original = text
     text = text.lower()
+    if text.isascii() and "'" not in text and "`" not in text and "http" not in text and "www." not in text:
+        # Without URLs and apostrophes these are the language guess's words, which the report's builder
+        # usually has just split from the same text: shared, not split again.
+        return ascii_letter_words(original)
     # _URL needs "http" or "www." literally: no non-ASCII character matches h, t, p, w or "." ignoring case.
     if "http" in text or "www." in text:
         text = _URL.sub(" ", text)
@@ -149,23 +154,34 @@ def _lexicon_class(word: str) -> str | None:
 
 
 class _LexiconCache:
-    """Word to problem class (None: no class), filled on demand, emptied when it outgrows its bound.
+    """Word to problem class, filled on demand, emptied when it outgrows its bound.
 
     Launch-day vocabulary repeats, and the fuzzy match compares an unknown word with every lexicon word.
+    Most words have no class: only those that have one are kept with it, and the rest are just known, so
+    that a text's classes come from two set operations in C and a loop over its few classed words.
     """
 
     def __init__(self, limit: int) -> None:
-        self._classes: dict[str, str | None] = {}
+        self._known: set[str] = set()
+        self._classed: dict[str, str] = {}
+        self._classed_words: set[str] = set()
         self._limit = limit
 
-    def classes_of(self, words: set[str]) -> set[str | None]:
-        missing = words.difference(self._classes)  # iterates the words, not the cache
+    def classes_of(self, words: set[str]) -> set[str]:
+        """The non-empty problem classes of ``words``."""
+        missing = words.difference(self._known)  # iterates the words, not the cache
         if missing:
-            if len(self._classes) + len(missing) > self._limit:
-                self._classes.clear()
+            if len(self._known) + len(missing) > self._limit:
+                self._known.clear()
+                self._classed.clear()
+                self._classed_words.clear()
             for word in missing:
-                self._classes[word] = _lexicon_class(word)
-        return set(map(self._classes.__getitem__, words))
+                problem = _lexicon_class(word)
+                if problem:
+                    self._classed[word] = problem
+                    self._classed_words.add(word)
+            self._known |= missing
+        return set(map(self._classed.__getitem__, words.intersection(self._classed_words)))
 
 
 _LEXICON = _LexiconCache(_LEXICON_CACHE_SIZE)
@@ -175,7 +191,7 @@ def problem_classes(text: str) -> frozenset[str]:
     """The problem classes a text expresses (``fails``, ``slow``, ``double_charge`` ...)."""
     listed = _words(text)
     words = set(listed)
-    classes: set[str | None] = set()
+    classes: set[str] = set()
     starts = words.intersection(_PHRASES_BY_FIRST_WORD)
     if starts:
         joined = " " + " ".join(listed) + " "
@@ -189,7 +205,9 @@ def problem_classes(text: str) -> frozenset[str]:
         # A consumed phrase's words are gone unless they also occur elsewhere in the text.
         words -= {word for word in consumed if f" {word} " not in joined}
     classes |= _LEXICON.classes_of(words)
-    return frozenset(problem for problem in classes if problem)
+    # Component phrases stand for the empty class: no problem.
+    classes.discard("")
+    return frozenset(classes)
 
 
 def problem_signature(text: str) -> str:

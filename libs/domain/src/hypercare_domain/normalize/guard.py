@@ -66,6 +66,19 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# What json.loads(text, parse_constant=_reject_constant) builds anew for every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_BOM = "\ufeff"
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text, parse_constant=_reject_constant)``, with one decoder for all calls."""
+    if text.startswith(_BOM):
+        # json.loads refuses a (second) byte order mark before decoding, with this message.
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
+
+
 def _bracket_depth(text: str) -> int:
     """Deepest nesting of ``[``/``{`` outside string literals, in linear time."""
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
@@ -134,7 +147,7 @@ def decode_payload(raw: bytes, limits: InputLimits) -> dict[str, Any]:
             f"JSON nesting depth {depth} exceeds the limit of {limits.max_depth}; flatten the payload",
         )
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _loads(text)
     except json.JSONDecodeError as exc:
         raise Rejected(
             ErrorClass.INVALID_JSON,

@@ -1,9 +1,9 @@
 """Reports from social posts and app-store reviews."""
 
-from hypercare_contracts import NormalizedReport, Reporter, ReporterKind, Signals, Source, SourceFormat
+from hypercare_contracts import NormalizedReport, Reporter, ReporterKind, Source, SourceFormat
 from hypercare_contracts.raw import SocialMention
 
-from hypercare_domain.normalize.context import BuildContext, as_utc, extra_labels
+from hypercare_domain.normalize.context import BuildContext, as_utc, extra_labels, shared_signals
 from hypercare_domain.normalize.fingerprint import fingerprint_report
 from hypercare_domain.normalize.text import (
     clean_labels,
@@ -42,7 +42,7 @@ def social_reports(post: SocialMention, ctx: BuildContext) -> list[NormalizedRep
                 followers=post.author.followers,
                 verified=post.author.verified,
             ),
-            signals=Signals(rating=post.rating, engagement=engagement),
+            signals=shared_signals(rating=post.rating, engagement=engagement),
             sentiment=sentiment(f"{title}\n{text}"),
             language=normalize_language(post.lang) or guess_language(text),
             links=links_of([(post.url, f"Post on {post.platform}")]),

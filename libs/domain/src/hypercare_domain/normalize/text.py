@@ -2,10 +2,12 @@
 
 import hashlib
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
+from typing import cast
 
 from hypercare_contracts import Link
 from hypercare_contracts.normalized import TEXT_MAX, TITLE_MAX
@@ -205,9 +207,70 @@ _STOP_WORDS: Mapping[str, frozenset[str]] = {
 }
 _MIN_HITS = 2
 _ANY_STOP_WORD = frozenset().union(*_STOP_WORDS.values())
-_LANGUAGES_OF: Mapping[str, tuple[str, ...]] = {
-    word: tuple(code for code, stops in _STOP_WORDS.items() if word in stops) for word in _ANY_STOP_WORD
+
+
+# Each stop word's hits as one integer: a _POINT_BITS-bit field per language (in _STOP_WORDS order) holding
+# 1 where the word is a stop word of that language. Adding these integers counts every language's hits in
+# one C-level sum; a field cannot overflow, as no text holds 2**_POINT_BITS words.
+_POINT_BITS = 32
+_POINT_MASK = (1 << _POINT_BITS) - 1
+_POINT_VECTOR: Mapping[str, int] = {
+    word: sum(1 << (_POINT_BITS * index) for index, stops in enumerate(_STOP_WORDS.values()) if word in stops)
+    for word in _ANY_STOP_WORD
 }
+_LANGUAGE_CODES = tuple(_STOP_WORDS)
+_SENTENCE_END = ". "
+_PIECE_CACHE_SIZE = 1 << 14
+_PIECE_MAX = 500
+"""Distinct pieces of text of at most _PIECE_MAX characters (see _ascii_pieces) remembered with their words
+and stop-word points."""
+_PIECES: dict[str, tuple[list[str], int]] = {}
+# The text last cut by _ascii_pieces and its pieces: one report's language guess and fingerprint read the
+# same text one after the other. One slot, replaced on every miss.
+_LAST_PIECES: list[tuple[str, list[tuple[list[str], int]]]] = [("", [])]
+
+
+def _ascii_piece(piece: str) -> tuple[list[str], int]:
+    """The lowercased letter runs of an ASCII ``piece`` and the sum of their _POINT_VECTOR values."""
+    words = piece.encode("ascii").translate(_ASCII_LOWER_LETTERS).decode("ascii").split()
+    return words, sum(map(_POINT_VECTOR.__getitem__, filter(_ANY_STOP_WORD.__contains__, words)))
+
+
+def _ascii_pieces(text: str) -> list[tuple[list[str], int]]:
+    """:func:`_ascii_piece` of each sentence-like piece of the ASCII ``text``, in order.
+
+    No letter run crosses ". ", so the text's words are its pieces' words one after the other, and its
+    points their sum. Reports are mostly new texts made of recurring sentences: the pieces are looked up
+    in a bounded cache rather than split again.
+    """
+    last_text, last_pieces = _LAST_PIECES[0]
+    if text == last_text:
+        return last_pieces
+    pieces = text.split(_SENTENCE_END)
+    known = _PIECES
+    found = list(map(known.get, pieces))
+    if None in found:  # some pieces seen for the first time (often the one holding the title)
+        if len(known) + len(pieces) > _PIECE_CACHE_SIZE:
+            known.clear()
+        for index, entry in enumerate(found):
+            if entry is None:
+                piece = pieces[index]
+                found[index] = split = _ascii_piece(piece)
+                # Only sentence-sized pieces recur; keeping long ones would only grow the cache's memory.
+                if len(piece) <= _PIECE_MAX:
+                    known[piece] = split
+    complete = cast("list[tuple[list[str], int]]", found)  # no None left
+    _LAST_PIECES[0] = (text, complete)
+    return complete
+
+
+def ascii_letter_words(text: str) -> list[str]:
+    """The lowercased runs of ASCII letters in the ASCII ``text``.
+
+    Both the language guess and the problem signature (for a text without URLs or apostrophes) read
+    exactly these words, and a report's builder hands both the same text in turn.
+    """
+    return list(chain.from_iterable(map(itemgetter(0), _ascii_pieces(text))))
 
 
 def guess_language(text: str) -> str | None:
@@ -222,21 +285,18 @@ def guess_language(text: str) -> str | None:
         text = ascii_punctuation(text, " ")
     if text.isascii():
         # For ASCII, _WORD is a run of a-z/A-Z: the same words with a byte table, several times faster.
-        words = text.encode("ascii").translate(_ASCII_LOWER_LETTERS).decode("ascii").split()
+        total = sum(map(itemgetter(1), _ascii_pieces(text)))
     else:
-        words = list(map(str.lower, _WORD.findall(text)))
-    if not words:
+        words = map(str.lower, _WORD.findall(text))
+        total = sum(map(_POINT_VECTOR.__getitem__, filter(_ANY_STOP_WORD.__contains__, words)))
+    if not total:
         return None
-    counts = Counter(filter(_ANY_STOP_WORD.__contains__, words))
-    points = dict.fromkeys(_STOP_WORDS, 0)
-    for word, count in counts.items():
-        for code in _LANGUAGES_OF[word]:
-            points[code] += count
-    scores = sorted(((points[code], code) for code in _STOP_WORDS), key=lambda item: (-item[0], item[1]))
-    (best, code), (second, _) = scores[0], scores[1]
-    if best < _MIN_HITS or best == second:
+    points = [(total >> (_POINT_BITS * index)) & _POINT_MASK for index in range(len(_LANGUAGE_CODES))]
+    best = max(points)
+    # The clear winner has at least two hits and no other language as many; ties (best == second) mean None.
+    if best < _MIN_HITS or points.count(best) > 1:
         return None
-    return code
+    return _LANGUAGE_CODES[points.index(best)]
 
 
 def normalize_language(tag: str | None) -> str | None:

@@ -3,12 +3,12 @@
 import re
 from collections.abc import Sequence
 
-from hypercare_contracts import NormalizedReport, ReportAction, Reporter, ReporterKind, Signals, Source
+from hypercare_contracts import NormalizedReport, ReportAction, Reporter, ReporterKind, Source
 from hypercare_contracts.common import SourceFormat
 from hypercare_contracts.normalized import Tier
 from hypercare_contracts.raw import GenericTicket, ZendeskTicketEvent
 
-from hypercare_domain.normalize.context import BuildContext, as_utc, extra_labels
+from hypercare_domain.normalize.context import BuildContext, as_utc, extra_labels, shared_signals
 from hypercare_domain.normalize.fingerprint import fingerprint_report
 from hypercare_domain.normalize.text import (
     clean_labels,
@@ -96,7 +96,9 @@ def zendesk_reports(event: ZendeskTicketEvent, ctx: BuildContext) -> list[Normal
                 kind=ReporterKind.CUSTOMER,
                 tier=tier_from_tags(detail.tags),
             ),
-            signals=Signals(source_priority=detail.priority, status=detail.status, category=detail.type),
+            signals=shared_signals(
+                source_priority=detail.priority, status=detail.status, category=detail.type
+            ),
             sentiment=sentiment(summary),
             language=guess_language(summary),
             labels=clean_labels({**extra_labels(event), **extra_labels(detail), **labels}),
@@ -132,7 +134,7 @@ def generic_ticket_reports(ticket: GenericTicket, ctx: BuildContext) -> list[Nor
             reporter=Reporter(
                 id=pseudonym(ticket.requester.id), kind=ReporterKind.CUSTOMER, tier=ticket.requester.tier
             ),
-            signals=Signals(source_priority=ticket.priority, status=status or None),
+            signals=shared_signals(source_priority=ticket.priority, status=status or None),
             sentiment=sentiment(summary),
             language=guess_language(summary),
             links=links_of([(ticket.url, "Ticket")]),
