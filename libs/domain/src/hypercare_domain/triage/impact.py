@@ -175,17 +175,12 @@ def _reputational(issue: IssueState, policy: TriagePolicy, lines: _Lines) -> flo
     return min(100.0, total)
 
 
-def measure_impact(issue: IssueState, policy: TriagePolicy) -> tuple[Impact, list[BreakdownLine]]:
-    """Impact of an issue and one breakdown line per contribution, not yet written out.
+def impact_of(issue: IssueState, policy: TriagePolicy, lines: _Lines = None) -> Impact:
+    """Impact of an issue; one breakdown line per contribution appended to ``lines`` if given (not yet
+    written out: see :func:`write_lines`).
 
     Each part is 0-100; the score is their weighted sum (weights from the policy, summing to 1).
     """
-    lines: list[BreakdownLine] = []
-    return impact_of(issue, policy, lines), lines
-
-
-def impact_of(issue: IssueState, policy: TriagePolicy, lines: _Lines = None) -> Impact:
-    """Impact of an issue (see :func:`measure_impact`); its breakdown lines appended to ``lines`` if given."""
     weights = policy.impact.weights
     reach = _reach(issue, policy, lines)
     financial = _financial(issue, policy, lines)
@@ -216,9 +211,3 @@ def impact_of(issue: IssueState, policy: TriagePolicy, lines: _Lines = None) -> 
     return Impact(
         score=score, reach=round(reach, 1), financial=round(financial, 1), reputational=round(reputational, 1)
     )
-
-
-def assess_impact(issue: IssueState, policy: TriagePolicy) -> tuple[Impact, list[ScoreItem]]:
-    """Impact of an issue and one breakdown line per contribution (see :func:`measure_impact`)."""
-    impact, lines = measure_impact(issue, policy)
-    return impact, write_lines(lines)
