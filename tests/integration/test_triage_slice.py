@@ -194,10 +194,11 @@ class CountingStore(PgIssueStore):
 
     batch_sizes: list[int]
 
-    async def save_batch(self, *, write: BatchWrite) -> None:
-        await super().save_batch(write=write)
+    async def save_batch(self, *, write: BatchWrite) -> int:
+        writer = await super().save_batch(write=write)
         if write.reports:
             self.batch_sizes.append(len(write.reports))
+        return writer
 
 
 @asynccontextmanager

@@ -52,12 +52,13 @@ class FakeIssueStore:
     audit: list[AuditEntry] = field(default_factory=list)
     outbox: dict[str, OutgoingDecision] = field(default_factory=dict)
     published: set[str] = field(default_factory=set)
+    writes: int = 0
 
     async def load_batch(self, *, query: CandidateQuery) -> Snapshot:
         known = frozenset(e for e in query.event_ids if e in self.reports)
         return Snapshot(known_event_ids=known, issues=dict(self.issues), token="fake")
 
-    async def save_batch(self, *, write: BatchWrite) -> None:
+    async def save_batch(self, *, write: BatchWrite) -> int:
         for state in write.states:
             stored = self.issues.get(state.issue_id)
             if (stored.version if stored else 0) != write.prior_versions.get(state.issue_id, 0):
@@ -66,6 +67,8 @@ class FakeIssueStore:
         self.reports.update({s.report.event_id: s for s in write.reports})
         self.audit.extend(write.audit)
         self.outbox.update({d.decision.decision_id: d for d in write.decisions})
+        self.writes += 1
+        return self.writes
 
     async def load_issue(self, *, issue_id: str) -> IssueState | None:
         return self.issues.get(issue_id)
@@ -101,9 +104,11 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness() -> AsyncIterator[Harness]:
-    settings = TriageSettings(release_interval=3600, log_json=True)
-    store = FakeIssueStore()
+async def harness(*, overlap: bool = False, store: FakeIssueStore | None = None) -> AsyncIterator[Harness]:
+    # In-memory, a published batch is handled before publish() returns; with overlap_writes its write
+    # would still be running, so tests that look in between publishes write each batch before the next.
+    settings = TriageSettings(release_interval=3600, log_json=True, overlap_writes=overlap)
+    store = store or FakeIssueStore()
     app = create_app(settings, store=store, clock=lambda: NOW)
     broker = app.broker
     assert isinstance(broker, KafkaBroker)

@@ -150,6 +150,7 @@ def write_parameters(write: BatchWrite, members: MemberChanges) -> list[Any]:
         "issues": _json_array(_issue_row(s, write.prior_versions.get(s.issue_id, 0)) for s in write.states),
         "decisions": _json_array(_decision_row(d) for d in write.decisions),
         "snapshot": write.token,
+        "seen_writers": [str(writer) for writer in write.seen_writers],
         "recheck_fingerprints": fingerprints,
         "recheck_refs": keys,
         "recheck_components": components,
@@ -241,8 +242,9 @@ class PgIssueStore:
             token=token,
         )
 
-    async def save_batch(self, *, write: BatchWrite) -> None:
-        """Write the batch in one transaction, or raise :class:`StaleReadError` having written nothing."""
+    async def save_batch(self, *, write: BatchWrite) -> int:
+        """Write the batch in one transaction and return its id, or raise :class:`StaleReadError`
+        having written nothing."""
         keys = sorted({scope_lock_key(scope) for scope in write.lock_scopes})
         values = ", ".join(f"({key}::bigint)" for key in keys) or "(0::bigint)"
         members = MemberChanges()
@@ -263,6 +265,7 @@ class PgIssueStore:
                     await conn.execute("ROLLBACK")
                 raise
         self._keep(written)
+        return int(row["writer"])
 
     async def load_issue(self, *, issue_id: str) -> IssueState | None:
         """One issue by id, or None."""

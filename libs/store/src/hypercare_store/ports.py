@@ -130,7 +130,9 @@ class BatchWrite:
 
     ``prior_versions`` holds, per written issue, the version it had when read (0 for a new issue); the
     write fails with :class:`StaleReadError` if any differs now, or if a candidate of ``recheck`` was
-    changed by a transaction the read (``token``) did not see.
+    changed by a transaction the read (``token``) did not see, other than ``seen_writers``: the
+    transactions whose writes the batch took into account although its read may have come before their
+    commit (the batch it was triaged on top of).
     """
 
     states: tuple[IssueState, ...]
@@ -140,6 +142,7 @@ class BatchWrite:
     decisions: tuple[OutgoingDecision, ...] = ()
     recheck: CandidateQuery = CandidateQuery()
     token: str | None = None
+    seen_writers: tuple[int, ...] = ()
 
     @property
     def lock_scopes(self) -> tuple[Scope, ...]:
@@ -164,8 +167,9 @@ class IssueStore(Protocol):
         """In one round trip: which event ids are stored, and every candidate issue."""
         ...
 
-    async def save_batch(self, *, write: BatchWrite) -> None:
-        """Write a batch in one transaction; raises :class:`StaleReadError` when it must be retried."""
+    async def save_batch(self, *, write: BatchWrite) -> int:
+        """Write a batch in one transaction, whose id it returns (a later write may name it in
+        ``seen_writers``); raises :class:`StaleReadError` when it must be retried."""
         ...
 
     async def load_issue(self, *, issue_id: str) -> IssueState | None:

@@ -91,6 +91,7 @@ WRITE_PARAMETERS: Final = (
     ("issues", "jsonb"),
     ("decisions", "jsonb"),
     ("snapshot", "text"),
+    ("seen_writers", "text[]"),
     ("recheck_fingerprints", "text[]"),
     ("recheck_refs", "text[]"),
     ("recheck_components", "text[]"),
@@ -145,6 +146,7 @@ WITH incoming AS (
 ), conflict AS (
     SELECT i.issue_id FROM issues i
     WHERE NOT pg_visible_in_snapshot(i.written_by, {_p("snapshot")}::pg_snapshot)
+      AND i.written_by <> ALL({_p("seen_writers")}::xid8[])
       AND i.issue_id IN ({
     _candidates(
         _p("recheck_fingerprints"), _p("recheck_refs"), _p("recheck_components"), _p("recheck_environments")
@@ -228,7 +230,7 @@ WITH incoming AS (
     ON CONFLICT (decision_id) DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT ok FROM ok) AS ok,
+SELECT (SELECT ok FROM ok) AS ok, pg_current_xact_id()::text AS writer,
        (SELECT count(*) FROM upserted) AS issues,
        (SELECT count(*) FROM refs) AS refs,
        (SELECT count(*) FROM stored) AS reports,
@@ -238,7 +240,8 @@ SELECT (SELECT ok FROM ok) AS ok,
        (SELECT count(*) FROM members_added) AS members_added
 """  # noqa: S608 - assembled from constants; values are bound parameters
 """One batch's write; its parameters are :data:`WRITE_PARAMETERS`. ``snapshot`` is the read's snapshot
-(NULL: no recheck) and ``recheck_*`` the candidate query rechecked against it; ``gone_*`` are the
+(NULL: no recheck) and ``recheck_*`` the candidate query rechecked against it, where changes by
+``seen_writers`` (transaction ids) do not count; ``gone_*`` are the
 ``issue_members`` ranges deleted (issue, kind, lowest and highest seq) and ``added_*`` the rows inserted
 (:class:`~hypercare_store.members.MemberChanges`)."""
 

@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -33,7 +34,7 @@ from pydantic import ValidationError
 
 from hypercare_triage.hints import IssueHints, NoHints, RedisHints
 from hypercare_triage.metrics import SERVICE, TriageMetrics
-from hypercare_triage.pipeline import Clock, Outcome, TriagePipeline, parse_records
+from hypercare_triage.pipeline import Clock, Decided, Outcome, TriagePipeline, parse_records
 from hypercare_triage.records import RawRecord
 from hypercare_triage.settings import TriageSettings
 
@@ -103,6 +104,20 @@ class _ExitReadiness:
         await refresh_exit_metrics(self.pool, self.collector, self.policy)
 
 
+class BatchAbandonedError(Exception):
+    """The batch written before this one failed: both are fetched again."""
+
+
+@dataclass
+class _InFlight:
+    """A batch being written (and then published) in the background."""
+
+    decided: Decided
+    records: Sequence[RawRecord]
+    task: asyncio.Task[None] | None = None
+    failed: bool = False
+
+
 class _Service:
     """The service's parts and behaviour; :func:`create_app` wires its handlers to the broker."""
 
@@ -111,6 +126,7 @@ class _Service:
         settings: TriageSettings,
         broker: KafkaBroker,
         metrics: TriageMetrics,
+        committer: OffsetCommitter,
         *,
         store: IssueStore | None,
         hints: IssueHints | None,
@@ -120,11 +136,14 @@ class _Service:
         self.settings, self.metrics, self.now = settings, metrics, clock
         self.policies = load_triage_policies(settings.resolved_policy_dir())
         self.out = _Publisher(broker, settings, metrics)
+        self.committer = committer
         self._given_store, self._given_hints = store, hints
         self._store: IssueStore | None = None
         self._pipeline: TriagePipeline | None = None
         self.exit = _ExitReadiness(settings, metrics.registry)
         self.collector = collector
+        self._writing: _InFlight | None = None
+        self._overlap = settings.overlap_writes
 
     def ready(self) -> tuple[IssueStore, TriagePipeline]:
         """The store and pipeline the lifespan opened."""
@@ -133,17 +152,62 @@ class _Service:
         return self._store, self._pipeline
 
     async def on_reports(self, records: Sequence[RawRecord]) -> None:
-        """Triage one batch, commit it, then publish its decisions and dead letters."""
+        """Triage one batch; write it, publish its decisions and dead letters, then commit its offsets.
+
+        With ``overlap_writes`` the batch is triaged while the one before it is still being written, on
+        top of that one's states, and is written in the background once that one is done: the handler
+        returns and the next batch is fetched and triaged meanwhile. If the batch before failed, both
+        are fetched again (:class:`BatchAbandonedError`).
+        """
         started = time.perf_counter()
-        store, pipeline = self.ready()
+        _, pipeline = self.ready()
         parsed = parse_records(records, service=SERVICE)
-        outcome = await pipeline.triage(parsed.items)
-        published = time.perf_counter()
-        await self.out.publish(store, outcome.decisions, parsed.dead)
-        outcome.seconds["publish"] = time.perf_counter() - published
-        _record_batch(self.metrics, outcome, [r.topic for r in records], started)
+        before = self._writing
+        decided = await pipeline.decide(parsed.items, after=before.decided if before is not None else None)
+        if before is not None:
+            if before.task is not None:
+                await asyncio.shield(before.task)  # a cancelled handler leaves the write to finish
+            self._writing = None
+            if before.failed:
+                pipeline.abandon()
+                self.committer.rewind([*before.records, *records])
+                raise BatchAbandonedError("the batch before this one was not written; both are fetched again")
+        writing = _InFlight(decided, records)
+        if not self._overlap:
+            await self._write(writing, parsed.dead, started)
+            return
+        writing.task = asyncio.create_task(self._write_in_background(writing, parsed.dead, started))
+        self._writing = writing
+
+    async def _write(self, writing: _InFlight, dead: Sequence[DeadLetter], started: float) -> None:
+        store, pipeline = self.ready()
+        with self.committer.settle(writing.records):
+            outcome = await pipeline.save(writing.decided)
+            published = time.perf_counter()
+            await self.out.publish(store, outcome.decisions, dead)
+            outcome.seconds["publish"] = time.perf_counter() - published
+        _record_batch(self.metrics, outcome, [r.topic for r in writing.records], started)
         if self.collector is not None:
             self.collector.after_batch()
+
+    async def _write_in_background(
+        self, writing: _InFlight, dead: Sequence[DeadLetter], started: float
+    ) -> None:
+        try:
+            await self._write(writing, dead, started)
+        except Exception:
+            # Rewound by settle(); the next batch sees ``failed`` and is fetched again after it.
+            writing.failed = True
+            self.ready()[1].abandon()
+            log.exception("triage.batch_failed", records=len(writing.records))
+
+    async def drain(self) -> None:
+        """Finish writing the batch in flight and write later ones before their handler returns
+        (on shutdown, before the broker stops)."""
+        self._overlap = False
+        writing, self._writing = self._writing, None
+        if writing is not None and writing.task is not None:
+            await writing.task
 
     async def on_lifecycle(self, record: RawRecord) -> None:
         """Apply a lifecycle event; commands on the same topic are not ours and are skipped."""
@@ -237,6 +301,7 @@ class _Service:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+                await self.drain()  # already done on shutdown, unless the broker never started
                 await self._pipeline.settle_hints()
                 log.info("triage.stop")
 
@@ -265,16 +330,6 @@ def create_app(
     # As in the normalizer: handlers get the consumer records themselves, and offsets are committed in
     # the background once a batch is stored and its decisions sent.
     broker = create_stream_broker(settings, service=SERVICE, registry=registry)
-    service = _Service(
-        settings,
-        broker,
-        metrics,
-        store=store,
-        hints=hints,
-        clock=clock or (lambda: datetime.now(UTC)),
-        collector=collector,
-    )
-
     reports = broker.subscriber(
         settings.normalized_topic,
         group_id=settings.group_id,
@@ -286,11 +341,20 @@ def create_app(
         decoder=raw_records,
     )
     committer = OffsetCommitter(lambda: reports.consumer, interval_s=settings.commit_interval_ms / 1000)
+    service = _Service(
+        settings,
+        broker,
+        metrics,
+        committer,
+        store=store,
+        hints=hints,
+        clock=clock or (lambda: datetime.now(UTC)),
+        collector=collector,
+    )
 
     @reports
     async def on_normalized(records: tuple[RawRecord, ...]) -> None:
-        with committer.settle(records):
-            await service.on_reports(records)
+        await service.on_reports(records)
 
     @broker.subscriber(
         settings.lifecycle_topic,
@@ -309,5 +373,7 @@ def create_app(
         ready_checks=[("postgres", service.database_ready)],
         metrics=metrics,
     )
+    # Before the broker stops: the batch still being written is published and its offsets committed.
+    app.on_shutdown(service.drain)
     app.on_shutdown(committer.close)
     return app

@@ -10,12 +10,12 @@ import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from hypercare_contracts import DeadLetter, ErrorClass, LifecycleEvent, MergeRule, NormalizedReport
 from hypercare_contracts.topics import HEADER_TRACE_ID
-from hypercare_domain.triage import BatchResult, TriagePolicies, release_expired, triage_batch
+from hypercare_domain.triage import BatchResult, IssueState, TriagePolicies, release_expired, triage_batch
 from hypercare_domain.triage.memory import SnapshotIndex
 from hypercare_runtime.deadletter import dead_letter
 from hypercare_runtime.logging import get_logger
@@ -105,6 +105,38 @@ class Outcome:
     written), hints, load, decide, save."""
 
 
+@dataclass
+class Decided:
+    """A batch read and triaged, not written yet (:meth:`TriagePipeline.save` writes it)."""
+
+    batch: list[Incoming]
+    outcome: Outcome
+    result: BatchResult | None = None
+    write: BatchWrite | None = None
+    """None: nothing to write (every report was stored already)."""
+    ingested_at: list[float] = field(default_factory=list)
+    query: CandidateQuery = field(default_factory=CandidateQuery)
+    after: "Decided | None" = None
+    """The batch this one was triaged on top of, until this one is saved."""
+    saved: "Decided | None" = None
+    """Once saved: what was written, this batch as decided or, after a conflict, as triaged again."""
+    writer: int | None = None
+    """Once saved: the transaction that wrote it."""
+
+
+def _on_top_of(
+    write: BatchWrite, known: frozenset[str], issues: dict[str, IssueState]
+) -> tuple[frozenset[str], dict[str, IssueState]]:
+    """What a read shows once ``write`` is committed: its reports stored and its states, where newer
+    than the ones read (the same version stays the same object, which the candidate index relies on)."""
+    merged = dict(issues)
+    for state in write.states:
+        read = merged.get(state.issue_id)
+        if read is None or read.version <= state.version:
+            merged[state.issue_id] = state
+    return known | {stored.report.event_id for stored in write.reports}, merged
+
+
 def _unique(items: Iterable[Incoming]) -> list[Incoming]:
     seen: dict[str, Incoming] = {}
     for item in items:
@@ -150,82 +182,147 @@ class TriagePipeline:
         self._index = SnapshotIndex()
 
     async def triage(self, items: Sequence[Incoming]) -> Outcome:
-        """Triage the reports not stored yet; returns the committed decisions to publish.
+        """Triage the reports not stored yet and save them; returns the committed decisions to publish.
 
         Raises:
             StaleReadError: the batch kept conflicting with another instance ``max_attempts`` times; the
                 subscriber rewinds its consumer (``OffsetCommitter.settle``) and the batch is fetched again.
         """
+        return await self.save(await self.decide(items))
+
+    async def decide(self, items: Sequence[Incoming], *, after: Decided | None = None) -> Decided:
+        """Read and triage a batch; :meth:`save` writes it.
+
+        ``after`` is a batch decided before this one whose write may not be committed yet: its states
+        and event ids are taken as stored (they will be once it commits), so this batch can be triaged
+        while that one is written. :meth:`save` then checks that it was committed as decided.
+        """
         batch = _unique(items)
         outcome = Outcome()
         if not batch:
-            return outcome
-        reports = [item.report for item in batch]
-        plain = CandidateQuery.for_reports(reports)
+            return Decided(batch=batch, outcome=outcome)
+        plain = CandidateQuery.for_reports(item.report for item in batch)
         keys = [*(f"fp:{fp}" for fp in plain.fingerprints), *(f"ref:{ref}" for ref in plain.refs)]
         clock = _StepClock(outcome.seconds)
         await self.settle_hints()  # the previous batch's hints, written while it was published
         clock.lap("remember")
         hints = await self._hints.lookup(keys=keys)
         clock.lap("hints")
+        query = plain.with_hints(hints) if hints else plain
+        return await self._decide(batch, query, outcome, clock, after)
+
+    async def _decide(
+        self,
+        batch: list[Incoming],
+        query: CandidateQuery,
+        outcome: Outcome,
+        clock: _StepClock,
+        after: Decided | None,
+    ) -> Decided:
+        snapshot = await self._store.load_batch(query=query)
+        clock.lap("load")
+        known, issues = snapshot.known_event_ids, snapshot.issues
+        if after is not None and after.write is not None:
+            known, issues = _on_top_of(after.write, known, issues)
+        fresh = [item for item in batch if item.report.event_id not in known]
+        outcome.skipped = len(batch) - len(fresh)
+        if not fresh:
+            return Decided(batch=batch, outcome=outcome, query=query)
+        triaged = [item.report for item in fresh]
+        result = triage_batch(triaged, self._index.lookup(issues), self._policies, self._clock())
+        # The index takes the batch in now, so that the next batch can be triaged on top of it while
+        # this one is written; a write that fails or is triaged again starts the index over.
+        self._index.committed(result, triaged)
+        links = {link.event_id: link for link in result.report_links}
+        stored = tuple(
+            StoredReport(
+                item.report,
+                links[item.report.event_id].issue_id if item.report.event_id in links else None,
+                links[item.report.event_id].rule if item.report.event_id in links else MergeRule.NEW,
+            )
+            for item in fresh
+        )
+        by_event = {item.report.event_id: item for item in fresh}
+        decisions = tuple(
+            OutgoingDecision(
+                d,
+                by_event[d.event_id].headers if d.event_id in by_event else _release_headers(d.decision_id),
+            )
+            for d in result.decisions
+        )
+        write = BatchWrite(
+            states=tuple(result.states_changed.values()),
+            prior_versions={issue_id: state.version for issue_id, state in issues.items()},
+            reports=stored,
+            audit=tuple(result.audit),
+            decisions=decisions,
+            recheck=query,
+            token=snapshot.token,
+        )
+        clock.lap("decide")
+        ingested_at = [by_event[d.event_id].ingested_at for d in result.decisions if d.event_id in by_event]
+        return Decided(
+            batch=batch,
+            outcome=outcome,
+            result=result,
+            write=write,
+            ingested_at=ingested_at,
+            query=query,
+            after=after,
+        )
+
+    async def save(self, decided: Decided) -> Outcome:
+        """Write a decided batch; returns its outcome with the committed decisions to publish.
+
+        A batch triaged on top of another (:meth:`decide`'s ``after``) is written after it, naming its
+        transaction as seen; if that batch had to be triaged again before it was committed, this one is
+        triaged again too, against what was committed.
+
+        Raises:
+            StaleReadError: the batch kept conflicting with another instance ``max_attempts`` times.
+        """
+        outcome, after = decided.outcome, decided.after
+        decided.after = None  # written by now: no chain of batches kept alive
+        clock = _StepClock(outcome.seconds)
+        current, seen = decided, tuple[int, ...]()
+        if after is not None and after.write is not None:
+            if after.saved is after and after.writer is not None:
+                seen = (after.writer,)
+            else:  # what it was triaged on top of is not what was written
+                current = await self._again(decided, clock)
         for attempt in range(self._max_attempts):
-            # After a conflict, no shortcuts: the hints may be what was stale.
-            query = plain.with_hints(hints) if attempt == 0 and hints else plain
-            snapshot = await self._store.load_batch(query=query)
-            clock.lap("load")
-            fresh = [item for item in batch if item.report.event_id not in snapshot.known_event_ids]
-            outcome.skipped = len(batch) - len(fresh)
-            if not fresh:
+            write, result = current.write, current.result
+            if write is None or result is None:
+                decided.saved = current
                 return outcome
-            triaged = [item.report for item in fresh]
-            result = triage_batch(triaged, self._index.lookup(snapshot.issues), self._policies, self._clock())
-            links = {link.event_id: link for link in result.report_links}
-            stored = tuple(
-                StoredReport(
-                    item.report,
-                    links[item.report.event_id].issue_id if item.report.event_id in links else None,
-                    links[item.report.event_id].rule if item.report.event_id in links else MergeRule.NEW,
-                )
-                for item in fresh
-            )
-            by_event = {item.report.event_id: item for item in fresh}
-            decisions = [
-                OutgoingDecision(
-                    d,
-                    by_event[d.event_id].headers
-                    if d.event_id in by_event
-                    else _release_headers(d.decision_id),
-                )
-                for d in result.decisions
-            ]
-            write = BatchWrite(
-                states=tuple(result.states_changed.values()),
-                prior_versions={issue_id: state.version for issue_id, state in snapshot.issues.items()},
-                reports=stored,
-                audit=tuple(result.audit),
-                decisions=tuple(decisions),
-                recheck=query,
-                token=snapshot.token,
-            )
-            clock.lap("decide")
             try:
-                await self._store.save_batch(write=write)
+                writer = await self._store.save_batch(write=replace(write, seen_writers=seen))
             except StaleReadError:
                 outcome.stale_reads += 1
-                log.info("triage.stale_read", attempt=attempt + 1, reports=len(fresh))
-                continue
-            finally:
+                log.info("triage.stale_read", attempt=attempt + 1, reports=len(write.reports))
                 clock.lap("save")
-            self._index.committed(result, triaged)
+                current, seen = await self._again(decided, clock), ()
+                continue
+            clock.lap("save")
+            decided.saved, decided.writer = current, writer
             # Hints are only hints: written in the background, the batch's decisions go out sooner.
-            self._remembering = asyncio.create_task(self._remember(stored, result))
-            outcome.decisions = decisions
+            self._remembering = asyncio.create_task(self._remember(write.reports, result))
+            outcome.decisions = list(write.decisions)
             outcome.result = result
-            outcome.ingested_at = [
-                by_event[d.event_id].ingested_at for d in result.decisions if d.event_id in by_event
-            ]
+            outcome.ingested_at = current.ingested_at
             return outcome
+        self.abandon()
         raise StaleReadError(f"batch still conflicting after {self._max_attempts} attempts")
+
+    async def _again(self, decided: Decided, clock: _StepClock) -> Decided:
+        """``decided``'s batch read and triaged again, without shortcuts (the hints may be what was
+        stale) and with an index started over (it holds what was not written)."""
+        self.abandon()
+        return await self._decide(decided.batch, decided.query.full(), decided.outcome, clock, None)
+
+    def abandon(self) -> None:
+        """Forget what batches decided but never written taught the candidate index."""
+        self._index = SnapshotIndex()
 
     async def settle_hints(self) -> None:
         """Wait until the hints of the last batch are written (or given up on)."""
