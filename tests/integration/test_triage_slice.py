@@ -388,3 +388,57 @@ async def test_triage_goes_on_without_redis(
     ]
     assert {d.decision for d in _decisions(out)} >= {Decision.CREATED}
     print(f"\nsix reports triaged without Redis in {elapsed:.1f}s")
+
+
+class FailingOnceStore(CountingStore):
+    """The real store, whose ``fail_at``-th write with reports fails as a lost connection would; it
+    counts the writes of batches triaged on top of the batch before while that one was written."""
+
+    fail_at: int
+    writes = 0
+    overlapped = 0
+
+    async def save_batch(self, *, write: BatchWrite) -> int:
+        if write.reports:
+            self.writes += 1
+            if self.writes == self.fail_at:
+                raise ConnectionResetError("connection lost mid-write")
+        self.overlapped += bool(write.seen_writers)
+        return await super().save_batch(write=write)
+
+
+async def test_a_write_failing_while_the_next_batch_is_triaged_loses_and_doubles_nothing(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter")
+    settings = _settings(endpoints, names, group_id, database_url).model_copy(
+        update={"batch_max_records": 4, "overlap_writes": True}
+    )
+    reports = [
+        make_report(minutes=i * 0.1, fingerprint=f"checkout:fp-{i % 3}", title=PROBLEMS["checkout"][i % 3])
+        for i in range(60)
+    ]
+    async with AsyncExitStack() as stack:
+        pool = await open_pool(database_url)
+        stack.push_async_callback(pool.close)
+        await apply_migrations(pool)
+        store = FailingOnceStore(pool)
+        store.batch_sizes, store.fail_at = [], 3
+        await _publish(kafka, names["normalized"], reports)  # a backlog: batches follow each other
+        await stack.enter_async_context(running(create_app(settings, store=store)))
+        await _stored(database_url, len(reports), timeout=60)
+        out = await kafka.collect([names["triaged"]], count=3, timeout=30, settle=1.0)
+
+    rows = await _fetch(database_url, "SELECT fingerprint, occurrences FROM issues ORDER BY fingerprint")
+    assert store.writes > store.fail_at, "the failing write happened"
+    assert store.overlapped > 0, "batches were triaged on top of the one before while it was written"
+    assert [(r["fingerprint"], r["occurrences"]) for r in rows] == [
+        (f"checkout:fp-{i}", 20) for i in range(3)
+    ]
+    assert await _fetchval(database_url, "SELECT count(*) FROM reports") == len(reports)
+    created = [d for d in _decisions(out) if d.decision is Decision.CREATED]
+    assert len(created) == 3
+    assert {d.issue_id for d in created} == set(
+        await _fetchval(database_url, "SELECT array_agg(issue_id) FROM issues")
+    )
+    assert await _fetchval(database_url, "SELECT count(*) FROM triage_outbox WHERE published_at IS NULL") == 0
