@@ -21,7 +21,7 @@ from hypercare_normalizer.app import create_app as create_normalizer
 from hypercare_normalizer.settings import NormalizerSettings
 from hypercare_runtime.db import apply_migrations, open_pool
 from hypercare_store.issues import PgIssueStore
-from hypercare_store.ports import BatchWrite
+from hypercare_store.ports import BatchWrite, CandidateQuery, Snapshot
 from hypercare_triage.app import create_app
 from hypercare_triage.hints import RedisHints
 from hypercare_triage.settings import TriageSettings
@@ -391,12 +391,21 @@ async def test_triage_goes_on_without_redis(
 
 
 class FailingOnceStore(CountingStore):
-    """The real store, whose ``fail_at``-th write with reports fails as a lost connection would; it
-    counts the writes of batches triaged on top of the batch before while that one was written."""
+    """The real store, whose ``fail_at``-th write with reports (or ``fail_read_at``-th read) fails as a
+    lost connection would; it counts the writes of batches triaged on top of the batch before while
+    that one was written."""
 
-    fail_at: int
+    fail_at = 0
+    fail_read_at = 0
     writes = 0
+    reads = 0
     overlapped = 0
+
+    async def load_batch(self, *, query: CandidateQuery) -> Snapshot:
+        self.reads += 1
+        if self.reads == self.fail_read_at:
+            raise ConnectionResetError("connection lost mid-read")
+        return await super().load_batch(query=query)
 
     async def save_batch(self, *, write: BatchWrite) -> int:
         if write.reports:
@@ -407,8 +416,9 @@ class FailingOnceStore(CountingStore):
         return await super().save_batch(write=write)
 
 
-async def test_a_write_failing_while_the_next_batch_is_triaged_loses_and_doubles_nothing(
-    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+@pytest.mark.parametrize("failing", ["write", "read"])
+async def test_a_failing_write_or_read_while_batches_overlap_loses_and_doubles_nothing(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str, failing: str
 ) -> None:
     names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter")
     settings = _settings(endpoints, names, group_id, database_url).model_copy(
@@ -423,14 +433,18 @@ async def test_a_write_failing_while_the_next_batch_is_triaged_loses_and_doubles
         stack.push_async_callback(pool.close)
         await apply_migrations(pool)
         store = FailingOnceStore(pool)
-        store.batch_sizes, store.fail_at = [], 3
+        store.batch_sizes = []
+        if failing == "write":
+            store.fail_at = 3
+        else:
+            store.fail_read_at = 4
         await _publish(kafka, names["normalized"], reports)  # a backlog: batches follow each other
         await stack.enter_async_context(running(create_app(settings, store=store)))
         await _stored(database_url, len(reports), timeout=60)
         out = await kafka.collect([names["triaged"]], count=3, timeout=30, settle=1.0)
 
     rows = await _fetch(database_url, "SELECT fingerprint, occurrences FROM issues ORDER BY fingerprint")
-    assert store.writes > store.fail_at, "the failing write happened"
+    assert max(store.writes - store.fail_at, store.reads - store.fail_read_at) > 0, "the failure happened"
     assert store.overlapped > 0, "batches were triaged on top of the one before while it was written"
     assert [(r["fingerprint"], r["occurrences"]) for r in rows] == [
         (f"checkout:fp-{i}", 20) for i in range(3)

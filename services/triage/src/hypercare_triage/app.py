@@ -163,7 +163,13 @@ class _Service:
         _, pipeline = self.ready()
         parsed = parse_records(records, service=SERVICE)
         before = self._writing
-        decided = await pipeline.decide(parsed.items, after=before.decided if before is not None else None)
+        try:
+            decided = await pipeline.decide(
+                parsed.items, after=before.decided if before is not None else None
+            )
+        except BaseException:
+            self.committer.rewind(records)  # the batch is fetched again; the one before goes on
+            raise
         if before is not None:
             if before.task is not None:
                 await asyncio.shield(before.task)  # a cancelled handler leaves the write to finish
