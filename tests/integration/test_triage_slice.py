@@ -422,7 +422,7 @@ async def test_a_failing_write_or_read_while_batches_overlap_loses_and_doubles_n
 ) -> None:
     names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter")
     settings = _settings(endpoints, names, group_id, database_url).model_copy(
-        update={"batch_max_records": 4, "overlap_writes": True}
+        update={"batch_max_records": 4, "overlap_from": 1}
     )
     reports = [
         make_report(minutes=i * 0.1, fingerprint=f"checkout:fp-{i % 3}", title=PROBLEMS["checkout"][i % 3])

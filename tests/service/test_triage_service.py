@@ -105,9 +105,9 @@ class Harness:
 
 @asynccontextmanager
 async def harness(*, overlap: bool = False, store: FakeIssueStore | None = None) -> AsyncIterator[Harness]:
-    # In-memory, a published batch is handled before publish() returns; with overlap_writes its write
+    # In-memory, a published batch is handled before publish() returns; overlapped, its write
     # would still be running, so tests that look in between publishes write each batch before the next.
-    settings = TriageSettings(release_interval=3600, log_json=True, overlap_writes=overlap)
+    settings = TriageSettings(release_interval=3600, log_json=True, overlap_from=1 if overlap else 1_000_000)
     store = store or FakeIssueStore()
     app = create_app(settings, store=store, clock=lambda: NOW)
     broker = app.broker
@@ -154,6 +154,18 @@ async def test_a_report_seen_before_is_skipped() -> None:
 
     assert [d.decision for d, _, _ in h.triaged] == [Decision.CREATED]
     assert next(iter(h.store.issues.values())).occurrences == 1
+
+
+async def test_overlapped_batches_are_all_written_and_published_by_shutdown() -> None:
+    reports = [make_report(minutes=i, reporter={"id": f"cust-{i}"}) for i in range(6)]
+    async with harness(overlap=True) as h:
+        for report in [*reports, reports[2]]:  # the last one a redelivery of an overlapped batch
+            await h.send(report)
+
+    assert [d.decision for d, _, _ in h.triaged][:1] == [Decision.CREATED]
+    assert set(h.store.reports) == {r.event_id for r in reports}
+    assert [s.occurrences for s in h.store.issues.values()] == [6]
+    assert h.store.published == {d.decision_id for d, _, _ in h.triaged}
 
 
 async def test_an_invalid_message_is_dead_lettered_and_the_next_one_triaged() -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -143,7 +144,7 @@ class _Service:
         self.exit = _ExitReadiness(settings, metrics.registry)
         self.collector = collector
         self._writing: _InFlight | None = None
-        self._overlap = settings.overlap_writes
+        self._overlap_from = settings.overlap_from
 
     def ready(self) -> tuple[IssueStore, TriagePipeline]:
         """The store and pipeline the lifespan opened."""
@@ -154,10 +155,9 @@ class _Service:
     async def on_reports(self, records: Sequence[RawRecord]) -> None:
         """Triage one batch; write it, publish its decisions and dead letters, then commit its offsets.
 
-        With ``overlap_writes`` the batch is triaged while the one before it is still being written, on
-        top of that one's states, and is written in the background once that one is done: the handler
-        returns and the next batch is fetched and triaged meanwhile. If the batch before failed, both
-        are fetched again (:class:`BatchAbandonedError`).
+        A large batch (``overlap_from`` records) is written in the background once the one before is
+        done: the handler returns, and the next batch is fetched and triaged meanwhile, on top of this
+        one's states. If the batch before failed, both are fetched again (:class:`BatchAbandonedError`).
         """
         started = time.perf_counter()
         _, pipeline = self.ready()
@@ -179,7 +179,7 @@ class _Service:
                 self.committer.rewind([*before.records, *records])
                 raise BatchAbandonedError("the batch before this one was not written; both are fetched again")
         writing = _InFlight(decided, records)
-        if not self._overlap:
+        if len(records) < self._overlap_from:
             await self._write(writing, parsed.dead, started)
             return
         writing.task = asyncio.create_task(self._write_in_background(writing, parsed.dead, started))
@@ -210,7 +210,7 @@ class _Service:
     async def drain(self) -> None:
         """Finish writing the batch in flight and write later ones before their handler returns
         (on shutdown, before the broker stops)."""
-        self._overlap = False
+        self._overlap_from = sys.maxsize
         writing, self._writing = self._writing, None
         if writing is not None and writing.task is not None:
             await writing.task
@@ -309,6 +309,7 @@ class _Service:
                     await task
                 await self.drain()  # already done on shutdown, unless the broker never started
                 await self._pipeline.settle_hints()
+                self._pipeline.close()
                 log.info("triage.stop")
 
 

@@ -10,8 +10,10 @@ import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 
 from hypercare_contracts import DeadLetter, ErrorClass, LifecycleEvent, MergeRule, NormalizedReport
 from hypercare_contracts.topics import HEADER_TRACE_ID
@@ -180,6 +182,7 @@ class TriagePipeline:
         self._max_attempts = max_attempts
         self._remembering: asyncio.Task[None] | None = None
         self._index = SnapshotIndex()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage")
 
     async def triage(self, items: Sequence[Incoming]) -> Outcome:
         """Triage the reports not stored yet and save them; returns the committed decisions to publish.
@@ -228,11 +231,36 @@ class TriagePipeline:
         outcome.skipped = len(batch) - len(fresh)
         if not fresh:
             return Decided(batch=batch, outcome=outcome, query=query)
+        # In a thread of its own: a write still under way (and Kafka) is served while the batch is
+        # triaged, instead of waiting for the whole batch between two of its round trips.
+        decided = await asyncio.get_running_loop().run_in_executor(
+            self._worker,
+            partial(
+                self._triage, batch, fresh, issues=issues, token=snapshot.token, query=query, outcome=outcome
+            ),
+        )
+        decided.after = after
+        clock.lap("decide")
+        return decided
+
+    def _triage(
+        self,
+        batch: list[Incoming],
+        fresh: list[Incoming],
+        *,
+        issues: dict[str, IssueState],
+        token: str,
+        query: CandidateQuery,
+        outcome: Outcome,
+    ) -> Decided:
+        """Triage ``fresh`` against ``issues`` and make the write (on the worker thread, which alone
+        uses the candidate index)."""
         triaged = [item.report for item in fresh]
-        result = triage_batch(triaged, self._index.lookup(issues), self._policies, self._clock())
+        index = self._index  # abandon() may start a new one meanwhile: this batch stays with this one
+        result = triage_batch(triaged, index.lookup(issues), self._policies, self._clock())
         # The index takes the batch in now, so that the next batch can be triaged on top of it while
         # this one is written; a write that fails or is triaged again starts the index over.
-        self._index.committed(result, triaged)
+        index.committed(result, triaged)
         links = {link.event_id: link for link in result.report_links}
         stored = tuple(
             StoredReport(
@@ -257,9 +285,8 @@ class TriagePipeline:
             audit=tuple(result.audit),
             decisions=decisions,
             recheck=query,
-            token=snapshot.token,
+            token=token,
         )
-        clock.lap("decide")
         ingested_at = [by_event[d.event_id].ingested_at for d in result.decisions if d.event_id in by_event]
         return Decided(
             batch=batch,
@@ -268,7 +295,6 @@ class TriagePipeline:
             write=write,
             ingested_at=ingested_at,
             query=query,
-            after=after,
         )
 
     async def save(self, decided: Decided) -> Outcome:
@@ -323,6 +349,10 @@ class TriagePipeline:
     def abandon(self) -> None:
         """Forget what batches decided but never written taught the candidate index."""
         self._index = SnapshotIndex()
+
+    def close(self) -> None:
+        """Stop the triage thread (once the last batch is decided)."""
+        self._worker.shutdown(wait=True)
 
     async def settle_hints(self) -> None:
         """Wait until the hints of the last batch are written (or given up on)."""

@@ -20,10 +20,11 @@ class TriageSettings(StreamSettings):
     """How much issue state the store keeps between batches, in entries of the states' bounded lists
     (a hot issue at the shipped caps weighs ~5,500: about 110 of them, ~60 MB). Every candidate issue
     that does not fit is read back from PostgreSQL, and re-indexed, on every batch."""
-    overlap_writes: bool = True
-    """Triage a batch while the one before it is written (on top of its states), and write it in the
-    background: PostgreSQL's time and triage's CPU overlap. Off, each batch is written and published
-    before the next is fetched."""
+    overlap_from: int = 500
+    """Batches of at least this many records (a backlog) are triaged while the batch before is written,
+    on top of its states, and written in the background: PostgreSQL's time and triage's CPU overlap,
+    for throughput. Smaller batches (a moderate rate) are written and published before the next is
+    fetched, which keeps their latency lower. 0: every batch overlaps; above ``batch_max_records``: none."""
     max_attempts: int = 5
     """Times a batch is triaged again after another instance changed one of its issues."""
     release_interval: float = 5.0
