@@ -137,7 +137,7 @@ async def test_each_batch_triaged_before_the_one_before_it_is_written_ends_as_if
             outcome = await pipeline.save(before)
             decisions.extend(item.decision.model_dump_json() for item in outcome.decisions)
             stale += outcome.stale_reads
-            assert before.saved is before, "a batch was triaged again"
+            assert before.as_decided, "a batch was triaged again"
         before = decided
     assert before is not None
     outcome = await pipeline.save(before)
@@ -177,8 +177,8 @@ async def test_a_batch_is_triaged_again_when_the_one_beneath_it_was_not_written_
     upper_outcome = await asyncio.wait_for(pipeline.save(upper), timeout=30)
 
     assert lower_outcome.stale_reads == 1
-    assert lower.saved is not lower
-    assert upper.saved is not upper, "the upper batch was written on top of a state never stored"
+    assert not lower.as_decided
+    assert not upper.as_decided, "the upper batch was written on top of a state never stored"
     assert upper_outcome.stale_reads == 0
     stored = await store.committed(issue_id)
     assert stored is not None

@@ -120,8 +120,10 @@ class Decided:
     query: CandidateQuery = field(default_factory=CandidateQuery)
     after: "Decided | None" = None
     """The batch this one was triaged on top of, until this one is saved."""
-    saved: "Decided | None" = None
-    """Once saved: what was written, this batch as decided or, after a conflict, as triaged again."""
+    as_decided: bool = False
+    """Once saved: whether what was written is this batch as decided (not triaged again after a
+    conflict). A flag, not a reference to what was written: a batch pointing at itself would be a cycle,
+    which only the collector frees, and triage's collector runs once a minute."""
     writer: int | None = None
     """Once saved: the transaction that wrote it."""
 
@@ -312,14 +314,14 @@ class TriagePipeline:
         clock = _StepClock(outcome.seconds)
         current, seen = decided, tuple[int, ...]()
         if after is not None and after.write is not None:
-            if after.saved is after and after.writer is not None:
+            if after.as_decided and after.writer is not None:
                 seen = (after.writer,)
             else:  # what it was triaged on top of is not what was written
                 current = await self._again(decided, clock)
         for attempt in range(self._max_attempts):
             write, result = current.write, current.result
             if write is None or result is None:
-                decided.saved = current
+                decided.as_decided = current is decided
                 return outcome
             try:
                 writer = await self._store.save_batch(write=replace(write, seen_writers=seen))
@@ -330,7 +332,7 @@ class TriagePipeline:
                 current, seen = await self._again(decided, clock), ()
                 continue
             clock.lap("save")
-            decided.saved, decided.writer = current, writer
+            decided.as_decided, decided.writer = current is decided, writer
             # Hints are only hints: written in the background, the batch's decisions go out sooner.
             self._remembering = asyncio.create_task(self._remember(write.reports, result))
             outcome.decisions = list(write.decisions)
