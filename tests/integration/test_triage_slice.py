@@ -29,6 +29,7 @@ from hypercare_triage.settings import TriageSettings
 from tests.factories.raw import make_alertmanager, make_am_alert, make_feedback, make_zendesk
 from tests.support.environment import Endpoints
 from tests.support.kafka import KafkaTestKit, wait_for
+from tests.support.pipeline import metric_values
 from tests.support.services import running
 from tests.unit.triage_factories import T0, make_report
 
@@ -439,13 +440,16 @@ async def test_a_failing_write_or_read_while_batches_overlap_loses_and_doubles_n
         else:
             store.fail_read_at = 4
         await _publish(kafka, names["normalized"], reports)  # a backlog: batches follow each other
-        await stack.enter_async_context(running(create_app(settings, store=store)))
+        app = await stack.enter_async_context(running(create_app(settings, store=store)))
         await _stored(database_url, len(reports), timeout=60)
         out = await kafka.collect([names["triaged"]], count=3, timeout=30, settle=1.0)
+        redone = await metric_values(app, "hypercare_triage_overlap_redone_total")
 
     rows = await _fetch(database_url, "SELECT fingerprint, occurrences FROM issues ORDER BY fingerprint")
     assert max(store.writes - store.fail_at, store.reads - store.fail_read_at) > 0, "the failure happened"
     assert store.overlapped > 0, "batches were triaged on top of the one before while it was written"
+    # A failed write is noticed by the batch triaged on top of it, which is fetched again with it.
+    assert redone.get((("why", "failed"),), 0.0) == (1 if failing == "write" else 0)
     assert [(r["fingerprint"], r["occurrences"]) for r in rows] == [
         (f"checkout:fp-{i}", 20) for i in range(3)
     ]

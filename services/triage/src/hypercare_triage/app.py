@@ -79,6 +79,7 @@ def _record_batch(metrics: TriageMetrics, outcome: Outcome, consumed: Sequence[s
     metrics.count_consumed(consumed)
     metrics.reports_skipped.inc(outcome.skipped)
     metrics.stale_reads.inc(outcome.stale_reads)
+    metrics.overlap_redone.labels("retriaged").inc(outcome.retriaged)
     for rule, count in Counter(link.rule.value for link in outcome.result.report_links).items():
         metrics.reports_merged.labels(rule).inc(count)
     metrics.observe_end_to_end("triaged", outcome.ingested_at)
@@ -175,6 +176,7 @@ class _Service:
                 await asyncio.shield(before.task)  # a cancelled handler leaves the write to finish
             self._writing = None
             if before.failed:
+                self.metrics.overlap_redone.labels("failed").inc()
                 pipeline.abandon()
                 self.committer.rewind([*before.records, *records])
                 raise BatchAbandonedError("the batch before this one was not written; both are fetched again")

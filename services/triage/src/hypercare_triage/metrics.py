@@ -49,6 +49,13 @@ class TriageMetrics(PipelineMetrics):
             "Batches triaged again because another instance changed one of their issues.",
             registry=registry,
         )
+        self.overlap_redone = Counter(
+            "hypercare_triage_overlap_redone_total",
+            "Overlapped batches done again: triaged again because the batch beneath them was triaged"
+            " again before it was written (retriaged), or fetched again because its write failed (failed).",
+            ["why"],
+            registry=registry,
+        )
 
     def count_decisions(self, decisions: Iterable[TriagedIssue]) -> None:
         """Count published decisions and severity raises."""

@@ -101,6 +101,8 @@ class Outcome:
     result: BatchResult = field(default_factory=BatchResult)
     skipped: int = 0
     stale_reads: int = 0
+    retriaged: bool = False
+    """Triaged again because the batch it was triaged on top of was not written as decided."""
     ingested_at: list[float] = field(default_factory=list)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     """Time spent per step, summed over attempts: remember (waiting for the previous batch's hints to be
@@ -317,6 +319,8 @@ class TriagePipeline:
             if after.as_decided and after.writer is not None:
                 seen = (after.writer,)
             else:  # what it was triaged on top of is not what was written
+                outcome.retriaged = True
+                log.info("triage.retriaged", reports=len(decided.batch))
                 current = await self._again(decided, clock)
         for attempt in range(self._max_attempts):
             write, result = current.write, current.result
