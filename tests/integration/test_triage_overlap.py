@@ -182,7 +182,8 @@ async def test_a_batch_is_triaged_again_when_the_one_beneath_it_was_not_written_
     assert not lower.as_decided
     assert not upper.as_decided, "the upper batch was written on top of a state never stored"
     assert upper_outcome.stale_reads == 0
-    assert upper_outcome.retriaged and not lower_outcome.retriaged
+    assert upper_outcome.retriaged
+    assert not lower_outcome.retriaged
     stored = await store.committed(issue_id)
     assert stored is not None
     assert stored.occurrences == 3

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from hypercare_contracts import (
     DeadLetter,
@@ -22,7 +23,7 @@ from hypercare_contracts import (
 )
 from hypercare_contracts.topics import HEADER_INGESTED_AT, HEADER_TRACE_ID
 from hypercare_domain.triage import AuditEntry, IssueState
-from hypercare_runtime.kafka import raw_records
+from hypercare_runtime.kafka import OffsetCommitter, raw_records
 from hypercare_runtime.tracing import header_map
 from hypercare_store.ports import (
     BatchWrite,
@@ -33,10 +34,15 @@ from hypercare_store.ports import (
     StaleReadError,
     StoredReport,
 )
-from hypercare_triage.app import create_app
+from hypercare_triage.app import BatchAbandonedError, _Service, create_app
+from hypercare_triage.hints import NoHints
+from hypercare_triage.metrics import TriageMetrics
+from hypercare_triage.pipeline import Incoming, TriagePipeline
 from hypercare_triage.settings import TriageSettings
+from prometheus_client import CollectorRegistry
 
-from tests.unit.triage_factories import make_alert, make_report
+from tests.support.kafka import wait_for
+from tests.unit.triage_factories import make_alert, make_report, shipped_policies
 
 pytestmark = pytest.mark.service
 
@@ -246,3 +252,121 @@ async def test_an_unexpected_error_in_the_timer_does_not_stop_it() -> None:
     assert isinstance(broker, KafkaBroker)
     async with TestKafkaBroker(broker), app.start_lifespan_context():
         await asyncio.wait_for(third_tick.wait(), timeout=5)  # the timer went on after the failing tick
+
+
+@dataclass
+class _Record:
+    """A consumer record of partition 0 of the normalized topic."""
+
+    offset: int
+    value: bytes
+    topic: str = TriageSettings().normalized_topic
+    partition: int = 0
+    key: bytes | None = None
+    timestamp: int = 0
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+@dataclass
+class _Consumer:
+    """What the offset committer uses of a consumer: the offsets it committed and where it seeked."""
+
+    committed: dict[TopicPartition, int] = field(default_factory=dict)
+    seeks: list[int] = field(default_factory=list)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition(TriageSettings().normalized_topic, 0)}
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append(offset)
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.update(offsets)
+
+
+@dataclass
+class _FailingFirstWrite(FakeIssueStore):
+    """Its first write waits for ``release`` and then fails, as a lost connection would."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    failed: bool = False
+
+    async def save_batch(self, *, write: BatchWrite) -> int:
+        if not self.failed:
+            self.failed = True
+            await self.release.wait()
+            raise ConnectionResetError("connection lost mid-write")
+        return await super().save_batch(write=write)
+
+
+async def test_a_batch_handled_during_shutdown_after_a_failed_write_is_fetched_again_with_it() -> None:
+    # FastStream runs shutdown hooks (drain) before it stops the subscriber, so a batch can still be
+    # handled while the batch in flight is being drained; if that write fails, nothing may be committed
+    # past it, whatever came after.
+    settings = TriageSettings(release_interval=3600, log_json=True, overlap_from=2)
+    consumer, store = _Consumer(), _FailingFirstWrite()
+    committer = OffsetCommitter(lambda: consumer, interval_s=0)
+    broker = KafkaBroker()
+    records = [_Record(offset, make_report(minutes=offset).model_dump_json().encode()) for offset in range(3)]
+    async with TestKafkaBroker(broker):
+        service = _Service(
+            settings,
+            broker,
+            TriageMetrics(CollectorRegistry()),
+            committer,
+            store=store,
+            hints=NoHints(),
+            clock=lambda: NOW,
+        )
+        async with service.lifespan():
+            await service.on_reports(records[:2])  # written in the background; the write hangs
+            draining = asyncio.create_task(service.drain())
+            await asyncio.sleep(0)  # let shutdown begin before the next batch arrives
+            handling = asyncio.create_task(service.on_reports(records[2:]))
+            store.release.set()
+            await draining
+            with pytest.raises(BatchAbandonedError):
+                await handling
+        await committer.close()
+
+    assert consumer.committed == {}, "an offset was committed past a batch that was not written"
+    assert min(consumer.seeks) == 0, "the failed batch is fetched again"
+    assert store.reports == {}
+
+
+@dataclass
+class _SlowFirstHints:
+    """Hints whose first write takes until ``release``; records the order writes finish in."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    written: list[set[str]] = field(default_factory=list)
+    calls: int = 0
+
+    async def lookup(self, *, keys: Sequence[str]) -> dict[str, str]:
+        return {}
+
+    async def remember(self, *, pairs: dict[str, str]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await self.release.wait()
+        self.written.append(set(pairs))
+
+
+async def test_hints_are_written_in_batch_order_even_when_a_write_is_slow() -> None:
+    # A later batch's hint replaces an earlier one for the same key; written out of order, the earlier
+    # one would win until it expires.
+    hints = _SlowFirstHints()
+    pipeline = TriagePipeline(FakeIssueStore(), hints, shipped_policies(), clock=lambda: NOW)
+    first, second = make_report(minutes=0), make_report(minutes=1, source_ref="zendesk:other")
+    lower = await pipeline.decide([Incoming(first, 0.0)])
+    upper = await pipeline.decide([Incoming(second, 0.0)], after=lower)  # overlapped: both written
+    await pipeline.save(lower)  # before either's hints are
+    await pipeline.save(upper)
+    await wait_for(lambda: hints.calls >= 1, timeout=5, what="the first hint write to start")
+    hints.release.set()
+    await pipeline.settle_hints()
+    pipeline.close()
+
+    assert len(hints.written) == 2
+    assert f"ref:{first.source_ref}" in hints.written[0]
+    assert f"ref:{second.source_ref}" in hints.written[1]

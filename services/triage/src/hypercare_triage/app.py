@@ -165,27 +165,34 @@ class _Service:
         parsed = parse_records(records, service=SERVICE)
         before = self._writing
         try:
+            if before is not None and before.failed:
+                self._abandon(before)
             decided = await pipeline.decide(
                 parsed.items, after=before.decided if before is not None else None
             )
+            if before is not None:
+                if before.task is not None:
+                    # Waits without cancelling the write (a cancelled handler leaves it to finish).
+                    await asyncio.wait([before.task])
+                self._writing = None
+                if before.failed:
+                    self._abandon(before)
         except BaseException:
-            self.committer.rewind(records)  # the batch is fetched again; the one before goes on
+            # This batch is fetched again; so is the one before if it failed (both rewound together,
+            # to the earliest offsets).
+            self.committer.rewind([*(before.records if before and before.failed else ()), *records])
             raise
-        if before is not None:
-            if before.task is not None:
-                await asyncio.shield(before.task)  # a cancelled handler leaves the write to finish
-            self._writing = None
-            if before.failed:
-                self.metrics.overlap_redone.labels("failed").inc()
-                pipeline.abandon()
-                self.committer.rewind([*before.records, *records])
-                raise BatchAbandonedError("the batch before this one was not written; both are fetched again")
         writing = _InFlight(decided, records)
         if len(records) < self._overlap_from:
             await self._write(writing, parsed.dead, started)
             return
         writing.task = asyncio.create_task(self._write_in_background(writing, parsed.dead, started))
         self._writing = writing
+
+    def _abandon(self, before: _InFlight) -> None:
+        self.metrics.overlap_redone.labels("failed").inc()
+        self.ready()[1].abandon()
+        raise BatchAbandonedError("the batch before this one was not written; both are fetched again")
 
     async def _write(self, writing: _InFlight, dead: Sequence[DeadLetter], started: float) -> None:
         store, pipeline = self.ready()
@@ -203,19 +210,23 @@ class _Service:
     ) -> None:
         try:
             await self._write(writing, dead, started)
-        except Exception:
-            # Rewound by settle(); the next batch sees ``failed`` and is fetched again after it.
+        except BaseException as exc:
+            # Rewound by settle(); the next batch sees ``failed`` and is fetched again after it. Marked
+            # on cancellation too: whether the write committed is unknown, so nothing may pass it.
             writing.failed = True
             self.ready()[1].abandon()
+            if not isinstance(exc, Exception):
+                raise
             log.exception("triage.batch_failed", records=len(writing.records))
 
     async def drain(self) -> None:
-        """Finish writing the batch in flight and write later ones before their handler returns
-        (on shutdown, before the broker stops)."""
+        """Finish writing the batch in flight and write later ones before their handler returns (on
+        shutdown, before the broker stops). The batch stays the one in flight: should its write fail, a
+        batch handled after this still sees it and is fetched again with it."""
         self._overlap_from = sys.maxsize
-        writing, self._writing = self._writing, None
+        writing = self._writing
         if writing is not None and writing.task is not None:
-            await writing.task
+            await asyncio.wait([writing.task])
 
     async def on_lifecycle(self, record: RawRecord) -> None:
         """Apply a lifecycle event; commands on the same topic are not ours and are skipped."""

@@ -333,12 +333,16 @@ class TriagePipeline:
                 outcome.stale_reads += 1
                 log.info("triage.stale_read", attempt=attempt + 1, reports=len(write.reports))
                 clock.lap("save")
-                current, seen = await self._again(decided, clock), ()
+                if attempt + 1 < self._max_attempts:
+                    current, seen = await self._again(decided, clock), ()
                 continue
             clock.lap("save")
             decided.as_decided, decided.writer = current is decided, writer
-            # Hints are only hints: written in the background, the batch's decisions go out sooner.
-            self._remembering = asyncio.create_task(self._remember(write.reports, result))
+            # Hints are only hints: written in the background, the batch's decisions go out sooner;
+            # each batch's after the last one's, so a later hint is never overwritten by an earlier.
+            self._remembering = asyncio.create_task(
+                self._remember(write.reports, result, after=self._remembering)
+            )
             outcome.decisions = list(write.decisions)
             outcome.result = result
             outcome.ingested_at = current.ingested_at
@@ -357,22 +361,29 @@ class TriagePipeline:
         self._index = SnapshotIndex()
 
     def close(self) -> None:
-        """Stop the triage thread (once the last batch is decided)."""
-        self._worker.shutdown(wait=True)
+        """Let the triage thread end once its current batch is done, without waiting for it."""
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
     async def settle_hints(self) -> None:
-        """Wait until the hints of the last batch are written (or given up on)."""
-        task, self._remembering = self._remembering, None
-        if task is not None:
-            await task
+        """Wait until the hints of the last batch, and so of every batch before, are written (or given
+        up on)."""
+        if self._remembering is not None:
+            await asyncio.wait([self._remembering])
 
-    async def _remember(self, stored: Sequence[StoredReport], result: BatchResult) -> None:
+    async def _remember(
+        self, stored: Sequence[StoredReport], result: BatchResult, *, after: asyncio.Task[None] | None
+    ) -> None:
+        """Write a committed batch's hints, after the batch before's (which these may replace). Never
+        raises: a missing hint only means the next lookup uses the SQL index."""
+        if after is not None:
+            await asyncio.wait([after])
         fingerprints = {issue_id: state.fingerprint for issue_id, state in result.states_changed.items()}
         try:
             await self._hints.remember(pairs=hint_pairs(stored, fingerprints))
         except (OSError, ConnectionError, TimeoutError) as exc:
-            # The batch is committed; a missing hint only means the next lookup uses the SQL index.
             log.warning("triage.hints_not_saved", error=type(exc).__name__)
+        except Exception:
+            log.exception("triage.hints_failed")
 
     async def release(self) -> list[OutgoingDecision]:
         """RELEASED decisions for suppressed open issues whose window ended (committed first)."""
