@@ -128,6 +128,19 @@ PIPELINE = Dashboard(
                     (q("hypercare:dead_letters:rate5m", "{{service}} {{reason}}"),),
                     unit="ops",
                 ),
+                Panel(
+                    "Triage batches done again",
+                    (
+                        q("rate(hypercare_triage_stale_reads_total[5m])", "conflict with another writer"),
+                        q(
+                            "sum by (why) (rate(hypercare_triage_overlap_redone_total[5m]))",
+                            "overlapped, beneath {{why}}",
+                        ),
+                    ),
+                    unit="ops",
+                    description="Batches read and triaged again after a conflict, or (overlapped) because "
+                    "the batch beneath them was triaged again or failed; a steady rate means wasted work.",
+                ),
             ),
         ),
         Row(
