@@ -166,7 +166,7 @@ class _Service:
         before = self._writing
         try:
             if before is not None and before.failed:
-                self._abandon(before)
+                self._give_up()
             decided = await pipeline.decide(
                 parsed.items, after=before.decided if before is not None else None
             )
@@ -176,7 +176,7 @@ class _Service:
                     await asyncio.wait([before.task])
                 self._writing = None
                 if before.failed:
-                    self._abandon(before)
+                    self._give_up()
         except BaseException:
             # This batch is fetched again; so is the one before if it failed (both rewound together,
             # to the earliest offsets).
@@ -189,7 +189,8 @@ class _Service:
         writing.task = asyncio.create_task(self._write_in_background(writing, parsed.dead, started))
         self._writing = writing
 
-    def _abandon(self, before: _InFlight) -> None:
+    def _give_up(self) -> None:
+        """After the batch before failed: forget what it taught the candidate index, and raise."""
         self.metrics.overlap_redone.labels("failed").inc()
         self.ready()[1].abandon()
         raise BatchAbandonedError("the batch before this one was not written; both are fetched again")
@@ -211,10 +212,10 @@ class _Service:
         try:
             await self._write(writing, dead, started)
         except BaseException as exc:
-            # Rewound by settle(); the next batch sees ``failed`` and is fetched again after it. Marked
-            # on cancellation too: whether the write committed is unknown, so nothing may pass it.
+            # Rewound by settle(); the next batch sees ``failed``, starts the candidate index over and is
+            # fetched again after it. Marked on cancellation too: whether the write committed is
+            # unknown, so nothing may pass it.
             writing.failed = True
-            self.ready()[1].abandon()
             if not isinstance(exc, Exception):
                 raise
             log.exception("triage.batch_failed", records=len(writing.records))

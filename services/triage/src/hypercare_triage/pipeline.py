@@ -315,7 +315,8 @@ class TriagePipeline:
         decided.after = None  # written by now: no chain of batches kept alive
         clock = _StepClock(outcome.seconds)
         current, seen = decided, tuple[int, ...]()
-        if after is not None and after.write is not None:
+        # Nothing to write stays nothing: the reports of the batch beneath are stored however it is.
+        if after is not None and after.write is not None and decided.write is not None:
             if after.as_decided and after.writer is not None:
                 seen = (after.writer,)
             else:  # what it was triaged on top of is not what was written
