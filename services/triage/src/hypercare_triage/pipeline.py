@@ -235,14 +235,18 @@ class TriagePipeline:
         outcome.skipped = len(batch) - len(fresh)
         if not fresh:
             return Decided(batch=batch, outcome=outcome, query=query)
-        # In a thread of its own: a write still under way (and Kafka) is served while the batch is
-        # triaged, instead of waiting for the whole batch between two of its round trips.
-        decided = await asyncio.get_running_loop().run_in_executor(
-            self._worker,
-            partial(
-                self._triage, batch, fresh, issues=issues, token=snapshot.token, query=query, outcome=outcome
-            ),
+        work = partial(
+            self._triage, batch, fresh, issues=issues, token=snapshot.token, query=query, outcome=outcome
         )
+        if after is None:
+            # Nothing is being written: triaged on the loop's own thread. A hand-off to the worker would
+            # cost two thread switches, and the loop would wait for the GIL (up to the interpreter's 5 ms
+            # switch interval) whenever Kafka woke it meanwhile: at 1,000 reports/s that doubled p99.
+            decided = work()
+        else:
+            # In a thread of its own: the write under way (and Kafka) is served while the batch is
+            # triaged, instead of waiting for the whole batch between two of its round trips.
+            decided = await asyncio.get_running_loop().run_in_executor(self._worker, work)
         decided.after = after
         clock.lap("decide")
         return decided
@@ -257,8 +261,9 @@ class TriagePipeline:
         query: CandidateQuery,
         outcome: Outcome,
     ) -> Decided:
-        """Triage ``fresh`` against ``issues`` and make the write (on the worker thread, which alone
-        uses the candidate index)."""
+        """Triage ``fresh`` against ``issues`` and make the write (on the loop's thread when no write is
+        under way, else on the worker thread; never on both at once, so one thread at a time uses the
+        candidate index)."""
         triaged = [item.report for item in fresh]
         index = self._index  # abandon() may start a new one meanwhile: this batch stays with this one
         result = triage_batch(triaged, index.lookup(issues), self._policies, self._clock())
