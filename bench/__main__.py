@@ -100,6 +100,12 @@ def plus(a: Targets, b: Targets) -> Targets:
     )
 
 
+def shown(path: Path) -> str:
+    """A path as the results show it: relative to the checkout when inside it (results are committed)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
+
+
 def triage_available() -> bool:
     """Whether ``python -m hypercare_triage`` exists in this checkout yet."""
     return importlib.util.find_spec("hypercare_triage.__main__") is not None
@@ -217,12 +223,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(ROOT),
         "environment": environment(),
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "settings": {k: shown(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "with_triage": with_triage,
         "rate": args.rate,
         "latency_output": "triaged" if with_triage else "normalized",
         "workload": workload.describe(),
-        "logs": str(log_dir),
         "latency": {},
     }
     print(

@@ -1,7 +1,7 @@
 """Raw payloads in the shapes the four producer topics accept, as plain JSON-ready dicts.
 
 One builder per format, keyword-only, taking only what the story varies; everything else is filled the
-way the real sender fills it (see ``/work/shared/notes/raw-formats.md`` and ``hypercare_contracts.raw``).
+way the real sender fills it (see ``hypercare_contracts.raw``).
 """
 
 from datetime import UTC, datetime
