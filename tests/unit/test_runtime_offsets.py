@@ -87,3 +87,17 @@ async def test_partitions_no_longer_assigned_are_neither_committed_nor_rewound()
 
     assert all(A1 not in commit for commit in consumer.commits)
     assert consumer.seeks == []
+
+
+async def test_a_batch_handed_over_after_close_is_committed_by_closing_again() -> None:
+    consumer = FakeConsumer()
+    committer = committer_for(consumer)
+    with committer.settle(batch(0, 10)):
+        pass
+    await committer.close()
+
+    with committer.settle(batch(0, 11)):  # a handler that finished after the first close
+        pass
+    await committer.close()
+
+    assert consumer.commits[-1] == {A0: 12}

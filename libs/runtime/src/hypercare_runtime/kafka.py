@@ -288,7 +288,12 @@ class OffsetCommitter:
                 consumer.seek(partition, offset)
 
     async def close(self) -> None:
-        """Commit what was handed over so far without waiting for the interval (on shutdown)."""
+        """Commit what was handed over so far without waiting for the interval (on shutdown).
+
+        Closing again commits what was handed over since: a service closes before its broker stops
+        (while the partitions are still assigned), and again after, so that a handler that finished
+        in between leaves no commit task running; what it handed over is committed if its partitions
+        are still assigned, else fetched again by their next owner."""
         self._closing.set()
         if self._task is not None:
             await self._task

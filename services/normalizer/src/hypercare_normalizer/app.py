@@ -73,6 +73,8 @@ def create_app(settings: NormalizerSettings) -> AsgiFastStream:
 
     app = create_service_app(broker, registry=registry, lifespan=lifespan, metrics=metrics)
     app.on_shutdown(committer.close)
+    # A batch whose handler was still running commits once the broker stopped (or is fetched again).
+    app.after_shutdown(committer.close)
     return app
 
 

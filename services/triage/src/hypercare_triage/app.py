@@ -397,4 +397,6 @@ def create_app(
     # Before the broker stops: the batch still being written is published and its offsets committed.
     app.on_shutdown(service.drain)
     app.on_shutdown(committer.close)
+    # A batch whose handler was still running commits once the broker stopped (or is fetched again).
+    app.after_shutdown(committer.close)
     return app
