@@ -460,3 +460,36 @@ async def test_a_failing_write_or_read_while_batches_overlap_loses_and_doubles_n
         await _fetchval(database_url, "SELECT array_agg(issue_id) FROM issues")
     )
     assert await _fetchval(database_url, "SELECT count(*) FROM triage_outbox WHERE published_at IS NULL") == 0
+
+
+async def test_batches_written_in_turn_taking_records_meanwhile_lose_and_double_nothing_when_one_fails(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter")
+    settings = _settings(endpoints, names, group_id, database_url).model_copy(
+        update={"batch_max_records": 4, "overlap_from": 1_000_000}  # every batch written in turn
+    )
+    reports = [
+        make_report(minutes=i * 0.1, fingerprint=f"checkout:fp-{i % 3}", title=PROBLEMS["checkout"][i % 3])
+        for i in range(60)
+    ]
+    async with AsyncExitStack() as stack:
+        pool = await open_pool(database_url)
+        stack.push_async_callback(pool.close)
+        await apply_migrations(pool)
+        store = FailingOnceStore(pool)
+        store.batch_sizes = []
+        store.fail_at = 3
+        await _publish(kafka, names["normalized"], reports)  # a backlog: fetched while batches are written
+        app = await stack.enter_async_context(running(create_app(settings, store=store)))
+        await _stored(database_url, len(reports), timeout=60)
+        taken = await metric_values(app, "hypercare_triage_records_taken_total")
+
+    assert store.writes > store.fail_at, "the failure happened"
+    assert store.overlapped == 0
+    assert taken.get((), 0.0) > 0, "records fetched while a batch was written were triaged as the next one"
+    rows = await _fetch(database_url, "SELECT fingerprint, occurrences FROM issues ORDER BY fingerprint")
+    assert [(r["fingerprint"], r["occurrences"]) for r in rows] == [
+        (f"checkout:fp-{i}", 20) for i in range(3)
+    ]
+    assert await _fetchval(database_url, "SELECT count(*) FROM reports") == len(reports)

@@ -370,3 +370,110 @@ async def test_hints_are_written_in_batch_order_even_when_a_write_is_slow() -> N
     assert len(hints.written) == 2
     assert f"ref:{first.source_ref}" in hints.written[0]
     assert f"ref:{second.source_ref}" in hints.written[1]
+
+
+@dataclass
+class _TakingConsumer:
+    """A consumer of partitions 0 and 1 whose first ``getmany`` returns ``fetched``; later ones wait."""
+
+    fetched: list[_Record]
+    committed: dict[TopicPartition, int] = field(default_factory=dict)
+    seeks: list[tuple[int, int]] = field(default_factory=list)
+    polls: int = 0
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition(TriageSettings().normalized_topic, p) for p in (0, 1)}
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition.partition, offset))
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.update({tp.partition: offset for tp, offset in offsets.items()})
+
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[_Record]]:
+        self.polls += 1
+        if self.polls == 1:
+            return {TopicPartition(TriageSettings().normalized_topic, 1): self.fetched}
+        await asyncio.Event().wait()  # nothing more arrives; the service cancels this
+        return {}
+
+
+@dataclass
+class _WritesAfterTaking(FakeIssueStore):
+    """Its first write of reports waits until the consumer was polled (so records were taken meanwhile),
+    then fails if ``fail`` is set."""
+
+    consumer: _TakingConsumer | None = None
+    fail: bool = False
+    writes_of_reports: int = 0
+
+    async def save_batch(self, *, write: BatchWrite) -> int:
+        self.writes_of_reports += bool(write.reports)
+        if write.reports and self.writes_of_reports == 1:
+            consumer = self.consumer
+            assert consumer is not None
+            await wait_for(lambda: consumer.polls >= 1, timeout=5, what="records to be taken")
+            if self.fail:
+                raise ConnectionResetError("connection lost mid-write")
+        return await super().save_batch(write=write)
+
+
+async def _handle_with_taking(*, fail: bool) -> tuple[_TakingConsumer, _WritesAfterTaking, CollectorRegistry]:
+    settings = TriageSettings(release_interval=3600, log_json=True, overlap_from=1_000_000)
+    first = _Record(7, make_report(minutes=0).model_dump_json().encode())
+    taken = [
+        _Record(
+            offset,
+            make_report(minutes=1, source_ref=f"zendesk:{offset}").model_dump_json().encode(),
+            partition=1,
+        )
+        for offset in (3, 4)
+    ]
+    consumer = _TakingConsumer(fetched=taken)
+    store = _WritesAfterTaking(consumer=consumer, fail=fail)
+    fake: Any = consumer
+    committer = OffsetCommitter(lambda: fake, interval_s=0)
+    registry = CollectorRegistry()
+    broker = KafkaBroker()
+    async with TestKafkaBroker(broker):
+        service = _Service(
+            settings,
+            broker,
+            TriageMetrics(registry),
+            committer,
+            store=store,
+            hints=NoHints(),
+            clock=lambda: NOW,
+            consumer=lambda: fake,
+        )
+        async with service.lifespan():
+            if fail:
+                with pytest.raises(ConnectionResetError):
+                    await service.on_reports([first])
+            else:
+                await service.on_reports([first])
+        await committer.close()
+    return consumer, store, registry
+
+
+async def test_records_fetched_while_a_batch_is_written_in_turn_are_triaged_next_in_the_same_call() -> None:
+    consumer, store, registry = await _handle_with_taking(fail=False)
+
+    assert store.writes_of_reports == 2, (
+        "the records taken while the first batch was written were the second batch"
+    )
+    assert len(store.reports) == 3
+    assert consumer.committed == {0: 8, 1: 5}
+    assert consumer.seeks == []
+    assert registry.get_sample_value("hypercare_triage_records_taken_total") == 2
+
+
+async def test_a_failed_write_in_turn_rewinds_the_records_taken_meanwhile_too() -> None:
+    # The taken records are past the consumer's position on their own partition: unless rewound with
+    # the failed batch, the next poll would skip them and a later commit would pass them.
+    consumer, store, registry = await _handle_with_taking(fail=True)
+
+    assert store.reports == {}
+    assert consumer.committed == {}
+    assert set(consumer.seeks) == {(0, 7), (1, 3)}
+    assert registry.get_sample_value("hypercare_triage_records_taken_total") == 0

@@ -56,6 +56,12 @@ class TriageMetrics(PipelineMetrics):
             ["why"],
             registry=registry,
         )
+        self.records_taken = Counter(
+            "hypercare_triage_records_taken_total",
+            "Records taken from the consumer while a batch was written in turn, and triaged as the next"
+            " batch in the same handler call (FastStream's received and processed counters leave them out).",
+            registry=registry,
+        )
 
     def count_decisions(self, decisions: Iterable[TriagedIssue]) -> None:
         """Count published decisions and severity raises."""
