@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from hypercare_contracts import (
     DeadLetter,
@@ -374,15 +375,18 @@ async def test_hints_are_written_in_batch_order_even_when_a_write_is_slow() -> N
 
 @dataclass
 class _TakingConsumer:
-    """A consumer of partitions 0 and 1 whose first ``getmany`` returns ``fetched``; later ones wait."""
+    """A consumer of ``partitions`` whose first ``getmany`` returns ``fetched``, its second raises
+    ``error`` if given; others return nothing."""
 
     fetched: list[_Record]
-    committed: dict[TopicPartition, int] = field(default_factory=dict)
+    error: Exception | None = None
+    partitions: tuple[int, ...] = (0, 1)
+    committed: dict[int, int] = field(default_factory=dict)
     seeks: list[tuple[int, int]] = field(default_factory=list)
     polls: int = 0
 
     def assignment(self) -> set[TopicPartition]:
-        return {TopicPartition(TriageSettings().normalized_topic, p) for p in (0, 1)}
+        return {TopicPartition(TriageSettings().normalized_topic, p) for p in self.partitions}
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self.seeks.append((partition.partition, offset))
@@ -391,11 +395,13 @@ class _TakingConsumer:
         self.committed.update({tp.partition: offset for tp, offset in offsets.items()})
 
     async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[_Record]]:
+        assert timeout_ms == 0, "polled without waiting"
         self.polls += 1
-        if self.polls == 1:
-            return {TopicPartition(TriageSettings().normalized_topic, 1): self.fetched}
-        await asyncio.Event().wait()  # nothing more arrives; the service cancels this
-        return {}
+        if self.polls == 2 and self.error is not None:
+            raise self.error
+        if self.polls > 1:
+            return {}
+        return {TopicPartition(TriageSettings().normalized_topic, 1): self.fetched}
 
 
 @dataclass
@@ -412,13 +418,16 @@ class _WritesAfterTaking(FakeIssueStore):
         if write.reports and self.writes_of_reports == 1:
             consumer = self.consumer
             assert consumer is not None
-            await wait_for(lambda: consumer.polls >= 1, timeout=5, what="records to be taken")
+            polls = 2 if consumer.error is not None else 1  # records were taken, then a poll failed
+            await wait_for(lambda: consumer.polls >= polls, timeout=5, what="records to be taken")
             if self.fail:
                 raise ConnectionResetError("connection lost mid-write")
         return await super().save_batch(write=write)
 
 
-async def _handle_with_taking(*, fail: bool) -> tuple[_TakingConsumer, _WritesAfterTaking, CollectorRegistry]:
+async def _handle_with_taking(
+    *, fail: bool = False, poll_error: Exception | None = None, partitions: tuple[int, ...] = (0, 1)
+) -> tuple[_TakingConsumer, _WritesAfterTaking, CollectorRegistry]:
     settings = TriageSettings(release_interval=3600, log_json=True, overlap_from=1_000_000)
     first = _Record(7, make_report(minutes=0).model_dump_json().encode())
     taken = [
@@ -429,7 +438,7 @@ async def _handle_with_taking(*, fail: bool) -> tuple[_TakingConsumer, _WritesAf
         )
         for offset in (3, 4)
     ]
-    consumer = _TakingConsumer(fetched=taken)
+    consumer = _TakingConsumer(fetched=taken, error=poll_error, partitions=partitions)
     store = _WritesAfterTaking(consumer=consumer, fail=fail)
     fake: Any = consumer
     committer = OffsetCommitter(lambda: fake, interval_s=0)
@@ -447,8 +456,8 @@ async def _handle_with_taking(*, fail: bool) -> tuple[_TakingConsumer, _WritesAf
             consumer=lambda: fake,
         )
         async with service.lifespan():
-            if fail:
-                with pytest.raises(ConnectionResetError):
+            if fail or poll_error is not None:
+                with pytest.raises(type(poll_error) if poll_error is not None else ConnectionResetError):
                     await service.on_reports([first])
             else:
                 await service.on_reports([first])
@@ -476,4 +485,23 @@ async def test_a_failed_write_in_turn_rewinds_the_records_taken_meanwhile_too() 
     assert store.reports == {}
     assert consumer.committed == {}
     assert set(consumer.seeks) == {(0, 7), (1, 3)}
+    assert registry.get_sample_value("hypercare_triage_records_taken_total") == 0
+
+
+async def test_a_poll_failing_during_a_write_in_turn_is_raised_after_the_batch_is_written() -> None:
+    # FastStream's own poll would have met the error: it is raised, and nothing taken is lost.
+    consumer, store, _ = await _handle_with_taking(poll_error=KafkaConnectionError("broker gone"))
+
+    assert store.writes_of_reports == 1
+    assert len(store.reports) == 1
+    assert consumer.committed == {0: 8}
+    assert consumer.seeks == [(1, 3)], "what was taken before the poll failed is fetched again"
+
+
+async def test_records_taken_from_a_partition_no_longer_assigned_are_left_to_its_next_owner() -> None:
+    consumer, store, registry = await _handle_with_taking(partitions=(0,))
+
+    assert store.writes_of_reports == 1
+    assert len(store.reports) == 1
+    assert consumer.committed == {0: 8}
     assert registry.get_sample_value("hypercare_triage_records_taken_total") == 0

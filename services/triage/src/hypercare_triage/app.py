@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
@@ -107,6 +107,12 @@ class _ExitReadiness:
         await refresh_exit_metrics(self.pool, self.collector, self.policy)
 
 
+_TAKE_EVERY_S = 0.002
+"""How often the consumer is polled while a batch is written in turn."""
+_TAKE_FOR_S = 1.0
+"""How long into a write in turn the consumer is polled (writes take milliseconds)."""
+
+
 class BatchAbandonedError(Exception):
     """The batch written before this one failed: both are fetched again."""
 
@@ -170,10 +176,10 @@ class _Service:
     async def _handle(self, records: Sequence[RawRecord]) -> Sequence[RawRecord]:
         """One batch; returns the records taken in while it was written in turn (else none)."""
         started = time.perf_counter()
-        _, pipeline = self.ready()
-        parsed = parse_records(records, service=SERVICE)
         before = self._writing
         try:
+            _, pipeline = self.ready()
+            parsed = parse_records(records, service=SERVICE)
             if before is not None and before.failed:
                 self._give_up()
             decided = await pipeline.decide(
@@ -205,46 +211,46 @@ class _Service:
 
         aiokafka fetches again only once every record it fetched was taken, and FastStream takes them
         only between two batches: records that arrived while this batch was triaged and written would
-        otherwise wait for one more batch (at 1,000 reports/s, nearly every report did). A failed write
-        rewinds what was taken with the batch; on shutdown (``drain``) nothing more is taken.
+        otherwise wait for one more batch (at 1,000 reports/s, nearly every report did). So while the
+        write runs, the consumer is polled without waiting (``getmany`` is never cancelled: aiokafka's
+        poll-interval bookkeeping does not survive that), for at most ``_TAKE_FOR_S``, so that a hung
+        write still stops polling and lets the group rebalance its partitions. A failed write rewinds
+        what was taken with the batch; an error of a poll is raised once the batch is written, with
+        what was taken rewound. Records of a partition no longer assigned are left to its next owner.
+        On shutdown (``drain``) nothing more is taken.
         """
-        taken: list[RawRecord] = []
         consumer = self.consumer()
         if consumer is None or self._overlap_from == sys.maxsize:
             await self._write(writing, dead, started)
-            return taken
-        taking = asyncio.create_task(self._take_fetched(consumer, taken))
+            return []
+        limit = self.settings.batch_max_records
+        taken: list[RawRecord] = []
+        failed: KafkaError | ConsumerStoppedError | None = None
+        until = time.monotonic() + _TAKE_FOR_S
+        write = asyncio.ensure_future(self._write(writing, dead, started))
         try:
-            await self._write(writing, dead, started)
+            while failed is None and len(taken) < limit and time.monotonic() < until:
+                await asyncio.wait([write], timeout=_TAKE_EVERY_S)
+                try:
+                    fetched = await consumer.getmany(timeout_ms=0, max_records=limit - len(taken))
+                except (KafkaError, ConsumerStoppedError) as exc:
+                    failed = exc
+                else:
+                    taken.extend(record for part in fetched.values() for record in part)
+                if write.done():
+                    break
+            await write
         except BaseException:
-            taking.cancel()  # nothing more is taken from here on
+            write.cancel()  # a cancelled handler cancels its write, as before (settle rewinds the batch)
             self.committer.rewind([*writing.records, *taken])  # each partition back to its earliest
             raise
-        taking.cancel()
-        try:
-            await asyncio.wait([taking])
-            if not taking.cancelled() and (failed := taking.exception()) is not None:
-                raise failed
-        except BaseException:
+        assigned = consumer.assignment()
+        taken = [record for record in taken if TopicPartition(record.topic, record.partition) in assigned]
+        if failed is not None:
             self.committer.rewind(taken)  # the batch is written; what was taken is fetched again
-            raise
+            raise failed
         self.metrics.records_taken.inc(len(taken))
         return taken
-
-    async def _take_fetched(self, consumer: AIOKafkaConsumer, taken: list[RawRecord]) -> None:
-        """Take fetched records into ``taken`` until cancelled or a batch's worth was taken.
-
-        Once cancelled it takes nothing more: ``getmany`` takes records without yielding, after its
-        last wait, and they are in ``taken`` before this task yields again.
-        """
-        limit = self.settings.batch_max_records
-        try:
-            while len(taken) < limit:
-                fetched = await consumer.getmany(timeout_ms=1000, max_records=limit - len(taken))
-                for part in fetched.values():
-                    taken.extend(part)
-        except (KafkaError, ConsumerStoppedError) as exc:  # FastStream's next poll meets it too
-            log.warning("triage.take_fetched_failed", error=type(exc).__name__)
 
     def _give_up(self) -> None:
         """After the batch before failed: forget what it taught the candidate index, and raise."""
