@@ -411,11 +411,12 @@ class _WritesAfterTaking(FakeIssueStore):
 
     consumer: _TakingConsumer | None = None
     fail: bool = False
+    waits: bool = True
     writes_of_reports: int = 0
 
     async def save_batch(self, *, write: BatchWrite) -> int:
         self.writes_of_reports += bool(write.reports)
-        if write.reports and self.writes_of_reports == 1:
+        if write.reports and self.writes_of_reports == 1 and self.waits:
             consumer = self.consumer
             assert consumer is not None
             polls = 2 if consumer.error is not None else 1  # records were taken, then a poll failed
@@ -426,7 +427,11 @@ class _WritesAfterTaking(FakeIssueStore):
 
 
 async def _handle_with_taking(
-    *, fail: bool = False, poll_error: Exception | None = None, partitions: tuple[int, ...] = (0, 1)
+    *,
+    fail: bool = False,
+    poll_error: Exception | None = None,
+    partitions: tuple[int, ...] = (0, 1),
+    draining: bool = False,
 ) -> tuple[_TakingConsumer, _WritesAfterTaking, CollectorRegistry]:
     settings = TriageSettings(release_interval=3600, log_json=True, overlap_from=1_000_000)
     first = _Record(7, make_report(minutes=0).model_dump_json().encode())
@@ -439,7 +444,7 @@ async def _handle_with_taking(
         for offset in (3, 4)
     ]
     consumer = _TakingConsumer(fetched=taken, error=poll_error, partitions=partitions)
-    store = _WritesAfterTaking(consumer=consumer, fail=fail)
+    store = _WritesAfterTaking(consumer=consumer, fail=fail, waits=not draining)
     fake: Any = consumer
     committer = OffsetCommitter(lambda: fake, interval_s=0)
     registry = CollectorRegistry()
@@ -456,6 +461,8 @@ async def _handle_with_taking(
             consumer=lambda: fake,
         )
         async with service.lifespan():
+            if draining:
+                await service.drain()
             if fail or poll_error is not None:
                 with pytest.raises(type(poll_error) if poll_error is not None else ConnectionResetError):
                     await service.on_reports([first])
@@ -505,3 +512,13 @@ async def test_records_taken_from_a_partition_no_longer_assigned_are_left_to_its
     assert len(store.reports) == 1
     assert consumer.committed == {0: 8}
     assert registry.get_sample_value("hypercare_triage_records_taken_total") == 0
+
+
+async def test_nothing_is_taken_in_while_a_batch_is_written_during_shutdown() -> None:
+    # FastStream may hand over a batch after the shutdown hooks began; taking more would only add work
+    # that the stopping broker may cut short.
+    consumer, store, _ = await _handle_with_taking(draining=True)
+
+    assert consumer.polls == 0
+    assert store.writes_of_reports == 1
+    assert consumer.committed == {0: 8}

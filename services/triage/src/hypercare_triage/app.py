@@ -155,6 +155,7 @@ class _Service:
         self.collector = collector
         self._writing: _InFlight | None = None
         self._overlap_from = settings.overlap_from
+        self._draining = False
 
     def ready(self) -> tuple[IssueStore, TriagePipeline]:
         """The store and pipeline the lifespan opened."""
@@ -220,7 +221,7 @@ class _Service:
         On shutdown (``drain``) nothing more is taken.
         """
         consumer = self.consumer()
-        if consumer is None or self._overlap_from == sys.maxsize:
+        if consumer is None or self._draining:
             await self._write(writing, dead, started)
             return []
         limit = self.settings.batch_max_records
@@ -286,8 +287,9 @@ class _Service:
     async def drain(self) -> None:
         """Finish writing the batch in flight and write later ones before their handler returns (on
         shutdown, before the broker stops). The batch stays the one in flight: should its write fail, a
-        batch handled after this still sees it and is fetched again with it."""
-        self._overlap_from = sys.maxsize
+        batch handled after this still sees it and is fetched again with it. Nothing more is taken in
+        while a batch is written."""
+        self._overlap_from, self._draining = sys.maxsize, True
         writing = self._writing
         if writing is not None and writing.task is not None:
             await asyncio.wait([writing.task])
