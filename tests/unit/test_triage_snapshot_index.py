@@ -70,3 +70,38 @@ def test_past_its_key_bound_the_index_starts_over_from_the_snapshot() -> None:
     lookup = index.lookup({state.issue_id: state})
     assert lookup.key_count == len(state.source_refs) == 4
     assert lookup.find_candidates(make_report(source_ref=reports[0].source_ref)) == [state]
+
+
+def test_an_issue_read_back_changed_after_it_was_left_out_is_found_by_its_new_keys() -> None:
+    # Another instance added a source item to the issue while this index left it out: the state read
+    # back is a new object, indexed anew rather than restored as it was.
+    policies = shipped_policies()
+    index = SnapshotIndex()
+    first = make_alert(minutes=0)
+    created = triage_batch([first], index.lookup({}), policies, T0)
+    index.committed(created, [first])
+    (state,) = created.states_changed.values()
+    index.lookup({})
+
+    grown = state.model_copy(update={"source_refs": (*state.source_refs, "alertmanager:elsewhere")})
+    lookup = index.lookup({state.issue_id: grown})
+    by_key_alone = make_alert(
+        minutes=1, source_ref="alertmanager:elsewhere", fingerprint="x", component="search"
+    )
+    assert lookup.find_candidates(by_key_alone) == [grown]
+
+
+def test_an_issue_left_out_and_read_back_unchanged_is_found_by_fingerprint_scope_and_keys() -> None:
+    policies = shipped_policies()
+    index = SnapshotIndex()
+    first = make_alert(minutes=0)
+    created = triage_batch([first], index.lookup({}), policies, T0)
+    index.committed(created, [first])
+    (state,) = created.states_changed.values()
+    index.lookup({})
+
+    lookup = index.lookup({state.issue_id: state})  # the very object left out
+    assert lookup.find_candidates(make_alert(minutes=1)) == [state]  # its key
+    assert lookup.find_candidates(make_report(minutes=1, fingerprint=state.fingerprint)) == [state]
+    scoped = make_report(minutes=1, fingerprint="other", component=state.component, source_ref="zendesk:9")
+    assert lookup.find_candidates(scoped) == [state]
