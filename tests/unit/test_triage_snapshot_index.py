@@ -46,13 +46,18 @@ def test_kept_index_triages_every_batch_as_a_fresh_index_of_its_snapshot() -> No
     assert any(len(s.source_refs) > 3 for s in kept.values()), "issues gained keys across batches"
 
 
-def test_an_issue_left_out_of_the_snapshot_is_no_candidate() -> None:
-    policies = shipped_policies()
-    index = SnapshotIndex()
+def _alert_issue(index: SnapshotIndex) -> IssueState:
+    """The issue one alert opens through ``index``, committed to it."""
     first = make_alert(minutes=0)
-    created = triage_batch([first], index.lookup({}), policies, T0)
+    created = triage_batch([first], index.lookup({}), shipped_policies(), T0)
     index.committed(created, [first])
     (state,) = created.states_changed.values()
+    return state
+
+
+def test_an_issue_left_out_of_the_snapshot_is_no_candidate() -> None:
+    index = SnapshotIndex()
+    state = _alert_issue(index)
 
     again = make_alert(minutes=1)  # the same alert: its issue's key
     lookup = index.lookup({})  # the store did not return the issue this time
@@ -75,13 +80,9 @@ def test_past_its_key_bound_the_index_starts_over_from_the_snapshot() -> None:
 def test_an_issue_read_back_changed_after_it_was_left_out_is_found_by_its_new_keys() -> None:
     # Another instance added a source item to the issue while this index left it out: the state read
     # back is a new object, indexed anew rather than restored as it was.
-    policies = shipped_policies()
     index = SnapshotIndex()
-    first = make_alert(minutes=0)
-    created = triage_batch([first], index.lookup({}), policies, T0)
-    index.committed(created, [first])
-    (state,) = created.states_changed.values()
-    index.lookup({})
+    state = _alert_issue(index)
+    index.lookup({})  # left out
 
     grown = state.model_copy(update={"source_refs": (*state.source_refs, "alertmanager:elsewhere")})
     lookup = index.lookup({state.issue_id: grown})
@@ -92,13 +93,9 @@ def test_an_issue_read_back_changed_after_it_was_left_out_is_found_by_its_new_ke
 
 
 def test_an_issue_left_out_and_read_back_unchanged_is_found_by_fingerprint_scope_and_keys() -> None:
-    policies = shipped_policies()
     index = SnapshotIndex()
-    first = make_alert(minutes=0)
-    created = triage_batch([first], index.lookup({}), policies, T0)
-    index.committed(created, [first])
-    (state,) = created.states_changed.values()
-    index.lookup({})
+    state = _alert_issue(index)
+    index.lookup({})  # left out
 
     lookup = index.lookup({state.issue_id: state})  # the very object left out
     assert lookup.find_candidates(make_alert(minutes=1)) == [state]  # its key
