@@ -43,6 +43,7 @@ from bench.pipeline import (
 )
 from bench.processes import (
     PEERS,
+    HistogramReading,
     RssSampler,
     Service,
     bucket_quantiles,
@@ -165,9 +166,9 @@ TRIAGE_STEPS = ("hints", "load", "decide", "save", "remember", "publish")
 """The steps of a triage batch the service times (``hypercare_stage_duration_seconds{stage="triage.<step>"}``)."""
 
 
-def service_histograms(services: list[Service]) -> dict[str, Callable[[], Awaitable[dict[float, float]]]]:
+def service_histograms(services: list[Service]) -> dict[str, Callable[[], Awaitable[HistogramReading]]]:
     """The services' own latency histograms: raw->stage end to end, and one batch's processing time."""
-    reads: dict[str, Callable[[], Awaitable[dict[float, float]]]] = {}
+    reads: dict[str, Callable[[], Awaitable[HistogramReading]]] = {}
     for service in services:
         kind = service.name.split("-")[0]  # "triage-2" is the second triage instance
         stage = "normalized" if kind == "normalizer" else "triaged"

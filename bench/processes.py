@@ -180,28 +180,42 @@ async def metric_total(service: Service, name: str) -> float:
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
-async def histogram_buckets(service: Service, name: str, /, **labels: str) -> dict[float, float]:
-    """Cumulative bucket counts (``le`` -> count) of one histogram series on the service's ``/metrics``."""
+@dataclass(frozen=True)
+class HistogramReading:
+    """One histogram series as scraped: cumulative bucket counts (``le`` -> count) and the sum observed."""
+
+    buckets: dict[float, float]
+    total: float
+
+
+async def histogram_buckets(service: Service, name: str, /, **labels: str) -> HistogramReading:
+    """One histogram series (summed over the label sets matching ``labels``) on the service's ``/metrics``."""
     async with httpx.AsyncClient(timeout=5.0) as client:
         text = (await client.get(f"http://127.0.0.1:{service.port}/metrics")).text
     buckets: dict[float, float] = {}
-    prefix = f"{name}_bucket{{"
+    total = 0.0
+    bucket_prefix, sum_prefix = f"{name}_bucket{{", f"{name}_sum"
     for line in text.splitlines():
-        if not line.startswith(prefix):
-            continue
-        label_text, _, value = line[len(prefix) :].rpartition("} ")
-        found = dict(_LABEL.findall(label_text))
-        if all(found.get(k) == v for k, v in labels.items()):
-            buckets[float(found["le"])] = buckets.get(float(found["le"]), 0.0) + float(value)
-    return buckets
+        if line.startswith(bucket_prefix):
+            label_text, _, value = line[len(bucket_prefix) :].rpartition("} ")
+            found = dict(_LABEL.findall(label_text))
+            if all(found.get(k) == v for k, v in labels.items()):
+                buckets[float(found["le"])] = buckets.get(float(found["le"]), 0.0) + float(value)
+        elif line.startswith(sum_prefix) and line[len(sum_prefix) : len(sum_prefix) + 1] in {"{", " "}:
+            label_text, _, value = line[len(sum_prefix) :].rpartition(" ")
+            found = dict(_LABEL.findall(label_text))
+            if all(found.get(k) == v for k, v in labels.items()):
+                total += float(value)
+    return HistogramReading(buckets, total)
 
 
 def bucket_quantiles(
-    before: dict[float, float], after: dict[float, float], points: tuple[float, ...] = (0.5, 0.95, 0.99)
+    before: HistogramReading, after: HistogramReading, points: tuple[float, ...] = (0.5, 0.95, 0.99)
 ) -> dict[str, float]:
-    """Quantiles (ms, as the upper bound of the bucket they fall in) of what was observed between two scrapes."""
-    bounds = sorted(after)
-    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    """What was observed between two scrapes: quantiles (ms, as the upper bound of the bucket they fall
+    in) and the exact mean (ms, from the sums), which shows changes far smaller than a bucket."""
+    bounds = sorted(after.buckets)
+    counts = [after.buckets[b] - before.buckets.get(b, 0.0) for b in bounds]
     total = counts[-1] if counts else 0.0
     out: dict[str, float] = {"n": total}
     if not total:
@@ -209,6 +223,7 @@ def bucket_quantiles(
     for point in points:
         bound = next(b for b, c in zip(bounds, counts, strict=True) if c >= point * total)
         out[f"p{round(point * 100)}_le"] = bound * 1000 if bound != float("inf") else float("inf")
+    out["mean"] = round((after.total - before.total) / total * 1000, 3)
     return out
 
 

@@ -108,7 +108,10 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
     for key, stats in results.get("latency", {}).get("at_rate", {}).get("services_view", {}).items():
         if stats.get("n"):
             bounds = " / ".join(_fmt(stats.get(f"p{p}_le"), "", 1) for p in (50, 95, 99))
-            rows.append(Row(f"{key} at {results.get('rate')}/s p50/p95/p99 (bucket bound)", f"≤ {bounds} ms"))
+            mean = f", mean {stats['mean']:.2f}" if "mean" in stats else ""
+            rows.append(
+                Row(f"{key} at {results.get('rate')}/s p50/p95/p99 (bucket bound)", f"≤ {bounds} ms{mean}")
+            )
     drained = results.get("latency", {}).get("at_rate", {}).get("drained_s_after_last_send")
     if drained is not None:
         rows.append(

@@ -1,6 +1,7 @@
 """The PostgreSQL issue store: concurrent writers cannot open two issues for one problem, and an issue
 written as changes to its list entries reads back whole."""
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,9 +18,10 @@ from hypercare_domain.triage import (
     triage_batch,
 )
 from hypercare_runtime.db import apply_migrations, load_migrations, open_pool
-from hypercare_store.issues import PgIssueStore
+from hypercare_store.issues import PgIssueStore, scope_lock_key
 from hypercare_store.ports import BatchWrite, CandidateQuery, Snapshot, StaleReadError, StoredReport
 
+from tests.support.kafka import wait_for
 from tests.unit.triage_factories import make_report
 
 pytestmark = pytest.mark.integration
@@ -96,6 +98,45 @@ async def test_a_lost_update_is_refused(store: PgIssueStore, database_url: str) 
         assert await conn.fetchval("SELECT count(*) FROM reports") == 2
     finally:
         await conn.close()
+
+
+async def test_a_writer_that_waited_for_the_lock_sees_the_write_that_held_it(
+    store: PgIssueStore, database_url: str
+) -> None:
+    # Two instances read the same issue, then write at once: one waits for the other's lock inside
+    # its write, and must recheck against what the other committed meanwhile (refused), not against
+    # what was committed when its own statement began (a lost update).
+    seed = make_report()
+    query = CandidateQuery.for_reports([seed])
+    await store.save_batch(write=_write(query, await store.load_batch(query=query), seed))
+    later_a, later_b = make_report(minutes=1), make_report(minutes=2)
+    qa, qb = CandidateQuery.for_reports([later_a]), CandidateQuery.for_reports([later_b])
+    pools = [await open_pool(database_url) for _ in range(2)]
+    holder = await asyncpg.connect(database_url)
+    try:
+        store_a, store_b = PgIssueStore(pools[0]), PgIssueStore(pools[1])
+        write_a = _write(qa, await store_a.load_batch(query=qa), later_a)
+        write_b = _write(qb, await store_b.load_batch(query=qb), later_b)
+        (scope,) = write_a.lock_scopes
+        async with holder.transaction():
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", scope_lock_key(scope))
+            first = asyncio.create_task(store_a.save_batch(write=write_a))
+            await wait_for(lambda: _lock_waiters(holder, 1), timeout=10, what="the first writer to wait")
+            second = asyncio.create_task(store_b.save_batch(write=write_b))
+            await wait_for(lambda: _lock_waiters(holder, 2), timeout=10, what="the second writer to wait")
+        outcomes = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 10)
+        assert sorted(type(outcome).__name__ for outcome in outcomes) == ["StaleReadError", "int"]
+        assert await holder.fetchval("SELECT count(*) FROM reports") == 2
+        assert await holder.fetchval("SELECT occurrences FROM issues") == 2
+    finally:
+        await holder.close()
+        for pool in pools:
+            await pool.close()
+
+
+async def _lock_waiters(conn: asyncpg.Connection, count: int) -> bool:
+    waiting = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    return bool(waiting == count)
 
 
 async def test_a_known_event_is_reported_by_the_read(store: PgIssueStore) -> None:
