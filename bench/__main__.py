@@ -162,7 +162,7 @@ def cpu_share(service: Service, start: str, end: str, seconds: float) -> float |
     return (service.cpu_marks[end] - service.cpu_marks[start]) / seconds
 
 
-TRIAGE_STEPS = ("hints", "load", "decide", "save", "remember", "publish")
+TRIAGE_STEPS = ("hints", "load", "decide", "save", "publish")
 """The steps of a triage batch the service times (``hypercare_stage_duration_seconds{stage="triage.<step>"}``)."""
 
 

@@ -198,7 +198,7 @@ async def test_a_written_batch_is_freed_as_soon_as_it_is_let_go(store: Recording
     upper = await pipeline.decide(_incoming([make_report(minutes=1)]), after=lower)
     await pipeline.save(lower)
     await pipeline.save(upper)
-    await pipeline.settle_hints()
+    await pipeline.flush_hints()
     refs = [weakref.ref(lower), weakref.ref(upper)]
     gc.disable()
     try:

@@ -337,13 +337,19 @@ async def test_flushing_redis_mid_run_loses_nothing(
         for i in range(3)
     ]
     client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+    prefix = settings.redis_prefix
     try:
         async with running(create_app(settings)):
             await _publish(kafka, names["normalized"], first)
             await _stored(database_url, 3)
-            written = await client.keys(f"{settings.redis_prefix}:*")
-            assert any(b":fp:" in key for key in written), "hints were written"
-            assert any(b":ref:" in key for key in written), "hints were written"
+
+            async def both_kinds_written() -> list[str]:
+                keys = [k.decode() if isinstance(k, bytes) else k for k in await client.keys(f"{prefix}:*")]
+                kinds_seen = any(":fp:" in key for key in keys) and any(":ref:" in key for key in keys)
+                return keys if kinds_seen else []
+
+            # With the next batch's lookup, or by the timer (every second here) when none comes.
+            written = await wait_for(both_kinds_written, timeout=10, what="hints to be written")
             ttls = [await client.ttl(key) for key in written]
             assert all(0 < ttl <= settings.hint_ttl_seconds for ttl in ttls), "every hint expires"
             await client.flushdb()

@@ -336,41 +336,46 @@ async def test_a_batch_handled_during_shutdown_after_a_failed_write_is_fetched_a
 
 
 @dataclass
-class _SlowFirstHints:
-    """Hints whose first write takes until ``release``; records the order writes finish in."""
+class _RecordingHints:
+    """Hints kept in a dict; records every exchange (what was stored, what was asked)."""
 
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    written: list[set[str]] = field(default_factory=list)
-    calls: int = 0
+    kept: dict[str, str] = field(default_factory=dict)
+    exchanges: list[tuple[dict[str, str], list[str]]] = field(default_factory=list)
 
-    async def lookup(self, *, keys: Sequence[str]) -> dict[str, str]:
-        return {}
-
-    async def remember(self, *, pairs: dict[str, str]) -> None:
-        self.calls += 1
-        if self.calls == 1:
-            await self.release.wait()
-        self.written.append(set(pairs))
+    async def exchange(self, *, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str]:
+        self.exchanges.append((dict(remember), list(keys)))
+        self.kept.update(remember)
+        return {key: self.kept[key] for key in keys if key in self.kept}
 
 
-async def test_hints_are_written_in_batch_order_even_when_a_write_is_slow() -> None:
-    # A later batch's hint replaces an earlier one for the same key; written out of order, the earlier
-    # one would win until it expires.
-    hints = _SlowFirstHints()
+async def test_a_batch_stores_the_hints_of_the_batches_before_it_in_its_own_lookup() -> None:
+    # One round trip per batch: the hints of the batches committed since the last lookup go with it,
+    # in commit order (a later batch's hint for a key replaces an earlier one's), and are read back by
+    # the very lookup they came with.
+    hints = _RecordingHints()
     pipeline = TriagePipeline(FakeIssueStore(), hints, shipped_policies(), clock=lambda: NOW)
     first, second = make_report(minutes=0), make_report(minutes=1, source_ref="zendesk:other")
     lower = await pipeline.decide([Incoming(first, 0.0)])
     upper = await pipeline.decide([Incoming(second, 0.0)], after=lower)  # overlapped: both written
-    await pipeline.save(lower)  # before either's hints are
+    await pipeline.save(lower)
     await pipeline.save(upper)
-    await wait_for(lambda: hints.calls >= 1, timeout=5, what="the first hint write to start")
-    hints.release.set()
-    await pipeline.settle_hints()
-    pipeline.close()
+    third = make_report(minutes=2, source_ref=first.source_ref)  # the first one's ticket again
+    await pipeline.save(await pipeline.decide([Incoming(third, 0.0)]))
 
-    assert len(hints.written) == 2
-    assert f"ref:{first.source_ref}" in hints.written[0]
-    assert f"ref:{second.source_ref}" in hints.written[1]
+    assert [stored for stored, _ in hints.exchanges[:2]] == [{}, {}], "nothing was committed before"
+    stored, asked = hints.exchanges[2]
+    issue_id = stored[f"ref:{first.source_ref}"]
+    assert stored == {
+        f"ref:{first.source_ref}": issue_id,
+        f"fp:{first.fingerprint}": issue_id,
+        f"ref:{second.source_ref}": issue_id,  # the second report joined the first one's issue
+    }
+    assert f"ref:{first.source_ref}" in asked, "the third batch looked up the key stored with its lookup"
+    await pipeline.flush_hints()
+    assert hints.exchanges[3] == ({f"ref:{third.source_ref}": issue_id}, [])
+    await pipeline.flush_hints()
+    assert len(hints.exchanges) == 4, "nothing left to store: no round trip"
+    pipeline.close()
 
 
 @dataclass

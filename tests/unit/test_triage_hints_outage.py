@@ -21,8 +21,7 @@ async def test_hints_are_empty_and_not_kept_while_redis_is_down() -> None:
     client = open_redis(f"redis://127.0.0.1:{_closed_port()}/0", timeout_s=0.5, retries=0)
     hints = RedisHints(client, prefix="hypercare:test", ttl_seconds=60)
     try:
-        assert await hints.lookup(keys=["fp:checkout", "ref:zendesk:1"]) == {}
-        await hints.remember(pairs={"fp:checkout": "iss_1"})  # given up, not raised
+        assert await hints.exchange(remember={"fp:checkout": "iss_1"}, keys=["ref:zendesk:1"]) == {}
     finally:
         await client.aclose()
 
@@ -31,13 +30,16 @@ async def test_after_a_failure_redis_is_left_alone_for_a_pause() -> None:
     calls: list[str] = []
 
     class Refusing:
-        async def mget(self, keys: list[str]) -> list[bytes | None]:
-            calls.append("mget")
-            raise ConnectionRefusedError("down")
+        def register_script(self, script: str) -> Any:
+            async def run(*, keys: list[str], args: list[object]) -> list[bytes | None]:
+                calls.append("script")
+                raise ConnectionRefusedError("down")
+
+            return run
 
     refusing: Any = Refusing()
     hints = RedisHints(refusing, prefix="p", ttl_seconds=60, pause_seconds=60)
 
-    assert await hints.lookup(keys=["fp:a"]) == {}
-    assert await hints.lookup(keys=["fp:b"]) == {}
-    assert calls == ["mget"], "the second lookup did not wait on a server that just failed"
+    assert await hints.exchange(remember={}, keys=["fp:a"]) == {}
+    assert await hints.exchange(remember={"fp:b": "iss_1"}, keys=["fp:b"]) == {}
+    assert calls == ["script"], "the second exchange did not wait on a server that just failed"

@@ -323,8 +323,10 @@ class _Service:
         await pipeline.lifecycle(event)
 
     async def tick(self) -> None:
-        """Release ended suppressions, publish decisions left unconfirmed, refresh the gauge."""
+        """Release ended suppressions, publish decisions left unconfirmed, refresh the gauge, and store
+        the hints of the last batches if no batch came to take them along."""
         store, pipeline = self.ready()
+        await pipeline.flush_hints()
         released = await pipeline.release()
         late = await store.unpublished(older_than_seconds=self.settings.outbox_sweep_after, limit=500)
         await self.out.publish(store, [*released, *late])
@@ -387,7 +389,7 @@ class _Service:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
                 await self.drain()  # already done on shutdown, unless the broker never started
-                await self._pipeline.settle_hints()
+                await self._pipeline.flush_hints()
                 self._pipeline.close()
                 log.info("triage.stop")
 

@@ -41,37 +41,37 @@ def hint_pairs(links: Iterable[StoredReport], fingerprints: dict[str, str]) -> d
 class IssueHints(Protocol):
     """Where the service keeps and finds hints."""
 
-    async def lookup(self, *, keys: Sequence[str]) -> dict[str, str]:
-        """The hints known for ``keys`` (``fp:...``/``ref:...``)."""
-        ...
-
-    async def remember(self, *, pairs: dict[str, str]) -> None:
-        """Store hints after a committed batch."""
+    async def exchange(self, *, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str]:
+        """Store the hints of batches committed since the last call (``remember``), then return the
+        hints known for ``keys`` (``fp:...``/``ref:...``), which see them: one round trip per batch."""
         ...
 
 
 class NoHints:
     """No Redis: every lookup goes through the SQL indexes."""
 
-    async def lookup(self, *, keys: Sequence[str]) -> dict[str, str]:
-        """Nothing is known."""
+    async def exchange(self, *, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str]:
+        """Nothing is kept, nothing is known."""
         return {}
 
-    async def remember(self, *, pairs: dict[str, str]) -> None:
-        """Nothing is kept."""
 
-
-_REMEMBER = """
-local ttl = ARGV[#ARGV]
-for i, key in ipairs(KEYS) do
-    redis.call('SET', key, ARGV[i], 'EX', ttl)
+_EXCHANGE = """
+local set = tonumber(ARGV[#ARGV])
+local ttl = ARGV[#ARGV - 1]
+for i = 1, set do
+    redis.call('SET', KEYS[i], ARGV[i], 'EX', ttl)
 end
-return #KEYS
+local found = {}
+for i = set + 1, #KEYS do
+    found[#found + 1] = redis.call('GET', KEYS[i])
+end
+return found
 """
-"""``SET key issue_id EX ttl`` for every key: KEYS are the hint keys, ARGV their issue ids in the same
-order and then the TTL. One command instead of a pipeline of one per key: building and parsing a few
-hundred commands per batch in Python cost more than Redis spent on them. (Not for Redis Cluster, whose
-scripts must keep to one hash slot.)"""
+"""``SET key issue_id EX ttl`` for the first ``set`` keys, then ``GET`` of the others, in one command:
+KEYS are the keys to set and then the keys to read; ARGV the issue ids of the keys to set, in the same
+order, then the TTL and ``set``. A key read that is missing comes back as nil. One command instead of a
+pipeline of one per key: building and parsing a few hundred commands per batch in Python cost more than
+Redis spent on them. (Not for Redis Cluster, whose scripts must keep to one hash slot.)"""
 
 
 class RedisHints:
@@ -89,29 +89,25 @@ class RedisHints:
         self._prefix = prefix
         self._ttl = ttl_seconds
         self._guard = ShortcutGuard(what="triage hints", pause_s=pause_seconds)
-        self._set_all: AsyncScript | None = None  # registered on first use
+        self._script: AsyncScript | None = None  # registered on first use
 
-    async def lookup(self, *, keys: Sequence[str]) -> dict[str, str]:
-        """One ``MGET`` round trip; none at all while Redis does not answer."""
-        if not keys:
+    async def exchange(self, *, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str]:
+        """One round trip; none at all while Redis does not answer (what was to be stored is then
+        dropped: a missing hint only sends a lookup through the SQL indexes)."""
+        if not remember and not keys:
             return {}
-        return await self._guard.run("lookup", lambda: self._lookup(keys), {})
+        return await self._guard.run("exchange", lambda: self._exchange(remember, keys), {})
 
-    async def remember(self, *, pairs: dict[str, str]) -> None:
-        """One round trip setting every pair with ``EX ttl``; given up while Redis does not answer."""
-        if pairs:
-            await self._guard.run("remember", lambda: self._remember(pairs), None)
-
-    async def _lookup(self, keys: Sequence[str]) -> dict[str, str]:
-        values = await self._client.mget([f"{self._prefix}:{key}" for key in keys])
+    async def _exchange(self, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str]:
+        if self._script is None:
+            self._script = self._client.register_script(_EXCHANGE)
+        prefix = self._prefix
+        values = await self._script(
+            keys=[*(f"{prefix}:{key}" for key in remember), *(f"{prefix}:{key}" for key in keys)],
+            args=[*remember.values(), self._ttl, len(remember)],
+        )
         found: dict[str, str] = {}
         for key, value in zip(keys, values, strict=True):
             if value is not None:
                 found[key] = value.decode() if isinstance(value, bytes) else str(value)
         return found
-
-    async def _remember(self, pairs: dict[str, str]) -> None:
-        if self._set_all is None:
-            self._set_all = self._client.register_script(_REMEMBER)
-        prefix = self._prefix
-        await self._set_all(keys=[f"{prefix}:{key}" for key in pairs], args=[*pairs.values(), self._ttl])

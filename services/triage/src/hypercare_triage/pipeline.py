@@ -105,8 +105,8 @@ class Outcome:
     """Triaged again because the batch it was triaged on top of was not written as decided."""
     ingested_at: list[float] = field(default_factory=list)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    """Time spent per step, summed over attempts: remember (waiting for the previous batch's hints to be
-    written), hints, load, decide, save."""
+    """Time spent per step, summed over attempts: hints (storing the last batches' and reading this
+    one's), load, decide, save."""
 
 
 @dataclass
@@ -184,7 +184,9 @@ class TriagePipeline:
         self._policies = policies
         self._clock = clock
         self._max_attempts = max_attempts
-        self._remembering: asyncio.Task[None] | None = None
+        self._pending_hints: dict[str, str] = {}
+        """Hints of the batches committed since the last exchange with the hint store, in commit order
+        (a later batch's hint for a key replaces an earlier one's)."""
         self._index = SnapshotIndex()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage")
 
@@ -211,9 +213,10 @@ class TriagePipeline:
         plain = CandidateQuery.for_reports(item.report for item in batch)
         keys = [*(f"fp:{fp}" for fp in plain.fingerprints), *(f"ref:{ref}" for ref in plain.refs)]
         clock = _StepClock(outcome.seconds)
-        await self.settle_hints()  # the previous batch's hints, written while it was published
-        clock.lap("remember")
-        hints = await self._hints.lookup(keys=keys)
+        # The batches committed since the last batch's lookup leave their hints in the same round trip,
+        # before this batch's are read.
+        pending, self._pending_hints = self._pending_hints, {}
+        hints = await self._hints.exchange(remember=pending, keys=keys)
         clock.lap("hints")
         query = plain.with_hints(hints) if hints else plain
         return await self._decide(batch, query, outcome, clock, after)
@@ -344,11 +347,9 @@ class TriagePipeline:
                 continue
             clock.lap("save")
             decided.as_decided, decided.writer = current is decided, writer
-            # Hints are only hints: written in the background, the batch's decisions go out sooner;
-            # each batch's after the last one's, so a later hint is never overwritten by an earlier.
-            self._remembering = asyncio.create_task(
-                self._remember(write.reports, result, after=self._remembering)
-            )
+            # Hints are only hints: kept until the next batch's lookup (or the timer's flush) sends them.
+            fingerprints = {issue_id: state.fingerprint for issue_id, state in result.states_changed.items()}
+            self._pending_hints.update(hint_pairs(write.reports, fingerprints))
             outcome.decisions = list(write.decisions)
             outcome.result = result
             outcome.ingested_at = current.ingested_at
@@ -370,26 +371,12 @@ class TriagePipeline:
         """Let the triage thread end once its current batch is done, without waiting for it."""
         self._worker.shutdown(wait=False, cancel_futures=True)
 
-    async def settle_hints(self) -> None:
-        """Wait until the hints of the last batch, and so of every batch before, are written (or given
-        up on)."""
-        if self._remembering is not None:
-            await asyncio.wait([self._remembering])
-
-    async def _remember(
-        self, stored: Sequence[StoredReport], result: BatchResult, *, after: asyncio.Task[None] | None
-    ) -> None:
-        """Write a committed batch's hints, after the batch before's (which these may replace). Never
-        raises: a missing hint only means the next lookup uses the SQL index."""
-        if after is not None:
-            await asyncio.wait([after])
-        fingerprints = {issue_id: state.fingerprint for issue_id, state in result.states_changed.items()}
-        try:
-            await self._hints.remember(pairs=hint_pairs(stored, fingerprints))
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            log.warning("triage.hints_not_saved", error=type(exc).__name__)
-        except Exception:
-            log.exception("triage.hints_failed")
+    async def flush_hints(self) -> None:
+        """Store the hints of the batches committed since the last lookup (the timer calls this, so that
+        they reach Redis while no batch comes, and so does the end of the lifespan)."""
+        pending, self._pending_hints = self._pending_hints, {}
+        if pending:
+            await self._hints.exchange(remember=pending, keys=())
 
     async def release(self) -> list[OutgoingDecision]:
         """RELEASED decisions for suppressed open issues whose window ended (committed first)."""
