@@ -72,3 +72,27 @@ def test_between_batches_what_is_alive_is_frozen_and_cycles_wait_for_the_period(
     BatchCollector(full_every_s=0).after_batch()
     assert lost() is None, "the full collection between batches frees them"
     assert alive.me is alive
+
+
+def test_a_full_collection_also_comes_when_the_peak_memory_grew() -> None:
+    peak = [100.0]
+    collector = BatchCollector(full_every_s=3600, full_after_growth_mib=64, peak_mib=lambda: peak[0])
+    frozen = _Cycle()
+    collector.after_batch()
+    lost = weakref.ref(frozen)
+    del frozen
+    peak[0] = 163.0
+    collector.after_batch()
+    gc.collect()
+    assert lost() is not None, "63 MiB more: still frozen"
+    peak[0] = 164.0
+    collector.after_batch()
+    assert lost() is None, "64 MiB more: collected"
+    again = _Cycle()
+    collector.after_batch()
+    lost = weakref.ref(again)
+    del again
+    peak[0] = 200.0
+    collector.after_batch()
+    gc.collect()
+    assert lost() is not None, "the growth is counted from the last full collection"

@@ -41,9 +41,12 @@ class ServiceSettings(BaseSettings):
     gc_threshold: int = 20_000
     """Young-generation threshold of Python's cycle collector (see ``hypercare_runtime.process``); 0 keeps
     the interpreter's default of 700."""
-    gc_full_every_s: float = 60.0
-    """A service that collects between batches (``BatchCollector``: triage) collects everything at most
-    this often; in between, collections only look at what the current batch allocated."""
+    gc_full_every_s: float = 900.0
+    """A service that collects between batches (``BatchCollector``: triage) collects everything at least
+    this often, and when its peak memory grew by ``gc_full_after_growth_mib``; in between, collections
+    only look at what the current batch allocated. A full collection pauses triage for 100-160 ms."""
+    gc_full_after_growth_mib: float = 64.0
+    """Peak memory growth (MiB) since the last full collection that calls for the next one."""
 
     def resolved_policy_dir(self) -> Path:
         """The policy folder: ``HYPERCARE_POLICY_DIR`` or the shipped ``deploy/policy``."""
