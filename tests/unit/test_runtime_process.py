@@ -55,6 +55,13 @@ class _Cycle:
         self.me = self
 
 
+def _dropped_after_freezing(collector: BatchCollector) -> "weakref.ref[_Cycle]":
+    """A cycle alive when ``collector`` froze after a batch, dropped since."""
+    cycle = _Cycle()
+    collector.after_batch()
+    return weakref.ref(cycle)
+
+
 def test_between_batches_what_is_alive_is_frozen_and_cycles_wait_for_the_period() -> None:
     alive = _Cycle()  # what the service holds: frozen, out of later collections
     collector = BatchCollector(full_every_s=3600)
@@ -63,10 +70,7 @@ def test_between_batches_what_is_alive_is_frozen_and_cycles_wait_for_the_period(
     garbage = weakref.ref(_Cycle())  # a cycle dropped after the freeze: young, collected as usual
     gc.collect(0)
     assert garbage() is None
-    frozen = _Cycle()
-    collector.after_batch()
-    lost = weakref.ref(frozen)
-    del frozen
+    lost = _dropped_after_freezing(collector)
     gc.collect()
     assert lost() is not None, "frozen cycles wait for the next full collection"
     BatchCollector(full_every_s=0).after_batch()
@@ -77,10 +81,7 @@ def test_between_batches_what_is_alive_is_frozen_and_cycles_wait_for_the_period(
 def test_a_full_collection_also_comes_when_the_peak_memory_grew() -> None:
     peak = [100.0]
     collector = BatchCollector(full_every_s=3600, full_after_growth_mib=64, peak_mib=lambda: peak[0])
-    frozen = _Cycle()
-    collector.after_batch()
-    lost = weakref.ref(frozen)
-    del frozen
+    lost = _dropped_after_freezing(collector)
     peak[0] = 163.0
     collector.after_batch()
     gc.collect()
@@ -88,10 +89,7 @@ def test_a_full_collection_also_comes_when_the_peak_memory_grew() -> None:
     peak[0] = 164.0
     collector.after_batch()
     assert lost() is None, "64 MiB more: collected"
-    again = _Cycle()
-    collector.after_batch()
-    lost = weakref.ref(again)
-    del again
+    lost = _dropped_after_freezing(collector)
     peak[0] = 200.0
     collector.after_batch()
     gc.collect()
