@@ -14,7 +14,15 @@ from hypercare_contracts import (
     Severity,
     Source,
 )
-from hypercare_domain.triage import InMemoryIssues, IssueState, TriagePolicies, decide, triage_batch
+from hypercare_domain.triage import (
+    InMemoryIssues,
+    IssueState,
+    TriagePolicies,
+    decide,
+    release_expired,
+    triage_batch,
+    written_breakdown,
+)
 from hypercare_domain.triage import batch as batch_module
 
 from tests.unit.triage_factories import T0, at, make_alert, make_report, run, shipped_policies
@@ -316,8 +324,8 @@ def test_decide_infers_the_rule_and_uses_report_time_for_windows() -> None:
 
 
 def test_batch_breakdowns_are_those_of_deciding_report_by_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    # triage_batch writes out an issue's breakdown only for a decision or at the end of the batch;
-    # deciding with every breakdown written out must give the same decisions and states.
+    # triage_batch writes out an issue's breakdown only for a decision; deciding with every breakdown
+    # written out must give the same decisions, and the same states once theirs are written out.
     reports = [
         make_report(fingerprint="lazy", minutes=m * 0.5, title=f"Checkout fails ({m})", signals={"rating": 1})
         for m in range(7)
@@ -341,11 +349,74 @@ def test_batch_breakdowns_are_those_of_deciding_report_by_report(monkeypatch: py
     assert [d.model_dump(mode="json") for d in lazy.decisions] == [
         d.model_dump(mode="json") for d in eager.decisions
     ]
-    assert {k: v.to_json() for k, v in lazy.states_changed.items()} == {
-        k: v.to_json() for k, v in eager.states_changed.items()
-    }
-    assert all(state.breakdown for state in lazy.states_changed.values())
+    assert {
+        k: v.model_copy(update={"breakdown": written_breakdown(v, policies)}).to_json()
+        for k, v in lazy.states_changed.items()
+    } == {k: v.to_json() for k, v in eager.states_changed.items()}
+    assert not all(state.breakdown for state in lazy.states_changed.values()), "some were left unwritten"
+    assert all(state.breakdown for state in eager.states_changed.values())
     assert lazy.audit == eager.audit
+
+
+def _without_breakdowns(monkeypatch: pytest.MonkeyPatch, eager: bool) -> None:
+    explain = eager
+    monkeypatch.setattr(
+        batch_module, "decide", lambda *args, **kwargs: decide(*args, **{**kwargs, "explain": explain})
+    )
+
+
+@pytest.mark.parametrize("eager", [False, True])
+def test_a_decision_on_a_state_stored_without_its_breakdown_carries_the_breakdown_it_would_have(
+    monkeypatch: pytest.MonkeyPatch, eager: bool
+) -> None:
+    # A batch stores states whose breakdown was not written out (no decision since their last
+    # assessment); a later batch's source action (acknowledge, resolve) and the release timer publish
+    # such a state without assessing it again. Each decision must carry what writing every breakdown
+    # out at once would have given.
+    _without_breakdowns(monkeypatch, eager)
+    policies = shipped_policies()
+    store = InMemoryIssues()
+    first = [make_alert(minutes=m) for m in (0, 1, 2, 3)]
+    store.apply(triage_batch(first, store, policies, at(4)), first)
+    (stored,) = store.all()
+    assert bool(stored.breakdown) is eager
+    acknowledged = triage_batch(
+        [make_alert(action=ReportAction.ACKNOWLEDGE, minutes=5)], store, policies, at(5)
+    )
+    (decision,) = acknowledged.decisions
+    store.apply(acknowledged)
+    resolved = triage_batch([make_alert(action=ReportAction.RESOLVE, minutes=6)], store, policies, at(6))
+    (resolution,) = resolved.decisions
+
+    assert decision.decision is Decision.UPDATED
+    assert resolution.decision is Decision.RESOLVED
+    assert tuple(decision.breakdown) == written_breakdown(stored, policies) == tuple(resolution.breakdown)
+    assert decision.breakdown
+    assert decision.severity is stored.severity
+
+
+def test_a_release_publishes_the_breakdown_of_the_state_it_releases() -> None:
+    policies = shipped_policies()
+    same = {"fingerprint": "rel", "source_ref": "zendesk:rel", "reporter": {"id": "cust-rel"}}
+    first = decide(make_report(**same), None, policies, T0)
+    assert first.state is not None
+    again = make_report(**same, minutes=1)  # a second message on the ticket: nothing to publish
+    later = decide(again, first.state, policies, at(1), explain=False)
+    assert later.state is not None
+    assert later.decision is None
+    suppressed = later.state.model_copy(update={"suppressed_by": "launch-window", "opened": True})
+    assert suppressed.breakdown == ()
+
+    (step,) = release_expired([suppressed], policies, at(2))
+
+    assert step.decision is not None
+    assert step.decision.decision is Decision.RELEASED
+    eager = decide(again, first.state, policies, at(1))
+    assert eager.state is not None
+    assert eager.state.breakdown
+    assert tuple(step.decision.breakdown) == eager.state.breakdown
+    assert step.state is not None
+    assert step.state.breakdown == eager.state.breakdown
 
 
 def test_decide_can_leave_the_breakdown_to_write_out_later() -> None:

@@ -19,7 +19,13 @@ from hypercare_contracts import ErrorClass, NormalizedReport, TriagedIssue
 from hypercare_contracts.topics import RAW_TOPICS
 from hypercare_domain.normalize import ComponentMap, Rejected, load_component_map, normalize_bytes
 from hypercare_domain.policy import PolicyError, default_policy_dir
-from hypercare_domain.triage import InMemoryIssues, TriagePolicies, load_triage_policies, triage_batch
+from hypercare_domain.triage import (
+    InMemoryIssues,
+    TriagePolicies,
+    load_triage_policies,
+    triage_batch,
+    written_breakdown,
+)
 
 Row = dict[str, Any]
 
@@ -138,7 +144,11 @@ class Replay:
             "decision": decision.decision.value if decision else None,
             "severity": state.severity.value if state else None,
             "impact": state.impact.model_dump(mode="json") if state else None,
-            "breakdown": [item.model_dump(mode="json") for item in state.breakdown] if state else [],
+            "breakdown": (
+                [item.model_dump(mode="json") for item in written_breakdown(state, self._policies)]
+                if state
+                else []
+            ),
             "route": state.route.model_dump(mode="json") if state else None,
             "notify": bool(decision and decision.notify),
         }

@@ -7,7 +7,7 @@ Pure functions over typed values; the triage service persists :class:`IssueState
 from hypercare_domain.sentiment import sentiment
 from hypercare_domain.triage.batch import BatchResult, IssueLookup, ReportLink, triage_batch
 from hypercare_domain.triage.decisions import AuditEntry, Step
-from hypercare_domain.triage.engine import decide, release_expired
+from hypercare_domain.triage.engine import decide, release_expired, written_breakdown
 from hypercare_domain.triage.grouping import Match, is_candidate, match
 from hypercare_domain.triage.memory import InMemoryIssues
 from hypercare_domain.triage.policy import TriagePolicies, TriagePolicy, load_triage_policies
@@ -40,4 +40,5 @@ __all__ = [
     "route_for",
     "sentiment",
     "triage_batch",
+    "written_breakdown",
 ]

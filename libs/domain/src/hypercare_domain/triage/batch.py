@@ -8,7 +8,7 @@ from typing import NamedTuple, Protocol
 
 from hypercare_contracts import MergeRule, NormalizedReport, ReportAction, TriagedIssue
 
-from hypercare_domain.triage.decisions import AuditEntry, Explain, with_breakdown
+from hypercare_domain.triage.decisions import AuditEntry
 from hypercare_domain.triage.engine import decide
 from hypercare_domain.triage.grouping import match
 from hypercare_domain.triage.policy import TriagePolicies
@@ -126,10 +126,8 @@ def triage_batch(
     result = BatchResult()
     changed = result.states_changed
     changed_index = IssueIndex()
-    # A hot issue is rescored by report after report of a batch, but its breakdown is only seen in the
-    # decisions published and in the state saved at the end: the states in ``changed`` that were not
-    # published since they were last scored are kept without it, and this writes it out.
-    unexplained: dict[str, Explain] = {}
+    # A hot issue is rescored by report after report of a batch, but its breakdown is only read in the
+    # decisions published: states are kept without it (``written_breakdown`` writes it out on demand).
     for report in reports:
         facts: ReportFacts | None = None
         absorbed = report.action in _ABSORBED
@@ -148,22 +146,13 @@ def triage_batch(
         ordered = sorted(candidates.values(), key=lambda issue: issue.issue_id)
         found = match(report, ordered, policies, report.received_at, facts=facts)
         state = candidates[found.issue_id] if found.issue_id is not None else None
-        if state is not None and not absorbed and state.issue_id in unexplained:
-            # A source action keeps the breakdown the issue has (and may publish it).
-            state = with_breakdown(state, unexplained[state.issue_id])
         step = decide(report, state, policies, now, merged_by=found.rule, facts=facts, explain=False)
         result.audit.extend(step.audit)
         if step.state is None:
             continue
         changed[step.state.issue_id] = step.state
-        if step.unexplained is None:
-            unexplained.pop(step.state.issue_id, None)
-        else:
-            unexplained[step.state.issue_id] = step.unexplained
         changed_index.put(step.state, keys)
         result.report_links.append(ReportLink(report.event_id, step.state.issue_id, step.rule))
         if step.decision is not None:
             result.decisions.append(step.decision)
-    for issue_id, explain in unexplained.items():
-        changed[issue_id] = with_breakdown(changed[issue_id], explain)
     return result

@@ -47,11 +47,6 @@ class Step:
     unexplained: Explain | None = None
 
 
-def with_breakdown(state: IssueState, unexplained: Explain) -> IssueState:
-    """``state`` with the breakdown ``unexplained`` writes out (see :attr:`Step.unexplained`)."""
-    return state.model_copy(update={"breakdown": unexplained()})
-
-
 def is_milestone(count: int) -> bool:
     """Whether ``count`` is on the 1, 2, 5, 10, 25, 50, 100, 250, 500, ... series."""
     if count < 10:

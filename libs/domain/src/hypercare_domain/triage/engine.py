@@ -104,9 +104,25 @@ def _reassess(
         "severity": severity,
         "impact": measured.impact,
         "breakdown": (),
+        "assessed_at": at,
         "route": target.to_route(),
     }
     return update, _Explanation(measured, held)
+
+
+def written_breakdown(issue: IssueState, policies: TriagePolicies) -> tuple[ScoreItem, ...]:
+    """The breakdown of ``issue``'s last assessment: the one it carries, else written out from the state.
+
+    Scoring reads only what the assessment left unchanged since (component, counts, recent reports,
+    signals, sources), so measuring again as of ``assessed_at`` gives the same lines; the severity is
+    held when the rules alone give less than it. With the policies changed since, the lines are those
+    of the policies in force.
+    """
+    if issue.breakdown or issue.assessed_at is None:
+        return issue.breakdown
+    measured = measure(issue, policies.triage, issue.assessed_at)
+    held = issue.severity if issue.severity.rank > measured.severity.rank else None
+    return _Explanation(measured, held).breakdown()
 
 
 def _open_after(issue: IssueState, policies: TriagePolicies) -> int:
@@ -158,7 +174,8 @@ def _finish(
     """Apply suppression, build the decision and the audit entry, and stamp the state.
 
     ``unexplained`` writes out the breakdown ``issue`` lacks: done here if a decision is built (it
-    carries the breakdown), else handed on in the step.
+    carries the breakdown), else handed on in the step. Without it, a decision carries the breakdown
+    :func:`written_breakdown` gives.
     """
     window = _suppression(issue, at, policies) if not issue.is_resolved else None
     was_suppressed = issue.suppressed_by is not None and issue.opened
@@ -187,8 +204,7 @@ def _finish(
         "decided_impact": issue.impact.score,
         "notified": issue.notified or notify,
     }
-    if unexplained is not None:
-        stamped["breakdown"] = unexplained()
+    stamped["breakdown"] = unexplained() if unexplained is not None else written_breakdown(issue, policies)
     issue = issue.model_copy(update=stamped)
     decision = build_decision(issue, kind, now=now, notify=notify, previous_severity=previous, report=report)
     audit = audit_for(
@@ -257,7 +273,13 @@ def _source_action(
         if not issue.opened:
             return Step(issue, None, rule, (audit_for(issue, "pending.resolved", now=now, report=report),))
         notify = should_notify(Decision.RESOLVED, issue, None, policies) and issue.suppressed_by is None
-        issue = issue.model_copy(update={"suppressed_by": None, "last_decision": Decision.RESOLVED})
+        issue = issue.model_copy(
+            update={
+                "suppressed_by": None,
+                "last_decision": Decision.RESOLVED,
+                "breakdown": written_breakdown(issue, policies),
+            }
+        )
         decision = build_decision(issue, Decision.RESOLVED, now=now, notify=notify, report=report)
         audit = audit_for(
             issue,
@@ -277,7 +299,9 @@ def _source_action(
     action = f"source.{report.action}"
     if not issue.opened:
         return Step(issue, None, rule, (audit_for(issue, action, now=now, report=report),))
-    issue = issue.model_copy(update={"last_decision": Decision.UPDATED})
+    issue = issue.model_copy(
+        update={"last_decision": Decision.UPDATED, "breakdown": written_breakdown(issue, policies)}
+    )
     decision = build_decision(issue, Decision.UPDATED, now=now, notify=False, report=report)
     return Step(issue, decision, rule, (audit_for(issue, action, now=now, report=report, notify=False),))
 
@@ -302,8 +326,8 @@ def decide(
         merged_by: the grouping rule that chose ``state``; inferred from the report when omitted.
         facts: the report's :func:`~hypercare_domain.triage.state.facts_of` when already computed.
         explain: False to write out the new state's breakdown only when a decision is built; otherwise
-            the state is returned without it and ``Step.unexplained`` writes it out. A source action
-            keeps the breakdown of ``state``, which must then be written out.
+            the state is returned without it and ``Step.unexplained`` writes it out (as
+            :func:`written_breakdown` does from the state).
 
     Returns:
         The new state (None when the report was ignored), the decision to publish if any, the

@@ -105,6 +105,12 @@ class IssueState(StateModel):
     severity: Severity = Severity.LOW
     impact: Impact = Impact(score=0, reach=0, financial=0, reputational=0)
     breakdown: tuple[ScoreItem, ...] = ()
+    """The breakdown of the last assessment, or empty when it was not written out (no decision was
+    built since): :func:`~hypercare_domain.triage.engine.written_breakdown` writes it out from the
+    state. Never a breakdown older than ``severity`` and ``impact``."""
+    assessed_at: AwareDatetime | None = None
+    """The instant of the last assessment (the ``received_at`` of the report that caused it); None in
+    states stored before it was kept, which always carry their breakdown."""
     route: Route
     occurrences: int = 0
     distinct_reporters: int = 0
