@@ -122,6 +122,14 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
                 _verdict(drained < 2.0),
             )
         )
+    at_rate = results.get("latency", {}).get("at_rate", {})
+    if at_rate.get("autovacuum_s") is not None:
+        rows.append(
+            Row(
+                f"at {results.get('rate')}/s: PostgreSQL autovacuum at work (a tail the services did not cause)",
+                f"{at_rate['autovacuum_s']:.1f} s of {at_rate.get('seconds', 0):.0f} s",
+            )
+        )
     for name, svc in results.get("services", {}).items():
         mib = svc["peak_rss_kib"] / 1024
         rows.append(
