@@ -44,7 +44,6 @@ from bench.pipeline import (
 from bench.processes import (
     PEERS,
     HistogramReading,
-    MaintenanceWatch,
     RssSampler,
     Service,
     bucket_quantiles,
@@ -52,6 +51,7 @@ from bench.processes import (
     drop_database,
     histogram_buckets,
     machine_busy_seconds,
+    maintenance_during,
     metric_total,
     peer_cpu_seconds,
     start_service,
@@ -349,9 +349,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             since=since,
         )
         await output.start()
-        maintenance = MaintenanceWatch(env_db["HYPERCARE_DATABASE_URL"], db_name) if env_db else None
-        if maintenance is not None:
-            await maintenance.start()
         achieved = await produce_at_rate(bootstrap, rate_msgs, names, args.rate)
         produced_at = time.time()
         all_targets = plus(sat_targets, targets_of(rate_msgs))
@@ -362,7 +359,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         await asyncio.sleep(1.0)  # the last outputs reach the latency reader
         await output.stop()
-        autovacuum_s = await maintenance.stop() if maintenance is not None else None
         rate_seconds = time.time() - since
         drained_after = rate_seconds - (produced_at - since) - 1.0
         for service in services:
@@ -377,8 +373,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "output": percentiles(output.samples),
             "seconds": round(rate_seconds, 2),
         }
-        if autovacuum_s is not None:
-            at_rate["autovacuum_s"] = autovacuum_s
+        if conn is not None:
+            at_rate["maintenance"] = await maintenance_during(conn, since, time.time())
         if conn is not None:
             at_rate["persisted"] = await stored_latency(conn, since=datetime.fromtimestamp(since, UTC))
         at_rate["services_view"] = {

@@ -262,41 +262,26 @@ class RssSampler:
             await asyncio.sleep(self.interval)
 
 
-class MaintenanceWatch:
-    """Samples every ``interval`` seconds whether PostgreSQL's autovacuum is working on one database.
+async def maintenance_during(conn: asyncpg.Connection, since: float, until: float) -> list[str]:
+    """PostgreSQL's autovacuum and autoanalyze runs that ended between ``since`` and ``until`` (epoch
+    seconds) on the tables of ``conn``'s database, as ``"<table> <vacuum|analyze> +<s>"`` in order.
 
     After a large backlog the insert-only tables are vacuumed and analyzed, each worker taking a core:
-    the seconds this counts during the fixed-rate phase explain a latency tail that the services did
-    not cause.
+    such runs in the fixed-rate phase explain a latency tail the services did not cause. (Read from
+    ``pg_stat_user_tables``, which the tables' owner sees; ``pg_stat_activity`` hides other roles'
+    sessions from it.)
     """
-
-    _QUERY = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' AND datname = $1"
-
-    def __init__(self, url: str, database: str, *, interval: float = 0.25) -> None:
-        self.url, self.database, self.interval = url, database, interval
-        self.busy_s = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Connect and begin sampling in the background."""
-        conn = await asyncpg.connect(self.url)
-        self._task = asyncio.get_running_loop().create_task(self._run(conn))
-
-    async def stop(self) -> float:
-        """Stop sampling; returns the seconds during which autovacuum was seen at work."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        return round(self.busy_s, 2)
-
-    async def _run(self, conn: asyncpg.Connection) -> None:
-        try:
-            while True:
-                if await conn.fetchval(self._QUERY, self.database):
-                    self.busy_s += self.interval
-                await asyncio.sleep(self.interval)
-        finally:
-            await conn.close()
+    rows = await conn.fetch(
+        "SELECT relname, extract(epoch FROM last_autovacuum) AS vacuum,"
+        " extract(epoch FROM last_autoanalyze) AS analyze FROM pg_stat_user_tables"
+    )
+    ended = [
+        (float(row[kind]), f"{row['relname']} {kind} +{float(row[kind]) - since:.1f} s")
+        for row in rows
+        for kind in ("vacuum", "analyze")
+        if row[kind] is not None and since <= float(row[kind]) <= until
+    ]
+    return [text for _, text in sorted(ended)]
 
 
 def database_url(base_url: str, name: str) -> str:

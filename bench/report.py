@@ -123,11 +123,11 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
             )
         )
     at_rate = results.get("latency", {}).get("at_rate", {})
-    if at_rate.get("autovacuum_s") is not None:
+    if "maintenance" in at_rate:
         rows.append(
             Row(
-                f"at {results.get('rate')}/s: PostgreSQL autovacuum at work (a tail the services did not cause)",
-                f"{at_rate['autovacuum_s']:.1f} s of {at_rate.get('seconds', 0):.0f} s",
+                f"at {results.get('rate')}/s: PostgreSQL autovacuum runs that ended in the phase (s from its start)",
+                ", ".join(at_rate["maintenance"]) or "none",
             )
         )
     for name, svc in results.get("services", {}).items():
