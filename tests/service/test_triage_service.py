@@ -379,6 +379,46 @@ async def test_a_batch_stores_the_hints_of_the_batches_before_it_in_its_own_look
 
 
 @dataclass
+class _FirstStoreWaits(_RecordingHints):
+    """Hints whose first exchange that stores anything waits for ``release``; ``applied`` lists what each
+    exchange stored, in the order they reached the store."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    applied: list[set[str]] = field(default_factory=list)
+    waited: bool = False
+
+    async def exchange(self, *, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str]:
+        if remember and not self.waited:
+            self.waited = True
+            await self.release.wait()
+        if remember:
+            self.applied.append(set(remember))
+        return await super().exchange(remember=remember, keys=keys)
+
+
+async def test_the_timers_flush_never_overtakes_an_exchange_in_flight() -> None:
+    # The timer flushes hints beside the batches. Two exchanges in flight at once could reach Redis in
+    # either order, and an earlier batch's hint for a key would then replace a later one's.
+    hints = _FirstStoreWaits()
+    pipeline = TriagePipeline(FakeIssueStore(), hints, shipped_policies(), clock=lambda: NOW)
+    first, second = make_report(minutes=0), make_report(minutes=1, source_ref="zendesk:other")
+    lower = await pipeline.decide([Incoming(first, 0.0)])
+    upper = await pipeline.decide([Incoming(second, 0.0)], after=lower)
+    await pipeline.save(lower)
+    earlier = asyncio.create_task(pipeline.flush_hints())  # the first batch's hints: held up
+    await wait_for(lambda: hints.waited, timeout=5, what="the first exchange to start")
+    await pipeline.save(upper)
+    later = asyncio.create_task(pipeline.flush_hints())  # the second batch's hints: runs first
+    hints.release.set()
+    await asyncio.wait_for(asyncio.gather(earlier, later), 5)
+    pipeline.close()
+
+    assert len(hints.applied) == 2
+    assert f"ref:{first.source_ref}" in hints.applied[0]
+    assert f"ref:{second.source_ref}" in hints.applied[1]
+
+
+@dataclass
 class _TakingConsumer:
     """A consumer of ``partitions`` whose first ``getmany`` returns ``fetched``, its second raises
     ``error`` if given; others return nothing."""

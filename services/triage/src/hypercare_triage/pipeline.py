@@ -185,6 +185,7 @@ class TriagePipeline:
         self._clock = clock
         self._max_attempts = max_attempts
         self._pending_hints: dict[str, str] = {}
+        self._exchanging = asyncio.Lock()
         """Hints of the batches committed since the last exchange with the hint store, in commit order
         (a later batch's hint for a key replaces an earlier one's)."""
         self._index = SnapshotIndex()
@@ -215,8 +216,7 @@ class TriagePipeline:
         clock = _StepClock(outcome.seconds)
         # The batches committed since the last batch's lookup leave their hints in the same round trip,
         # before this batch's are read.
-        pending, self._pending_hints = self._pending_hints, {}
-        hints = await self._hints.exchange(remember=pending, keys=keys)
+        hints = await self._exchange_hints(keys)
         clock.lap("hints")
         query = plain.with_hints(hints) if hints else plain
         return await self._decide(batch, query, outcome, clock, after)
@@ -374,9 +374,17 @@ class TriagePipeline:
     async def flush_hints(self) -> None:
         """Store the hints of the batches committed since the last lookup (the timer calls this, so that
         they reach Redis while no batch comes, and so does the end of the lifespan)."""
-        pending, self._pending_hints = self._pending_hints, {}
-        if pending:
-            await self._hints.exchange(remember=pending, keys=())
+        await self._exchange_hints(())
+
+    async def _exchange_hints(self, keys: Sequence[str]) -> dict[str, str]:
+        """Send the pending hints and look ``keys`` up, one exchange at a time: the timer's flush runs
+        beside the batches, and two exchanges in flight at once (on two Redis connections) could land in
+        either order, an earlier batch's hint for a key replacing a later one's."""
+        async with self._exchanging:
+            pending, self._pending_hints = self._pending_hints, {}
+            if not pending and not keys:
+                return {}
+            return await self._hints.exchange(remember=pending, keys=keys)
 
     async def release(self) -> list[OutgoingDecision]:
         """RELEASED decisions for suppressed open issues whose window ended (committed first)."""
