@@ -35,16 +35,15 @@ class Step:
     """The outcome of one report (or one release): the new state, a decision if any, and the audit.
 
     ``state`` is None when the report was ignored (a resolve for an unknown source item); ``rule`` is the
-    grouping rule finally applied (NEW when a resolved issue was too old to reopen). ``unexplained`` is
-    set when ``state`` was scored without writing out its breakdown (``decide(..., explain=False)``):
-    calling it gives the breakdown the state should carry.
+    grouping rule finally applied (NEW when a resolved issue was too old to reopen). A state scored
+    without writing out its breakdown (``decide(..., explain=False)``) carries none:
+    :func:`~hypercare_domain.triage.engine.written_breakdown` writes it out.
     """
 
     state: IssueState | None
     decision: TriagedIssue | None
     rule: MergeRule = MergeRule.NEW
     audit: tuple[AuditEntry, ...] = field(default=())
-    unexplained: Explain | None = None
 
 
 def is_milestone(count: int) -> bool:

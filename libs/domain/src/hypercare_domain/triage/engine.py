@@ -173,9 +173,8 @@ def _finish(
 ) -> Step:
     """Apply suppression, build the decision and the audit entry, and stamp the state.
 
-    ``unexplained`` writes out the breakdown ``issue`` lacks: done here if a decision is built (it
-    carries the breakdown), else handed on in the step. Without it, a decision carries the breakdown
-    :func:`written_breakdown` gives.
+    ``unexplained`` writes out the breakdown ``issue`` lacks if a decision is built (it carries the
+    breakdown); without it, the decision carries the breakdown :func:`written_breakdown` gives.
     """
     window = _suppression(issue, at, policies) if not issue.is_resolved else None
     was_suppressed = issue.suppressed_by is not None and issue.opened
@@ -190,7 +189,7 @@ def _finish(
         audit = audit_for(
             issue, action, now=now, report=report, rule=str(rule), occurrences=issue.occurrences
         )
-        return Step(state=issue, decision=None, rule=rule, audit=(audit,), unexplained=unexplained)
+        return Step(state=issue, decision=None, rule=rule, audit=(audit,))
     notify = should_notify(kind, issue, previous, policies)
     if window is not None and kind is not Decision.RESOLVED:
         kind, notify, actor = Decision.SUPPRESSED, False, window
@@ -326,8 +325,7 @@ def decide(
         merged_by: the grouping rule that chose ``state``; inferred from the report when omitted.
         facts: the report's :func:`~hypercare_domain.triage.state.facts_of` when already computed.
         explain: False to write out the new state's breakdown only when a decision is built; otherwise
-            the state is returned without it and ``Step.unexplained`` writes it out (as
-            :func:`written_breakdown` does from the state).
+            the state is returned without it (:func:`written_breakdown` writes it out from the state).
 
     Returns:
         The new state (None when the report was ignored), the decision to publish if any, the
