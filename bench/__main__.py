@@ -375,7 +375,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         if conn is not None:
             at_rate["maintenance"] = await maintenance_during(conn, since, time.time())
-        if conn is not None:
             at_rate["persisted"] = await stored_latency(conn, since=datetime.fromtimestamp(since, UTC))
         at_rate["services_view"] = {
             key: bucket_quantiles(before[key], await read()) for key, read in stage_metrics.items()

@@ -194,18 +194,16 @@ async def histogram_buckets(service: Service, name: str, /, **labels: str) -> Hi
         text = (await client.get(f"http://127.0.0.1:{service.port}/metrics")).text
     buckets: dict[float, float] = {}
     total = 0.0
-    bucket_prefix, sum_prefix = f"{name}_bucket{{", f"{name}_sum"
     for line in text.splitlines():
-        if line.startswith(bucket_prefix):
-            label_text, _, value = line[len(bucket_prefix) :].rpartition("} ")
-            found = dict(_LABEL.findall(label_text))
-            if all(found.get(k) == v for k, v in labels.items()):
-                buckets[float(found["le"])] = buckets.get(float(found["le"]), 0.0) + float(value)
-        elif line.startswith(sum_prefix) and line[len(sum_prefix) : len(sum_prefix) + 1] in {"{", " "}:
-            label_text, _, value = line[len(sum_prefix) :].rpartition(" ")
-            found = dict(_LABEL.findall(label_text))
-            if all(found.get(k) == v for k, v in labels.items()):
-                total += float(value)
+        series, _, value = line.rpartition(" ")
+        metric, _, label_text = series.partition("{")
+        found = dict(_LABEL.findall(label_text))
+        if not all(found.get(k) == v for k, v in labels.items()):
+            continue
+        if metric == f"{name}_bucket":
+            buckets[float(found["le"])] = buckets.get(float(found["le"]), 0.0) + float(value)
+        elif metric == f"{name}_sum":
+            total += float(value)
     return HistogramReading(buckets, total)
 
 

@@ -185,9 +185,9 @@ class TriagePipeline:
         self._clock = clock
         self._max_attempts = max_attempts
         self._pending_hints: dict[str, str] = {}
-        self._exchanging = asyncio.Lock()
         """Hints of the batches committed since the last exchange with the hint store, in commit order
         (a later batch's hint for a key replaces an earlier one's)."""
+        self._exchanging = asyncio.Lock()
         self._index = SnapshotIndex()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage")
 
