@@ -54,6 +54,7 @@ from bench.processes import (
     maintenance_during,
     metric_total,
     peer_cpu_seconds,
+    settle_maintenance,
     start_service,
     stop_service,
 )
@@ -79,6 +80,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the topics and database for inspection")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the services during saturation and the fixed rate"
+    )
+    parser.add_argument(
+        "--settle-within",
+        type=float,
+        default=150.0,
+        help="seconds to wait, before the fixed rate, for the autovacuum runs the backlog made due (0: none)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder")
     return parser.parse_args(argv)
@@ -333,6 +340,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             }
         results["saturation"] = saturation
         print("saturation:", {k: v for k, v in saturation.items() if k != "timeline"})
+
+        if conn is not None and args.settle_within > 0:
+            settled = await settle_maintenance(conn, within_s=args.settle_within)
+            results["latency"]["maintenance_before_rate"] = settled
+            print("maintenance before the fixed rate:", settled)
 
         sampler.phase = "at_rate"
         for service in services:

@@ -122,6 +122,12 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
                 _verdict(drained < 2.0),
             )
         )
+    settled = results.get("latency", {}).get("maintenance_before_rate")
+    if settled is not None:
+        waited = f"{settled['waited_s']:.0f} s for " + (", ".join(settled["due"]) or "nothing")
+        if not settled["settled"]:
+            waited += f"; still due at the deadline: {', '.join(settled['still_due'])}"
+        rows.append(Row("before the fixed rate: waited for the PostgreSQL autovacuum runs due", waited))
     at_rate = results.get("latency", {}).get("at_rate", {})
     if "maintenance" in at_rate:
         rows.append(
