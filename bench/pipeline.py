@@ -201,7 +201,7 @@ class OutputLatency:
 
     def __init__(self, bootstrap: str, topic: str, *, partitions: int, since: float) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5, max_poll_records=5000
+            bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000
         )
         self._parts = [TopicPartition(topic, p) for p in range(partitions)]
         self._since = since
