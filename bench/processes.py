@@ -329,9 +329,12 @@ async def settle_maintenance(
 
     Returns:
         ``due`` (what was due at first), ``waited_s`` and ``settled`` (False: the deadline passed
-        with ``still_due`` left).
+        with ``still_due`` left). With autovacuum off nothing will run: no wait, and
+        ``autovacuum: "off"``.
     """
     started = time.monotonic()
+    if await conn.fetchval("SELECT current_setting('autovacuum')") != "on":
+        return {"due": [], "waited_s": 0.0, "settled": True, "still_due": [], "autovacuum": "off"}
     first = due = await maintenance_due(conn)
     while due and time.monotonic() - started < within_s:
         await asyncio.sleep(every_s)

@@ -125,6 +125,8 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
     settled = results.get("latency", {}).get("maintenance_before_rate")
     if settled is not None:
         waited = f"{settled['waited_s']:.0f} s for " + (", ".join(settled["due"]) or "nothing")
+        if settled.get("autovacuum") == "off":
+            waited = "no wait: autovacuum is off"
         if not settled["settled"]:
             waited += f"; still due at the deadline: {', '.join(settled['still_due'])}"
         rows.append(Row("before the fixed rate: waited for the PostgreSQL autovacuum runs due", waited))
