@@ -2,9 +2,10 @@
 
 The pass-through is the most a Python consumer-producer pair can move on this broker and machine:
 consume in batches with ``getmany``, produce every record unchanged with ``send`` and gather the
-delivery futures, commit, repeat. No parsing. The producer uses the services' settings
-(``acks=all``, idempotence, ``linger_ms=2``, 256 KiB batches), so the pipeline is compared with a
-ceiling that pays for the same delivery guarantees.
+delivery futures, commit, repeat. No parsing. The producer has the defaults of the services' brokers
+(``acks=all``, idempotence, ``linger_ms=2``, 256 KiB batches: what the gateway publishes raw messages
+with; the stream services set their linger to 0, as they flush after every batch), so the pipeline is
+compared with a ceiling that pays for the same delivery guarantees.
 """
 
 import asyncio
@@ -23,7 +24,8 @@ _PRELOAD_CHUNK = 5000
 
 
 def producer(bootstrap: str) -> AIOKafkaProducer:
-    """A producer configured like the services' producers."""
+    """A producer with the defaults of the services' brokers (:data:`SERVICE_PRODUCER`): the gateway's
+    settings, so the bench's raw messages reach Kafka as the gateway's would."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap, **SERVICE_PRODUCER)
 
 
