@@ -44,16 +44,15 @@ from bench.pipeline import (
 from bench.processes import (
     PEERS,
     HistogramReading,
+    MachineReading,
     RssSampler,
     Service,
     bucket_quantiles,
     create_database,
     drop_database,
     histogram_buckets,
-    machine_busy_seconds,
     maintenance_during,
     metric_total,
-    peer_cpu_seconds,
     settle_maintenance,
     start_service,
     stop_service,
@@ -295,7 +294,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.time()
         for service in services:
             service.mark_cpu("saturation.start")
-        peers_before, busy_before = peer_cpu_seconds(), machine_busy_seconds()
+        machine_before = MachineReading.now()
         sat_targets = targets_of(saturation_msgs)
         triage_group = groups["triage"] if with_triage else None
         series = await watch(
@@ -306,11 +305,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sat_seconds = time.time() - t0
         for service in services:
             service.mark_cpu("saturation.end")
-        peers_after, busy_after = peer_cpu_seconds(), machine_busy_seconds()
+        machine_after = MachineReading.now()
         results["machine"] = {
-            "busy_cores_saturation": round((busy_after - busy_before) / sat_seconds, 2),
+            "busy_cores_saturation": machine_after.cores_since(machine_before)["busy"],
             "peers_cpu_ms_per_raw_message_saturation": {
-                peer: round((peers_after[peer] - peers_before[peer]) * 1000 / max(1, len(saturation_msgs)), 3)
+                peer: round(
+                    (machine_after.peers[peer] - machine_before.peers[peer])
+                    * 1000
+                    / max(1, len(saturation_msgs)),
+                    3,
+                )
                 for peer in PEERS
             },
         }
@@ -361,8 +365,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             since=since,
         )
         await output.start()
+        machine_before = MachineReading.now()
         achieved = await produce_at_rate(bootstrap, rate_msgs, names, args.rate)
         produced_at = time.time()
+        # While messages arrive at the rate (the drain after it is mostly idle).
+        results["machine"]["cores_at_rate"] = MachineReading.now().cores_since(machine_before)
         all_targets = plus(sat_targets, targets_of(rate_msgs))
         await watch(
             progress_probes(

@@ -99,6 +99,32 @@ def machine_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / _CLOCK_TICKS
 
 
+@dataclass(frozen=True)
+class MachineReading:
+    """CPU seconds used so far by the whole machine, the stack's servers and this (load-generating)
+    process, at a moment: two readings give each one's cores over the time between them."""
+
+    at: float
+    busy: float
+    peers: dict[str, float]
+    bench: float
+
+    @classmethod
+    def now(cls) -> "MachineReading":
+        """Read everything now."""
+        return cls(time.monotonic(), machine_busy_seconds(), peer_cpu_seconds(), time.process_time())
+
+    def cores_since(self, start: "MachineReading") -> dict[str, float]:
+        """Cores used on average since ``start``: the machine (``busy``), each of :data:`PEERS`, and
+        the benchmark process itself (``bench``: its producer, readers and samplers)."""
+        span = max(self.at - start.at, 1e-9)
+        return {
+            "busy": round((self.busy - start.busy) / span, 2),
+            **{peer: round((self.peers[peer] - start.peers[peer]) / span, 3) for peer in PEERS},
+            "bench": round((self.bench - start.bench) / span, 3),
+        }
+
+
 @dataclass
 class Service:
     """A running service subprocess and what was sampled from it."""

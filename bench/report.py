@@ -168,6 +168,14 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
             )
         )
         rows.append(Row("machine busy during saturation", f"{machine['busy_cores_saturation']:.2f} cores"))
+        at_rate_cores = machine.get("cores_at_rate")
+        if at_rate_cores is not None:
+            rate = results.get("rate")
+            for who in (*peers, "bench"):
+                rows.append(
+                    Row(f"{who} CPU while sending at {rate}/s", f"{at_rate_cores[who]:.0%} of one core")
+                )
+            rows.append(Row(f"machine busy while sending at {rate}/s", f"{at_rate_cores['busy']:.2f} cores"))
     checks = results.get("checks", [])
     failed = [c for c in checks if not c["ok"]]
     rows.append(
