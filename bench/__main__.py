@@ -306,16 +306,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for service in services:
             service.mark_cpu("saturation.end")
         machine_after = MachineReading.now()
+        used = machine_after.seconds_since(machine_before)
         results["machine"] = {
-            "busy_cores_saturation": machine_after.cores_since(machine_before)["busy"],
+            "busy_cores_saturation": round(machine_after.cores_since(machine_before)["busy"], 2),
             "peers_cpu_ms_per_raw_message_saturation": {
-                peer: round(
-                    (machine_after.peers[peer] - machine_before.peers[peer])
-                    * 1000
-                    / max(1, len(saturation_msgs)),
-                    3,
-                )
-                for peer in PEERS
+                peer: round(used[peer] * 1000 / max(1, len(saturation_msgs)), 3) for peer in PEERS
             },
         }
         for recording in recordings:

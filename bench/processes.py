@@ -114,15 +114,19 @@ class MachineReading:
         """Read everything now."""
         return cls(time.monotonic(), machine_busy_seconds(), peer_cpu_seconds(), time.process_time())
 
-    def cores_since(self, start: "MachineReading") -> dict[str, float]:
-        """Cores used on average since ``start``: the machine (``busy``), each of :data:`PEERS`, and
-        the benchmark process itself (``bench``: its producer, readers and samplers)."""
-        span = max(self.at - start.at, 1e-9)
+    def seconds_since(self, start: "MachineReading") -> dict[str, float]:
+        """CPU seconds used since ``start``: the machine (``busy``), each of :data:`PEERS`, and the
+        benchmark process itself (``bench``: its producer, readers and samplers)."""
         return {
-            "busy": round((self.busy - start.busy) / span, 2),
-            **{peer: round((self.peers[peer] - start.peers[peer]) / span, 3) for peer in PEERS},
-            "bench": round((self.bench - start.bench) / span, 3),
+            "busy": self.busy - start.busy,
+            **{peer: self.peers[peer] - start.peers[peer] for peer in PEERS},
+            "bench": self.bench - start.bench,
         }
+
+    def cores_since(self, start: "MachineReading") -> dict[str, float]:
+        """:meth:`seconds_since` as cores used on average over the time since ``start``."""
+        span = max(self.at - start.at, 1e-9)
+        return {who: round(seconds / span, 3) for who, seconds in self.seconds_since(start).items()}
 
 
 @dataclass
