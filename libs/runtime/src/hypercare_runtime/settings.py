@@ -56,10 +56,10 @@ class ServiceSettings(BaseSettings):
 class StreamSettings(ServiceSettings):
     """A service that consumes batches, produces their output, then commits (normalizer, triage)."""
 
-    batch_timeout_ms: int = 1
-    """How long a poll waits for records. FastStream sleeps as long again after an empty poll, so this
-    bounds the extra delay an idle service adds to a new message (5 ms: ~11 ms p50 at 1,000/s,
-    1 ms: ~7 ms); a busy one never waits."""
+    batch_timeout_ms: int = 100
+    """How long one poll waits for the first record. A poll returns as soon as records are fetched
+    (:func:`~hypercare_runtime.kafka.poll_without_idle_sleep`), so this adds no delay: it sets how often
+    an idle service wakes up, and how late it notices a consumer-group error."""
     commit_interval_ms: int = 50
     """At most one offset commit per interval, always after the output of the committed batches was
     acknowledged; a crash replays at most the batches of one interval (at-least-once)."""

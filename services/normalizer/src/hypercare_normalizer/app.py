@@ -16,6 +16,7 @@ from hypercare_runtime.kafka import (
     OffsetCommitter,
     RawRecord,
     create_stream_broker,
+    poll_without_idle_sleep,
     raw_records,
 )
 from hypercare_runtime.logging import configure_logging, get_logger
@@ -50,11 +51,11 @@ def create_app(settings: NormalizerSettings) -> AsgiFastStream:
         group_id=settings.group_id,
         batch=True,
         max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_records,
     )
+    poll_without_idle_sleep(subscriber, wait_ms=settings.batch_timeout_ms)
     committer = OffsetCommitter(lambda: subscriber.consumer, interval_s=settings.commit_interval_ms / 1000)
 
     @subscriber

@@ -24,7 +24,13 @@ from hypercare_runtime.cache import open_redis
 from hypercare_runtime.db import apply_migrations, open_pool
 from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
 from hypercare_runtime.http import create_service_app
-from hypercare_runtime.kafka import BatchPublisher, OffsetCommitter, create_stream_broker, raw_records
+from hypercare_runtime.kafka import (
+    BatchPublisher,
+    OffsetCommitter,
+    create_stream_broker,
+    poll_without_idle_sleep,
+    raw_records,
+)
 from hypercare_runtime.logging import configure_logging, get_logger
 from hypercare_runtime.process import BatchCollector
 from hypercare_runtime.tracing import header_map
@@ -423,11 +429,11 @@ def create_app(
         group_id=settings.group_id,
         batch=True,
         max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_records,
     )
+    poll_without_idle_sleep(reports, wait_ms=settings.batch_timeout_ms)
     committer = OffsetCommitter(lambda: reports.consumer, interval_s=settings.commit_interval_ms / 1000)
     service = _Service(
         settings,
