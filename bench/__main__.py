@@ -37,6 +37,7 @@ from bench.pipeline import (
     produce_at_rate,
     progress_probes,
     stored_latency,
+    stored_latency_by_second,
     stored_throughput,
     timeline,
     watch,
@@ -390,6 +391,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if conn is not None:
             at_rate["maintenance"] = await maintenance_during(conn, since, time.time())
             at_rate["persisted"] = await stored_latency(conn, since=datetime.fromtimestamp(since, UTC))
+            at_rate["persisted_by_second"] = await stored_latency_by_second(
+                conn, since=datetime.fromtimestamp(since, UTC)
+            )
         at_rate["services_view"] = {
             key: bucket_quantiles(before[key], await read()) for key, read in stage_metrics.items()
         }

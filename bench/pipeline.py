@@ -283,6 +283,32 @@ async def stored_throughput(conn: asyncpg.Connection, *, before: datetime) -> di
     return {"reports": n, "sustained_per_s": sustained, "first_to_last_s": round(span, 2)}
 
 
+async def stored_latency_by_second(conn: asyncpg.Connection, *, since: datetime) -> list[dict[str, float]]:
+    """raw→persisted per second of arrival since ``since``: each second's count, p50, p99 and worst, in ms.
+
+    Tells a tail spread over the whole phase (the pipeline's cycle) from one made by a few seconds
+    (a collection, a checkpoint, another process taking the cores).
+    """
+    rows = await conn.fetch(
+        "SELECT floor(extract(epoch FROM received_at - $1))::int AS second, count(*) AS n,"
+        " percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP"
+        " (ORDER BY extract(epoch FROM stored_at - received_at)) AS p,"
+        " extract(epoch FROM max(stored_at - received_at)) AS worst"
+        " FROM reports WHERE received_at >= $1 GROUP BY 1 ORDER BY 1",
+        since,
+    )
+    return [
+        {
+            "second": float(row["second"]),
+            "n": float(row["n"]),
+            "p50": round(float(row["p"][0]) * 1000, 2),
+            "p99": round(float(row["p"][1]) * 1000, 2),
+            "max": round(float(row["worst"]) * 1000, 2),
+        }
+        for row in rows
+    ]
+
+
 async def stored_latency(
     conn: asyncpg.Connection, *, since: datetime, until: datetime | None = None
 ) -> dict[str, float]:

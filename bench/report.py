@@ -58,6 +58,19 @@ def _fmt(value: float | None, unit: str = "", digits: int = 0) -> str:
     return f"{value:,.{digits}f}{unit}"
 
 
+def _seconds_over(by_second: list[dict[str, float]]) -> str:
+    """How many seconds of the phase had a p99 over the target, and the worst three (s from the start)."""
+    limit = TARGETS["p99_ms_at_rate"]
+    over = [s for s in by_second if s["p99"] > limit]
+    worst = sorted(by_second, key=lambda s: s["p99"], reverse=True)[:3]
+    listed = ", ".join(f"+{s['second']:.0f} s p50 {s['p50']:.0f} / p99 {s['p99']:.0f} ms" for s in worst)
+    medians = sorted(s["p50"] for s in by_second)
+    return (
+        f"{len(over)} of {len(by_second)} seconds had p99 > {limit:.0f} ms; worst: {listed};"
+        f" median of the seconds' p50 {medians[len(medians) // 2]:.0f} ms"
+    )
+
+
 def _verdict(ok: bool | None) -> str:
     return "" if ok is None else ("PASS" if ok else "FAIL")
 
@@ -105,6 +118,9 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
                     _verdict(ok),
                 )
             )
+    by_second = results.get("latency", {}).get("at_rate", {}).get("persisted_by_second")
+    if by_second:
+        rows.append(Row(f"raw→persisted at {results.get('rate')}/s, by second", _seconds_over(by_second)))
     for key, stats in results.get("latency", {}).get("at_rate", {}).get("services_view", {}).items():
         if stats.get("n"):
             bounds = " / ".join(_fmt(stats.get(f"p{p}_le"), "", 1) for p in (50, 95, 99))
