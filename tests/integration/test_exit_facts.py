@@ -131,6 +131,20 @@ async def test_facts_count_what_the_store_holds(pool: asyncpg.Pool) -> None:
     assert facts.firing_critical_alerts == 1
 
 
+async def test_a_day_is_the_24_hours_before_its_end(pool: asyncpg.Pool) -> None:
+    """Each day of the series ends where the next begins: a report exactly 24 hours old is the day
+    before's, one exactly at the evaluation instant is today's, and one exactly ``days`` old is out."""
+    await add_report(pool, "now", age=timedelta(0))
+    await add_report(pool, "almost-a-day", age=timedelta(days=1) - timedelta(microseconds=1))
+    await add_report(pool, "a-day", age=timedelta(days=1))
+    await add_report(pool, "six-days", age=timedelta(days=6, hours=23, minutes=59))
+    await add_report(pool, "seven-days", age=timedelta(days=7))
+
+    facts = await gather_exit_facts(pool, ExitPolicy(), as_of=AS_OF)
+
+    assert facts.daily_reports == (1, 0, 0, 0, 0, 1, 2)
+
+
 async def test_refresh_exports_the_verdict(pool: asyncpg.Pool) -> None:
     registry = CollectorRegistry()
     collector = ExitReadinessCollector(registry)
