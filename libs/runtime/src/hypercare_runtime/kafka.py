@@ -183,8 +183,8 @@ def poll_without_idle_sleep(subscriber: BatchSubscriber, *, wait_ms: int) -> Non
     FastStream's batch loop polls with ``getmany(timeout_ms=batch_timeout_ms)`` and, when a poll comes
     back empty, sleeps ``batch_timeout_ms`` before polling again. A record fetched during that sleep
     waits for it, so the timeout had to be short (1 ms), and an idle service then woke about 500 times a
-    second: at 1,000 reports/s, between bursts, that was ~0.03-0.04 of a core in each of the normalizer
-    and triage, on a machine whose cores are the pipeline's bottleneck.
+    second. At 1,000 reports/s on two cores, replacing that loop made both services' batches faster and
+    the whole machine 0.08-0.17 of a core less busy (``docs/performance.md``, round nine).
 
     Here each poll waits up to ``wait_ms`` and aiokafka returns as soon as its fetcher has records, and
     an empty poll is simply followed by the next one. No record waits on a sleep, and an idle service
