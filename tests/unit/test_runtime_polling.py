@@ -14,6 +14,8 @@ from aiokafka.structs import TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from hypercare_runtime.kafka import poll_without_idle_sleep
+from hypercare_runtime.settings import StreamSettings
+from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
 
@@ -87,3 +89,9 @@ async def test_faststreams_own_poll_sleeps_after_an_empty_poll(monkeypatch: pyte
 def test_a_poll_that_never_waits_is_refused() -> None:
     with pytest.raises(ValueError, match="wait_ms must be positive"):
         poll_without_idle_sleep(subscriber(), wait_ms=0)
+
+
+def test_a_poll_wait_of_zero_is_refused_when_the_settings_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYPERCARE_BATCH_TIMEOUT_MS", "0")
+    with pytest.raises(ValidationError, match="batch_timeout_ms"):
+        StreamSettings()

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Literal
 
 from hypercare_domain.policy import default_policy_dir
-from pydantic import SecretStr
+from pydantic import PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,7 +56,7 @@ class ServiceSettings(BaseSettings):
 class StreamSettings(ServiceSettings):
     """A service that consumes batches, produces their output, then commits (normalizer, triage)."""
 
-    batch_timeout_ms: int = 100
+    batch_timeout_ms: PositiveInt = 100
     """How long one poll waits for the first record. A poll returns as soon as records are fetched
     (:func:`~hypercare_runtime.kafka.poll_without_idle_sleep`), so this adds no delay: it sets how often
     an idle service wakes up, and how late it notices a consumer-group error."""
