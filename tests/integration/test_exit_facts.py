@@ -2,7 +2,9 @@
 
 import asyncio
 import json
+import random
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,8 +12,8 @@ import asyncpg
 import pytest
 from hypercare_cli.main import main
 from hypercare_contracts.common import Severity
-from hypercare_domain.exit import ExitPolicy
-from hypercare_runtime.db import apply_migrations, open_pool
+from hypercare_domain.exit import ExitFacts, ExitPolicy
+from hypercare_runtime.db import apply_migrations, load_migrations, open_pool
 from hypercare_store.exit_facts import gather_exit_facts
 from hypercare_store.exit_metrics import ExitReadinessCollector, refresh_exit_metrics
 from prometheus_client import CollectorRegistry
@@ -186,3 +188,155 @@ async def test_exit_report_on_an_unmigrated_store_exits_2(
 ) -> None:
     assert await asyncio.to_thread(main, ["exit-report", "--database-url", database_url]) == 2
     assert "is it migrated?" in capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """A report as the daily counts see it."""
+
+    event_id: str
+    received_at: datetime
+    source: str
+    action: str | None
+    rating: int | None
+    sentiment: float | None
+
+
+def workload(seed: int, as_ofs: list[datetime]) -> list[StoredReport]:
+    """Reports of every kind over the last four and a half days, and three at each edge of each ``as_ofs``'s
+    days: a microsecond before, at, and a microsecond after."""
+    rng = random.Random(seed)
+    instants = [AS_OF - timedelta(seconds=rng.uniform(-3_600, 4.5 * 86_400)) for _ in range(300)]
+    instants += [
+        as_of - timedelta(days=age) + timedelta(microseconds=tick)
+        for as_of in as_ofs
+        for age in range(5)
+        for tick in (-1, 0, 1)
+    ]
+    return [
+        StoredReport(
+            event_id=f"e{index}",
+            received_at=instant,
+            source=rng.choice(["tickets", "feedback", "social", "alerts"]),
+            action=rng.choice(["report", "report", "report", None, "resolve"]),
+            rating=rng.choice([None, 1, 2, 3, 4, 5]),
+            sentiment=rng.choice([None, -0.9, -0.31, -0.3001, -0.3, -0.2999, -0.29, 0.0, 0.6]),
+        )
+        for index, instant in enumerate(instants)
+    ]
+
+
+async def store(pool: asyncpg.Pool, reports: list[StoredReport]) -> None:
+    """Write ``reports`` in one statement, as triage does (a report already stored is skipped)."""
+    documents = []
+    for report in reports:
+        document: dict[str, Any] = {"signals": {} if report.rating is None else {"rating": report.rating}}
+        if report.action is not None:
+            document["action"] = report.action
+        if report.sentiment is not None:
+            document["sentiment"] = report.sentiment
+        documents.append(json.dumps(document))
+    await pool.execute(
+        "INSERT INTO reports (event_id, issue_id, fingerprint, source, source_format, merged_by, occurred_at,"
+        " received_at, report)"
+        " SELECT e, NULL, 'fp', s, s, 'new', t, t, d::jsonb"
+        " FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS r(e, s, t, d)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        [r.event_id for r in reports],
+        [r.source for r in reports],
+        [r.received_at for r in reports],
+        documents,
+    )
+
+
+def expected_days(reports: list[StoredReport], policy: ExitPolicy, as_of: datetime) -> list[tuple[int, ...]]:
+    """The daily series counted report by report: reports, feedback, negative (oldest day first)."""
+    rule = policy.negative_feedback
+    sentiment_at_most = rule.sentiment_at_most
+    days = policy.trend.days
+    series = [[0] * days for _ in range(3)]
+    for report in reports:
+        if (report.action or "report") != "report":
+            continue
+        age = next(
+            (
+                a
+                for a in range(days)
+                if as_of - timedelta(days=a + 1) < report.received_at <= as_of - timedelta(days=a)
+            ),
+            None,
+        )
+        if age is None:
+            continue
+        feedback = report.source in {source.value for source in rule.sources}
+        negative = feedback and (
+            (report.rating is not None and report.rating <= rule.rating_at_most)
+            or (
+                report.sentiment is not None
+                and sentiment_at_most is not None
+                and report.sentiment <= sentiment_at_most
+            )
+        )
+        for index, counted in enumerate((True, feedback, negative)):
+            series[index][days - 1 - age] += int(counted)
+    return [tuple(values) for values in series]
+
+
+def daily(facts: ExitFacts) -> list[tuple[int, ...]]:
+    return [facts.daily_reports, facts.daily_feedback, facts.daily_negative]
+
+
+# On the hour, around its half, just before the next and somewhere in between.
+EDGE_CASES = [
+    AS_OF,
+    AS_OF + timedelta(minutes=29, seconds=59, microseconds=999_999),
+    AS_OF + timedelta(minutes=30),
+    AS_OF + timedelta(minutes=59, seconds=59, microseconds=999_999),
+    AS_OF + timedelta(minutes=17, seconds=13, microseconds=123_456),
+]
+FOUR_DAYS = ExitPolicy.model_validate({"trend": {"days": 4}})
+
+
+async def test_the_days_counted_by_the_hour_match_the_reports_counted_one_by_one(pool: asyncpg.Pool) -> None:
+    """Wherever the evaluation instant falls in its hour, the days (read from the hourly counts and the
+    reports at their edges) hold what counting every report against the day's bounds gives."""
+    reports = workload(7, EDGE_CASES)
+    await store(pool, reports[::2])
+    await store(pool, reports)  # every other report a second time: counted once
+    for as_of in EDGE_CASES:
+        facts = await gather_exit_facts(pool, FOUR_DAYS, as_of=as_of)
+        assert daily(facts) == expected_days(reports, FOUR_DAYS, as_of), as_of
+    assert sum(daily(await gather_exit_facts(pool, FOUR_DAYS, as_of=AS_OF))[0]) > 100
+
+
+async def test_the_hourly_counts_follow_deletes_updates_and_truncation(pool: asyncpg.Pool) -> None:
+    reports = workload(11, EDGE_CASES[:2])
+    await store(pool, reports)
+    gone = [r.event_id for r in reports[:40]]
+    await pool.execute("DELETE FROM reports WHERE event_id = ANY($1::text[])", gone)
+    await pool.execute(
+        "UPDATE reports SET received_at = received_at - interval '1 day' WHERE event_id = ANY($1::text[])",
+        [r.event_id for r in reports[40:80]],
+    )
+    kept = reports[80:] + [replace(r, received_at=r.received_at - timedelta(days=1)) for r in reports[40:80]]
+    for as_of in EDGE_CASES[:2]:
+        facts = await gather_exit_facts(pool, FOUR_DAYS, as_of=as_of)
+        assert daily(facts) == expected_days(kept, FOUR_DAYS, as_of), as_of
+
+    await pool.execute("TRUNCATE reports")
+    assert await pool.fetchval("SELECT count(*) FROM report_hours") == 0
+
+
+async def test_the_migration_counts_the_reports_already_stored(database_url: str) -> None:
+    pool = await open_pool(database_url, max_size=2)
+    try:
+        await apply_migrations(pool, [m for m in load_migrations() if m.version < 8])
+        reports = workload(13, EDGE_CASES[:1])
+        await store(pool, reports)
+        assert await apply_migrations(pool) == [8]
+
+        facts = await gather_exit_facts(pool, FOUR_DAYS, as_of=AS_OF)
+
+        assert daily(facts) == expected_days(reports, FOUR_DAYS, AS_OF)
+    finally:
+        await pool.close()

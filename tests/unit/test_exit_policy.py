@@ -1,5 +1,6 @@
 """The shipped ``exit.yaml`` and what a broken one says."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -54,12 +55,19 @@ def test_every_key_of_the_shipped_file_is_documented() -> None:
         ("alerts: {critical_severities: []}", "at least one alert severity"),
         ("open_issues: {severities: [urgent]}", r"open_issues\.severities"),
         ("exit_now: true", "exit_now"),
+        ("negative_feedback: {sentiment_at_most: -0.333}", "in hundredths"),
     ],
 )
 def test_invalid_policy_names_the_field(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "exit.yaml").write_text(text)
     with pytest.raises(PolicyError, match=message):
         load_exit_policy(tmp_path)
+
+
+@pytest.mark.parametrize("threshold", [-0.3, -0.25, -1.0, 0.07, 1.0, None])
+def test_a_sentiment_threshold_in_hundredths_is_accepted(tmp_path: Path, threshold: float | None) -> None:
+    (tmp_path / "exit.yaml").write_text(f"negative_feedback: {{sentiment_at_most: {json.dumps(threshold)}}}")
+    assert load_exit_policy(tmp_path).negative_feedback.sentiment_at_most == threshold
 
 
 def test_alert_severities_are_lower_cased(tmp_path: Path) -> None:

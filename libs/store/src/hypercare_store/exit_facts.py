@@ -3,12 +3,14 @@
 Every count is read in one read-only, repeatable-read transaction so the facts describe one instant.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 from hypercare_contracts.common import Severity
 from hypercare_domain.exit import ExitFacts, ExitPolicy
+
+from hypercare_store.report_days import Counts, DayPlan
 
 # "Open" everywhere below: the issue was opened (past its open_after_reports threshold), is not resolved
 # and is not suppressed by a maintenance window or silence.
@@ -29,28 +31,40 @@ WHERE emitted_at IS NOT NULL
   AND emitted_at <= $1::timestamptz
 """
 
-# New problem reports per 24-hour bucket ending at $1 (age 0 = the last 24 hours), over $2 days;
-# feedback = reports from the sources $3, negative = those rated at most $4 (signals.rating, 1-5) or whose
-# text scored at most $5 (the normalizer's sentiment, -1..1; a NULL $5 counts ratings only).
-DAILY_REPORTS_SQL = """
-SELECT d.age, c.reports, c.feedback, c.negative
-FROM generate_series(0, $2::int - 1) AS d(age)
+# The days' new problem reports come from two reads (see :mod:`hypercare_store.report_days`). Feedback =
+# reports from the sources $3; negative = those rated at most $4 (signals.rating, 1-5) or whose text scored
+# at most the threshold $5 (the normalizer's sentiment, -1..1; NULL counts ratings only).
+#
+# The counts by hour in [$1, $2] (migration 0008), with $5 in hundredths: each row's sentiment is rounded
+# up to hundredths, so comparing it to a threshold in hundredths gives what comparing the exact one would.
+HOURLY_REPORTS_SQL = """
+SELECT hour,
+       sum(reports)::bigint AS reports,
+       coalesce(sum(reports) FILTER (WHERE source = ANY($3::text[])), 0)::bigint AS feedback,
+       coalesce(sum(reports) FILTER (
+           WHERE source = ANY($3::text[]) AND (rating <= $4 OR sentiment_ceil <= $5::int)
+       ), 0)::bigint AS negative
+FROM report_hours
+WHERE hour >= $1::timestamptz AND hour <= $2::timestamptz
+GROUP BY hour
+"""
+
+# The reports themselves in each range [$1[i], $2[i]) (one per edge between two days), from the time index
+# that carries the columns read (migration 0007), $5 the exact threshold.
+EDGE_REPORTS_SQL = """
+SELECT s.i::int AS i, c.reports, c.feedback, c.negative
+FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS s(start, finish, i)
 CROSS JOIN LATERAL (
-    SELECT count(*)::int AS reports,
-           count(*) FILTER (WHERE source = ANY($3::text[]))::int AS feedback,
+    SELECT count(*)::bigint AS reports,
+           count(*) FILTER (WHERE source = ANY($3::text[]))::bigint AS feedback,
            count(*) FILTER (
                WHERE source = ANY($3::text[]) AND (rating <= $4 OR sentiment <= $5::float8)
-           )::int AS negative
+           )::bigint AS negative
     FROM reports
-    WHERE received_at > $1::timestamptz - make_interval(secs => 86400 * (d.age + 1))
-      AND received_at <= $1::timestamptz - make_interval(secs => 86400 * d.age)
-      AND coalesce(action, 'report') = 'report'
+    WHERE received_at >= s.start AND received_at < s.finish AND coalesce(action, 'report') = 'report'
 ) AS c
+ORDER BY s.i
 """
-"""Reads the columns generated from each report's JSON (migration ``0007``), which the time index
-carries: the count does not open the reports. One plain count per day over its range of the index,
-rather than grouping the window by age: the planner underestimates the newest range (its statistics
-end where the last ``ANALYZE`` saw the table), and then sorted 220,000 rows on disk to group them."""
 
 # Open issues fed by monitoring alerts whose worst alert severity (kept by triage in state.signals) is
 # one of $1 (lower-case).
@@ -67,7 +81,7 @@ async def gather_exit_facts(pool: asyncpg.Pool, policy: ExitPolicy, *, as_of: da
     """Read the counts the exit evaluation needs, as of ``as_of``.
 
     Args:
-        pool: a pool on the issue store (migrations 0001 and 0002 applied).
+        pool: a pool on the issue store (migrations up to ``0008`` applied).
         policy: gives the windows, the feedback sources, what makes a report negative (rating, sentiment)
             and the critical alert names.
         as_of: the instant the facts describe (timezone-aware); windows end there.
@@ -76,32 +90,34 @@ async def gather_exit_facts(pool: asyncpg.Pool, policy: ExitPolicy, *, as_of: da
         asyncpg.PostgresError: the database refused a query (for instance a migration is missing).
     """
     days = policy.trend.days
-    sources = [s.value for s in policy.negative_feedback.sources]
+    plan = DayPlan.ending(as_of, days)
+    negative = policy.negative_feedback
+    sources = [s.value for s in negative.sources]
+    rating, sentiment = negative.rating_at_most, negative.sentiment_at_most
+    sentiment_ceil = None if sentiment is None else round(sentiment * 100)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         # A gauge refreshed in the background must not take every core from the pipeline: in parallel
-        # the daily count ran in three processes at once (~270 ms of CPU on 230,000 reports, against
-        # ~57 ms alone), and the triage batches of that moment waited for a core.
+        # a count over the reports ran in three processes at once (~270 ms of CPU on 230,000 reports,
+        # against ~57 ms alone), and the triage batches of that moment waited for a core.
         await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         open_rows = await conn.fetch(OPEN_ISSUES_SQL)
         sla = await conn.fetchrow(SLA_OUTCOMES_SQL, as_of, policy.sla.window_days)
-        daily_rows = await conn.fetch(
-            DAILY_REPORTS_SQL,
-            as_of,
-            days,
-            sources,
-            policy.negative_feedback.rating_at_most,
-            policy.negative_feedback.sentiment_at_most,
+        hour_rows = await conn.fetch(
+            HOURLY_REPORTS_SQL, plan.first_hour, plan.last_hour, sources, rating, sentiment_ceil
         )
+        edge_rows = await conn.fetch(EDGE_REPORTS_SQL, *plan.spans, sources, rating, sentiment)
         firing = await conn.fetchval(FIRING_CRITICAL_ALERTS_SQL, list(policy.alerts.critical_severities))
-    by_age = {row["age"]: row for row in daily_rows}
+    daily = plan.days({row["hour"]: _counts(row) for row in hour_rows}, [_counts(row) for row in edge_rows])[
+        ::-1
+    ]
     return ExitFacts(
         as_of=as_of,
         open_issues=_by_severity(open_rows),
         sla_breached=sla["breached"] if sla is not None else 0,
         sla_met=sla["met"] if sla is not None else 0,
-        daily_reports=_series(by_age, "reports", days),
-        daily_feedback=_series(by_age, "feedback", days),
-        daily_negative=_series(by_age, "negative", days),
+        daily_reports=tuple(day.reports for day in daily),
+        daily_feedback=tuple(day.feedback for day in daily),
+        daily_negative=tuple(day.negative for day in daily),
         firing_critical_alerts=int(firing or 0),
     )
 
@@ -111,6 +127,5 @@ def _by_severity(rows: Sequence[asyncpg.Record]) -> dict[Severity, int]:
     return {Severity(row["severity"]): int(row["n"]) for row in rows}
 
 
-def _series(by_age: Mapping[int, asyncpg.Record], column: str, days: int) -> tuple[int, ...]:
-    """One value per day, oldest first, zero for days without reports."""
-    return tuple(int(by_age[age][column]) if age in by_age else 0 for age in range(days - 1, -1, -1))
+def _counts(row: asyncpg.Record) -> Counts:
+    return Counts(reports=int(row["reports"]), feedback=int(row["feedback"]), negative=int(row["negative"]))

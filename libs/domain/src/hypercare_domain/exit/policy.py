@@ -45,8 +45,18 @@ class NegativeFeedbackRule(PolicyModel):
     rating_at_most: int = Field(default=2, ge=1, le=5)
     sentiment_at_most: float | None = Field(default=-0.3, ge=-1, le=1)
     """A report whose text scores at most this (VADER, ``NormalizedReport.sentiment``) is negative too,
-    rated or not; ``None`` counts ratings only."""
+    rated or not; ``None`` counts ratings only. In hundredths (-0.3, -0.25): the store counts reports by
+    their sentiment rounded up to hundredths, which answers exactly for such a threshold."""
     min_days_with_feedback: int = Field(default=3, ge=2)
+
+    @field_validator("sentiment_at_most")
+    @classmethod
+    def _in_hundredths(cls, value: float | None) -> float | None:
+        if value is not None and abs(value * 100 - round(value * 100)) > 1e-9:
+            raise ValueError(
+                f"give the sentiment threshold in hundredths (such as -0.3 or -0.25), not {value}"
+            )
+        return value
 
     @field_validator("sources")
     @classmethod
