@@ -4,12 +4,15 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata, TopicPartition
+from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.kafka.publisher.state import RealProducer
@@ -175,6 +178,38 @@ class BatchPublisher:
         if not pending:
             return []
         return await asyncio.gather(*pending)
+
+
+def batch_subscriber(
+    broker: KafkaBroker,
+    *topics: str,
+    group_id: str,
+    wait_ms: int,
+    max_records: int,
+    ack_policy: AckPolicy,
+    decoder: Callable[[StreamMessage[Any]], Awaitable[Any]],
+    partition_assignment_strategy: Sequence[type[AbstractPartitionAssignor]] = (RoundRobinPartitionAssignor,),
+) -> BatchSubscriber:
+    """A batch consumer of ``topics`` in ``group_id``, from the earliest offset when the group has none,
+    polling as :func:`poll_without_idle_sleep` says (up to ``wait_ms`` per poll).
+
+    Every batch consumer of the services is made here, so none can be left with FastStream's idle sleep.
+
+    Raises:
+        ValueError: ``wait_ms`` is not positive.
+    """
+    subscriber = broker.subscriber(
+        *topics,
+        batch=True,
+        group_id=group_id,
+        max_records=max_records,
+        auto_offset_reset="earliest",
+        ack_policy=ack_policy,
+        decoder=decoder,
+        partition_assignment_strategy=partition_assignment_strategy,
+    )
+    poll_without_idle_sleep(subscriber, wait_ms=wait_ms)
+    return subscriber
 
 
 def poll_without_idle_sleep(subscriber: BatchSubscriber, *, wait_ms: int) -> None:

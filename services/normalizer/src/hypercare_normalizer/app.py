@@ -15,8 +15,8 @@ from hypercare_runtime.kafka import (
     BatchPublisher,
     OffsetCommitter,
     RawRecord,
+    batch_subscriber,
     create_stream_broker,
-    poll_without_idle_sleep,
     raw_records,
 )
 from hypercare_runtime.logging import configure_logging, get_logger
@@ -46,16 +46,15 @@ def create_app(settings: NormalizerSettings) -> AsgiFastStream:
 
     # Manual acknowledgement: offsets are committed by `committer` once the batch's output is acknowledged,
     # in the background, instead of FastStream's commit round trip before the next fetch.
-    subscriber = broker.subscriber(
+    subscriber = batch_subscriber(
+        broker,
         *roles,
         group_id=settings.group_id,
-        batch=True,
+        wait_ms=settings.batch_timeout_ms,
         max_records=settings.batch_max_records,
-        auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_records,
     )
-    poll_without_idle_sleep(subscriber, wait_ms=settings.batch_timeout_ms)
     committer = OffsetCommitter(lambda: subscriber.consumer, interval_s=settings.commit_interval_ms / 1000)
 
     @subscriber

@@ -26,7 +26,7 @@ from hypercare_runtime.cache import open_redis
 from hypercare_runtime.db import apply_migrations, open_pool
 from hypercare_runtime.deadletter import dead_letter_headers
 from hypercare_runtime.http import create_service_app
-from hypercare_runtime.kafka import BatchPublisher, create_broker, keep_raw_bytes, poll_without_idle_sleep
+from hypercare_runtime.kafka import BatchPublisher, batch_subscriber, create_broker, keep_raw_bytes
 from hypercare_runtime.kafka import RawRecord as ConsumedRecord
 from hypercare_runtime.logging import configure_logging, get_logger
 from hypercare_store.deliveries import DeliveryStore
@@ -170,14 +170,14 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
 
     # One batch consumer for the three inputs: each batch is planned against one load of the snapshots and
     # stored in one transaction. Lifecycle commands on the lifecycle topic are skipped by the intake.
-    intake = broker.subscriber(
+    intake = batch_subscriber(
+        broker,
         settings.triaged_topic,
         settings.sla_topic,
         settings.lifecycle_topic,
         group_id=settings.group_id,
-        batch=True,
+        wait_ms=_POLL_WAIT_MS,
         max_records=settings.batch_max_records,
-        auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=keep_raw_bytes,
         # The three topics are keyed by issue id and have as many partitions each: the range assignor
@@ -185,7 +185,6 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
         # lifecycle events meet in one instance and its snapshot is not updated by two at once.
         partition_assignment_strategy=(RangePartitionAssignor,),
     )
-    poll_without_idle_sleep(intake, wait_ms=_POLL_WAIT_MS)
 
     @intake
     async def on_batch(message: KafkaMessage) -> None:

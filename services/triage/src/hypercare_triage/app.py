@@ -27,8 +27,8 @@ from hypercare_runtime.http import create_service_app
 from hypercare_runtime.kafka import (
     BatchPublisher,
     OffsetCommitter,
+    batch_subscriber,
     create_stream_broker,
-    poll_without_idle_sleep,
     raw_records,
 )
 from hypercare_runtime.logging import configure_logging, get_logger
@@ -424,16 +424,15 @@ def create_app(
     # As in the normalizer: handlers get the consumer records themselves, and offsets are committed in
     # the background once a batch is stored and its decisions sent.
     broker = create_stream_broker(settings, service=SERVICE, registry=registry)
-    reports = broker.subscriber(
+    reports = batch_subscriber(
+        broker,
         settings.normalized_topic,
         group_id=settings.group_id,
-        batch=True,
+        wait_ms=settings.batch_timeout_ms,
         max_records=settings.batch_max_records,
-        auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_records,
     )
-    poll_without_idle_sleep(reports, wait_ms=settings.batch_timeout_ms)
     committer = OffsetCommitter(lambda: reports.consumer, interval_s=settings.commit_interval_ms / 1000)
     service = _Service(
         settings,
