@@ -27,6 +27,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from bench.checks import Check, kafka_checks, store_checks
+from bench.domain import reference
 from bench.generate import RawMessage, generate
 from bench.passthrough import OffsetWatcher, create_topics, delete_topics, passthrough, preload
 from bench.pipeline import (
@@ -248,6 +249,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     watcher = OffsetWatcher(bootstrap, partitions=args.partitions)
     conn: asyncpg.Connection | None = None
     recordings: list[Recording] = []
+    results["reference"] = {"before": reference()}
+    print("the domain alone, in process:", results["reference"]["before"])
     await create_topics(bootstrap, names.all(), partitions=args.partitions)
     try:
         await watcher.start()
@@ -440,6 +443,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             for s in services
         }
+        results["reference"]["after"] = reference()
     finally:
         for recording in recordings:
             await finish(recording)

@@ -95,6 +95,21 @@ def triage_all(reports: list[NormalizedReport], batch: int, digest: "hashlib._Ha
     return spent
 
 
+def reference(count: int = 10_000, seed: int = 20240502) -> dict[str, float]:
+    """The domain's CPU per raw message (normalize) and per report (triage, batches of 12) now.
+
+    A yardstick for ``make bench``: the machine's speed drifts by 10-20 % within an hour, and every
+    process's CPU with it, so two runs compare only as far as their yardsticks agree. Four calls in a
+    row agreed within 1 % (10,000 messages, ~3 s).
+    """
+    reports, normalize_s = normalized(count, seed)
+    triage_s = triage_all(reports, 12)
+    return {
+        "normalize_us_per_message": round(normalize_s / count * 1e6, 1),
+        "triage_us_per_report": round(triage_s / len(reports) * 1e6, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the domain's CPU cost per message and per report."""
     parser = argparse.ArgumentParser(prog="python -m bench.domain", description=__doc__)

@@ -81,6 +81,19 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
     ceiling = results.get("passthrough", {}).get("per_s")
     if ceiling is not None:
         rows.append(Row("raw pass-through (ceiling)", _fmt(ceiling, " msg/s")))
+    yardstick = results.get("reference", {})
+    if yardstick:
+        rows.append(
+            Row(
+                "yardstick: the domain alone in process, normalize µs/message / triage µs/report, "
+                "before → after the run",
+                " → ".join(
+                    f"{y['normalize_us_per_message']:.0f} / {y['triage_us_per_report']:.0f}"
+                    for y in (yardstick.get("before"), yardstick.get("after"))
+                    if y is not None
+                ),
+            )
+        )
     sat = results.get("saturation", {})
     normalizer_rate = sat.get("normalizer_messages_per_s")
     rows.append(Row("normalizer, raw messages consumed", _fmt(normalizer_rate, " msg/s")))
