@@ -8,6 +8,9 @@
 -- one rating and one sentiment, the sentiment rounded up to hundredths (ceil(sentiment x 100)): with a
 -- threshold in hundredths, "sentiment <= threshold" holds exactly when "sentiment_ceil <= threshold x 100"
 -- does, and rounding keeps the rows per hour few however varied the texts.
+--
+-- Every batch of triage updates the rows of the current hour: half of each page is left free so that an
+-- update can stay on its row's page (a HOT update, no new index entry) until vacuum prunes it.
 
 CREATE TABLE report_hours (
     hour timestamptz NOT NULL,
@@ -16,7 +19,7 @@ CREATE TABLE report_hours (
     sentiment_ceil smallint,
     reports bigint NOT NULL,
     CONSTRAINT report_hours_key UNIQUE NULLS NOT DISTINCT (hour, source, rating, sentiment_ceil)
-);
+) WITH (fillfactor = 50);
 
 -- Statement-level, from the rows a statement actually inserted or removed (an INSERT ... ON CONFLICT DO
 -- NOTHING that skips a report already stored adds nothing), in the writer's transaction: a snapshot sees
