@@ -12,6 +12,7 @@ Order of one run (every run has its own topics ``bench.<run>.*``, consumer group
 import argparse
 import asyncio
 import functools
+import gc
 import importlib.util
 import os
 import sys
@@ -47,9 +48,11 @@ from bench.processes import (
     PEERS,
     HistogramReading,
     MachineReading,
+    OwnCollections,
     RssSampler,
     Service,
     bucket_quantiles,
+    collector_paused,
     create_database,
     drop_database,
     histogram_buckets,
@@ -222,6 +225,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_id = f"{started:%Y%m%d%H%M%S}{uuid.uuid4().hex[:6]}"
     with_triage = triage_available() and not args.normalizer_only
     workload = generate(args.count + args.rate * args.duration, run_tag=run_id, seed=args.seed)
+    # Generated once and kept to the end: later collections need not traverse it (the pass-through, the
+    # probes and the readers run in this process).
+    gc.collect()
+    gc.freeze()
     saturation_msgs = list(workload.messages[: args.count])
     rate_msgs = list(workload.messages[args.count :])
     names = BenchTopics.for_run(run_id)
@@ -365,7 +372,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         await output.start()
         machine_before = MachineReading.now()
-        achieved = await produce_at_rate(bootstrap, rate_msgs, names, args.rate)
+        with OwnCollections() as own, collector_paused():
+            own.recording = True
+            achieved = await produce_at_rate(bootstrap, rate_msgs, names, args.rate)
+        results["latency"]["bench_collections_at_rate"] = own.summary()
         produced_at = time.time()
         # While messages arrive at the rate (the drain after it is mostly idle).
         results["machine"]["cores_at_rate"] = MachineReading.now().cores_since(machine_before)
