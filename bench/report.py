@@ -159,6 +159,14 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
         if not settled["settled"]:
             waited += f"; still due at the deadline: {', '.join(settled['still_due'])}"
         rows.append(Row("before the fixed rate: waited for the PostgreSQL autovacuum runs due", waited))
+    own = results.get("latency", {}).get("bench_collections_at_rate")
+    if own is not None:
+        rows.append(
+            Row(
+                f"at {results.get('rate')}/s: the bench process's own cycle collections (it sends the messages)",
+                f"{own['collections']} ({own['full']} full), longest {own['longest_ms']:.0f} ms",
+            )
+        )
     at_rate = results.get("latency", {}).get("at_rate", {})
     if "maintenance" in at_rate:
         rows.append(
