@@ -13,7 +13,6 @@ sentiments (-1..1 in steps of 0.0001), which is the most varied a store can be.
 
 import argparse
 import asyncio
-import os
 import statistics
 import time
 import uuid
@@ -23,11 +22,11 @@ import asyncpg
 from hypercare_domain.exit import load_exit_policy
 from hypercare_domain.policy import default_policy_dir
 from hypercare_runtime.db import apply_migrations, open_pool
+from hypercare_runtime.settings import ServiceSettings
 from hypercare_store.exit_facts import gather_exit_facts
 
-from bench.processes import create_database, drop_database
+from bench.processes import cpu_seconds, create_database, drop_database
 
-_DEFAULT_URL = "postgresql://hypercare:hypercare@127.0.0.1:5432/hypercare"
 _CHUNK = 500_000
 
 # $1 first number, $2 last number, $3 the newest received_at, $4 seconds between two reports.
@@ -45,13 +44,6 @@ FROM generate_series($1::bigint, $2::bigint) AS g
 CROSS JOIN LATERAL (SELECT (ARRAY['tickets', 'feedback', 'social', 'alerts'])[1 + g % 4] AS source) AS s
 CROSS JOIN LATERAL (SELECT $3::timestamptz - make_interval(secs => $4::float8 * g) AS at) AS t
 """
-
-
-def _backend_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) the server process ``pid`` has used."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _fill(pool: asyncpg.Pool, reports: int, window: timedelta, newest: datetime) -> float:
@@ -89,13 +81,13 @@ async def run(args: argparse.Namespace) -> None:
                 cpus: list[float] = []
                 facts = None
                 for index in range(args.repeat + 1):
-                    cpu_before = _backend_cpu_s(backend)
+                    cpu_before = cpu_seconds(backend) or 0.0
                     started = time.perf_counter()
                     facts = await gather_exit_facts(single, policy, as_of=as_of + timedelta(seconds=index))
                     wall = time.perf_counter() - started
                     if index:  # the first refresh warms the caches and the connection
                         walls.append(wall * 1000)
-                        cpus.append((_backend_cpu_s(backend) - cpu_before) * 1000)
+                        cpus.append(((cpu_seconds(backend) or 0.0) - cpu_before) * 1000)
             finally:
                 await single.close()
         finally:
@@ -122,8 +114,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("HYPERCARE_DATABASE_URL", _DEFAULT_URL),
-        help="a role that may create databases (default: HYPERCARE_DATABASE_URL)",
+        default=ServiceSettings().database_url.get_secret_value(),
+        help="a role that may create databases (default: HYPERCARE_DATABASE_URL, as the services read it)",
     )
     asyncio.run(run(parser.parse_args()))
 

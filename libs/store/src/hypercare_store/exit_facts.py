@@ -52,7 +52,7 @@ GROUP BY hour
 # The reports themselves in each range [$1[i], $2[i]) (one per edge between two days), from the time index
 # that carries the columns read (migration 0007), $5 the exact threshold.
 EDGE_REPORTS_SQL = """
-SELECT s.i::int AS i, c.reports, c.feedback, c.negative
+SELECT c.reports, c.feedback, c.negative
 FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS s(start, finish, i)
 CROSS JOIN LATERAL (
     SELECT count(*)::bigint AS reports,

@@ -6,7 +6,8 @@ is the hours that lie between its two edges, plus the part of the hour at its en
 the part of the hour at its start up to that start. Each such part is read from the reports themselves:
 from the hour's start up to the edge when the edge is in the hour's first half, otherwise what follows
 the edge in the hour, taken from the hour's count. A read therefore touches at most half an hour of
-reports per edge, and none for the newest edge (nothing was received after the evaluation instant).
+reports per edge, and for the newest edge only what was received after the evaluation instant (normally
+nothing).
 
 Every range here is half-open, ``[start, end)``. An edge is inclusive on its own side, so its ranges
 start or end one microsecond after it: timestamps in PostgreSQL and in Python have microsecond resolution.
