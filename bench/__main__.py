@@ -14,7 +14,6 @@ import asyncio
 import functools
 import gc
 import importlib.util
-import os
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from hypercare_runtime.settings import ServiceSettings
 
 from bench.checks import Check, kafka_checks, store_checks
 from bench.domain import reference
@@ -216,11 +216,11 @@ def cpu_cost(service: Service, messages: int) -> float | None:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """One benchmark run; returns the results (also written to ``--out``)."""
-    bootstrap = os.environ.get("HYPERCARE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    base_db = os.environ.get(
-        "HYPERCARE_DATABASE_URL", "postgresql://hypercare:hypercare@127.0.0.1:5432/hypercare"
-    )
-    redis_url = os.environ.get("HYPERCARE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    # The stack the services would use: HYPERCARE_KAFKA_BOOTSTRAP, _DATABASE_URL, _REDIS_URL or the defaults.
+    stack = ServiceSettings()
+    bootstrap = stack.kafka_bootstrap
+    base_db = stack.database_url.get_secret_value()
+    redis_url = stack.redis_url.get_secret_value()
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%d%H%M%S}{uuid.uuid4().hex[:6]}"
     with_triage = triage_available() and not args.normalizer_only
