@@ -2,10 +2,12 @@
 
 import asyncio
 import json
+import math
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -220,7 +222,23 @@ def workload(seed: int, as_ofs: list[datetime]) -> list[StoredReport]:
             source=rng.choice(["tickets", "feedback", "social", "alerts"]),
             action=rng.choice(["report", "report", "report", None, "resolve"]),
             rating=rng.choice([None, 1, 2, 3, 4, 5]),
-            sentiment=rng.choice([None, -0.9, -0.31, -0.3001, -0.3, -0.2999, -0.29, 0.0, 0.6]),
+            # Around the default threshold (-0.3), and two scores no normalizer makes (it keeps four
+            # decimals): a hair above and a hair below it.
+            sentiment=rng.choice(
+                [
+                    None,
+                    -0.9,
+                    -0.31,
+                    -0.3001,
+                    -0.3,
+                    -0.2999,
+                    -0.29,
+                    0.0,
+                    0.6,
+                    -0.29999999999999993,
+                    -0.3000000000000001,
+                ]
+            ),
         )
         for index, instant in enumerate(instants)
     ]
@@ -249,6 +267,13 @@ async def store(pool: asyncpg.Pool, reports: list[StoredReport]) -> None:
     )
 
 
+def hundredths_up(sentiment: float) -> int:
+    """A stored sentiment as the store compares it: PostgreSQL's float8 to numeric (15 significant
+    digits), rounded up to hundredths. For the normalizer's four-decimal scores and a threshold in
+    hundredths this is the exact comparison."""
+    return math.ceil(Decimal(format(sentiment, ".15g")) * 100)
+
+
 def expected_days(reports: list[StoredReport], policy: ExitPolicy, as_of: datetime) -> list[tuple[int, ...]]:
     """The daily series counted report by report: reports, feedback, negative (oldest day first)."""
     rule = policy.negative_feedback
@@ -274,7 +299,7 @@ def expected_days(reports: list[StoredReport], policy: ExitPolicy, as_of: dateti
             or (
                 report.sentiment is not None
                 and sentiment_at_most is not None
-                and report.sentiment <= sentiment_at_most
+                and hundredths_up(report.sentiment) <= round(sentiment_at_most * 100)
             )
         )
         for index, counted in enumerate((True, feedback, negative)):

@@ -64,10 +64,23 @@ def test_invalid_policy_names_the_field(tmp_path: Path, text: str, message: str)
         load_exit_policy(tmp_path)
 
 
-@pytest.mark.parametrize("threshold", [-0.3, -0.25, -1.0, 0.07, 1.0, None])
-def test_a_sentiment_threshold_in_hundredths_is_accepted(tmp_path: Path, threshold: float | None) -> None:
+@pytest.mark.parametrize(
+    ("threshold", "kept"),
+    [
+        (-0.3, -0.3),
+        (-0.25, -0.25),
+        (-1.0, -1.0),
+        (0.07, 0.07),
+        (1.0, 1.0),
+        (None, None),
+        (-0.300000000001, -0.3),
+    ],
+)
+def test_a_sentiment_threshold_in_hundredths_is_accepted(
+    tmp_path: Path, threshold: float | None, kept: float | None
+) -> None:
     (tmp_path / "exit.yaml").write_text(f"negative_feedback: {{sentiment_at_most: {json.dumps(threshold)}}}")
-    assert load_exit_policy(tmp_path).negative_feedback.sentiment_at_most == threshold
+    assert load_exit_policy(tmp_path).negative_feedback.sentiment_at_most == kept
 
 
 def test_alert_severities_are_lower_cased(tmp_path: Path) -> None:

@@ -33,10 +33,12 @@ WHERE emitted_at IS NOT NULL
 
 # The days' new problem reports come from two reads (see :mod:`hypercare_store.report_days`). Feedback =
 # reports from the sources $3; negative = those rated at most $4 (signals.rating, 1-5) or whose text scored
-# at most the threshold $5 (the normalizer's sentiment, -1..1; NULL counts ratings only).
+# at most the threshold $5, in hundredths (the normalizer's sentiment, -1..1, rounded up to hundredths as
+# migration 0008 counts it; NULL counts ratings only). Both reads round the same way, so a report counts
+# alike whichever read sees it; for the normalizer's scores (four decimals) and a threshold in hundredths,
+# that is exactly "sentiment <= threshold".
 #
-# The counts by hour in [$1, $2] (migration 0008), with $5 in hundredths: each row's sentiment is rounded
-# up to hundredths, so comparing it to a threshold in hundredths gives what comparing the exact one would.
+# The counts by hour in [$1, $2] (migration 0008).
 HOURLY_REPORTS_SQL = """
 SELECT hour,
        sum(reports)::bigint AS reports,
@@ -50,7 +52,7 @@ GROUP BY hour
 """
 
 # The reports themselves in each range [$1[i], $2[i]) (one per edge between two days), from the time index
-# that carries the columns read (migration 0007), $5 the exact threshold.
+# that carries the columns read (migration 0007).
 EDGE_REPORTS_SQL = """
 SELECT c.reports, c.feedback, c.negative
 FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS s(start, finish, i)
@@ -58,7 +60,8 @@ CROSS JOIN LATERAL (
     SELECT count(*)::bigint AS reports,
            count(*) FILTER (WHERE source = ANY($3::text[]))::bigint AS feedback,
            count(*) FILTER (
-               WHERE source = ANY($3::text[]) AND (rating <= $4 OR sentiment <= $5::float8)
+               WHERE source = ANY($3::text[])
+                 AND (rating <= $4 OR ceil(sentiment::numeric * 100)::int <= $5::int)
            )::bigint AS negative
     FROM reports
     WHERE received_at >= s.start AND received_at < s.finish AND coalesce(action, 'report') = 'report'
@@ -94,7 +97,7 @@ async def gather_exit_facts(pool: asyncpg.Pool, policy: ExitPolicy, *, as_of: da
     negative = policy.negative_feedback
     sources = [s.value for s in negative.sources]
     rating, sentiment = negative.rating_at_most, negative.sentiment_at_most
-    sentiment_ceil = None if sentiment is None else round(sentiment * 100)
+    hundredths = None if sentiment is None else round(sentiment * 100)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         # A gauge refreshed in the background must not take every core from the pipeline: in parallel
         # a count over the reports ran in three processes at once (~270 ms of CPU on 230,000 reports,
@@ -103,9 +106,9 @@ async def gather_exit_facts(pool: asyncpg.Pool, policy: ExitPolicy, *, as_of: da
         open_rows = await conn.fetch(OPEN_ISSUES_SQL)
         sla = await conn.fetchrow(SLA_OUTCOMES_SQL, as_of, policy.sla.window_days)
         hour_rows = await conn.fetch(
-            HOURLY_REPORTS_SQL, plan.first_hour, plan.last_hour, sources, rating, sentiment_ceil
+            HOURLY_REPORTS_SQL, plan.first_hour, plan.last_hour, sources, rating, hundredths
         )
-        edge_rows = await conn.fetch(EDGE_REPORTS_SQL, *plan.spans, sources, rating, sentiment)
+        edge_rows = await conn.fetch(EDGE_REPORTS_SQL, *plan.spans, sources, rating, hundredths)
         firing = await conn.fetchval(FIRING_CRITICAL_ALERTS_SQL, list(policy.alerts.critical_severities))
     daily = plan.days({row["hour"]: _counts(row) for row in hour_rows}, [_counts(row) for row in edge_rows])[
         ::-1

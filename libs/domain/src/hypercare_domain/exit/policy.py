@@ -52,11 +52,13 @@ class NegativeFeedbackRule(PolicyModel):
     @field_validator("sentiment_at_most")
     @classmethod
     def _in_hundredths(cls, value: float | None) -> float | None:
-        if value is not None and abs(value * 100 - round(value * 100)) > 1e-9:
+        if value is None:
+            return None
+        if abs(value * 100 - round(value * 100)) > 1e-9:
             raise ValueError(
                 f"give the sentiment threshold in hundredths (such as -0.3 or -0.25), not {value}"
             )
-        return value
+        return round(value, 2)  # -0.300000000001 is -0.3, as the store compares it
 
     @field_validator("sources")
     @classmethod

@@ -23,7 +23,9 @@ CREATE TABLE report_hours (
 
 -- Statement-level, from the rows a statement actually inserted or removed (an INSERT ... ON CONFLICT DO
 -- NOTHING that skips a report already stored adds nothing), in the writer's transaction: a snapshot sees
--- the reports and their counts together. Keys are upserted in one order, so two writers never deadlock.
+-- the reports and their counts together. Each statement upserts its keys in one order, so two writers
+-- that insert never deadlock (an UPDATE of reports, which nothing does today, locks the keys it removes
+-- before those it adds, and could).
 -- An UPDATE counts as the old rows removed and the new ones added. Each transition table is read by its
 -- own statement: a statement naming one the trigger lacks would not even parse.
 CREATE FUNCTION report_hours_count() RETURNS trigger LANGUAGE plpgsql AS $$
