@@ -81,7 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20240502, help="seed of the generated content")
     parser.add_argument("--skip-passthrough", action="store_true", help="do not measure the raw ceiling")
     parser.add_argument("--normalizer-only", action="store_true", help="leave triage out even if present")
-    parser.add_argument("--keep", action="store_true", help="keep the topics and database for inspection")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the topics, database and Redis keys for inspection (python -m bench.clean removes them)",
+    )
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the services during saturation and the fixed rate"
     )
