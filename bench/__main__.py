@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 from hypercare_runtime.settings import ServiceSettings
 
 from bench.checks import Check, kafka_checks, store_checks
@@ -55,9 +54,11 @@ from bench.processes import (
     collector_paused,
     create_database,
     drop_database,
+    drop_redis_keys,
     histogram_buckets,
     maintenance_during,
     metric_total,
+    redis_prefix,
     settle_maintenance,
     start_service,
     stop_service,
@@ -152,23 +153,6 @@ def triage_env(names: BenchTopics, group: str, database_url: str) -> dict[str, s
         "HYPERCARE_DATABASE_URL": database_url,
         "HYPERCARE_REDIS_PREFIX": redis_prefix(names.run),
     }
-
-
-def redis_prefix(run_id: str) -> str:
-    """The Redis key prefix of one run's triage hints."""
-    return f"hypercare:bench:{run_id}"
-
-
-async def drop_redis_keys(url: str, prefix: str) -> int:
-    """Delete the run's Redis keys; returns how many."""
-    client = aioredis.Redis.from_url(url)
-    deleted = 0
-    try:
-        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
-            deleted += int(await client.delete(key))
-    finally:
-        await client.aclose()
-    return deleted
 
 
 def cpu_share(service: Service, start: str, end: str, seconds: float) -> float | None:
@@ -376,8 +360,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         await output.start()
         machine_before = MachineReading.now()
-        with OwnCollections() as own, collector_paused():
-            own.recording = True
+        with collector_paused(), OwnCollections() as own:
             achieved = await produce_at_rate(bootstrap, rate_msgs, names, args.rate)
         results["latency"]["bench_collections_at_rate"] = own.summary()
         produced_at = time.time()

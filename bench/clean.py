@@ -16,11 +16,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from hypercare_runtime.settings import ServiceSettings
 
 from bench.passthrough import delete_topics
-from bench.processes import drop_database
+from bench.processes import REDIS_PREFIX, drop_database, drop_redis_keys
 
 DATABASE_PREFIX = "hypercare_bench_"
 TOPIC_PREFIX = "bench."
-REDIS_PREFIX = "hypercare:bench:"
 
 
 async def leftovers(settings: ServiceSettings) -> tuple[list[str], list[str], int]:
@@ -44,31 +43,10 @@ async def leftovers(settings: ServiceSettings) -> tuple[list[str], list[str], in
         await admin.close()
     client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
     try:
-        keys = [key async for key in client.scan_iter(match=f"{REDIS_PREFIX}*", count=1000)]
+        keys = sum([1 async for _ in client.scan_iter(match=f"{REDIS_PREFIX}*", count=1000)])
     finally:
         await client.aclose()
-    return databases, topics, len(keys)
-
-
-async def clean(settings: ServiceSettings) -> None:
-    """Drop every bench database, delete every bench topic and every bench Redis key."""
-    databases, topics, _ = await leftovers(settings)
-    for name in databases:
-        await drop_database(settings.database_url.get_secret_value(), name)
-    if topics:
-        await delete_topics(settings.kafka_bootstrap, topics)
-    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
-    try:
-        batch: list[bytes] = []
-        async for key in client.scan_iter(match=f"{REDIS_PREFIX}*", count=1000):
-            batch.append(key)
-            if len(batch) == 1000:
-                await client.delete(*batch)
-                batch.clear()
-        if batch:
-            await client.delete(*batch)
-    finally:
-        await client.aclose()
+    return databases, topics, keys
 
 
 async def run(dry_run: bool) -> None:
@@ -78,9 +56,14 @@ async def run(dry_run: bool) -> None:
     print(f"{len(databases)} databases, {len(topics)} topics, {keys} Redis keys left by bench runs")
     for name in databases:
         print(f"  database {name}")
-    if not dry_run and (databases or topics or keys):
-        await clean(settings)
-        print("removed")
+    if dry_run:
+        return
+    for name in databases:
+        await drop_database(settings.database_url.get_secret_value(), name)
+    if topics:
+        await delete_topics(settings.kafka_bootstrap, topics)
+    removed = await drop_redis_keys(settings.redis_url.get_secret_value(), REDIS_PREFIX)
+    print(f"removed {len(databases)} databases, {len(topics)} topics, {removed} Redis keys")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import redis.asyncio as aioredis
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -350,6 +351,33 @@ async def maintenance_due(conn: asyncpg.Connection) -> list[str]:
     ]
 
 
+REDIS_PREFIX = "hypercare:bench:"
+"""Every bench run's triage hints are under ``REDIS_PREFIX<run>``."""
+
+
+def redis_prefix(run_id: str) -> str:
+    """The Redis key prefix of one run's triage hints."""
+    return f"{REDIS_PREFIX}{run_id}"
+
+
+async def drop_redis_keys(url: str, prefix: str) -> int:
+    """Delete the Redis keys under ``prefix``, a thousand per round trip; returns how many."""
+    client = aioredis.Redis.from_url(url)
+    deleted = 0
+    batch: list[bytes] = []
+    try:
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                deleted += int(await client.delete(*batch))
+                batch.clear()
+        if batch:
+            deleted += int(await client.delete(*batch))
+    finally:
+        await client.aclose()
+    return deleted
+
+
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """No automatic cycle collection in the bench process inside the block.
@@ -370,11 +398,10 @@ def collector_paused() -> Iterator[None]:
 
 
 class OwnCollections:
-    """The bench process's own cycle collections while :attr:`recording`: how many, by generation, and
-    how long the longest paused the process (its producer and readers stop meanwhile)."""
+    """The bench process's own cycle collections inside the block: how many, by generation, and how long
+    the longest paused the process (its producer and readers stop meanwhile)."""
 
     def __init__(self) -> None:
-        self.recording = False
         self.pauses: list[tuple[int, float]] = []
         self._started = 0.0
 
@@ -388,7 +415,7 @@ class OwnCollections:
     def _on_collection(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
-        elif self.recording:
+        else:
             self.pauses.append((info["generation"], time.perf_counter() - self._started))
 
     def summary(self) -> dict[str, float]:

@@ -17,15 +17,15 @@ def make_cycles(count: int) -> None:
 
 def test_inside_the_block_nothing_is_collected_and_afterwards_collection_resumes() -> None:
     assert gc.isenabled()
-    with OwnCollections() as own:
-        with collector_paused():
-            own.recording = True
+    with collector_paused():
+        with OwnCollections() as own:
             make_cycles(50_000)  # far past the young generation's threshold
             inside = own.summary()
-            assert not gc.isenabled()
-        assert gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with OwnCollections() as after:
         make_cycles(50_000)
     gc.unfreeze()
 
     assert inside == {"collections": 0, "full": 0, "longest_ms": 0.0}
-    assert own.summary()["collections"] > 0
+    assert after.summary()["collections"] > 0
