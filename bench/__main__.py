@@ -34,6 +34,7 @@ from bench.pipeline import (
     BenchTopics,
     OutputLatency,
     Targets,
+    busy_while_draining,
     percentiles,
     produce_at_rate,
     progress_probes,
@@ -52,6 +53,7 @@ from bench.processes import (
     Service,
     bucket_quantiles,
     collector_paused,
+    cpu_seconds,
     create_database,
     drop_database,
     drop_redis_keys,
@@ -296,12 +298,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         machine_before = MachineReading.now()
         sat_targets = targets_of(saturation_msgs)
         triage_group = groups["triage"] if with_triage else None
+        probes = progress_probes(
+            watcher, names, sat_targets, normalizer_group=groups["normalizer"], triage_group=triage_group
+        )
         series = await watch(
-            progress_probes(
-                watcher, names, sat_targets, normalizer_group=groups["normalizer"], triage_group=triage_group
-            ),
+            probes, meters={f"cpu:{s.name}": functools.partial(cpu_seconds, s.pid) for s in services}
         )
         sat_seconds = time.time() - t0
+        # Each service's CPU while it worked through its backlog: the share of a core it could use.
+        draining = {
+            s.name: busy_while_draining(
+                *(
+                    (series["normalizer_committed"], sat_targets.raw_messages)
+                    if s.name == "normalizer"
+                    else (series["triage_committed"], sat_targets.normalized_reports)
+                ),
+                series[f"cpu:{s.name}"],
+            )
+            for s in services
+        }
         for service in services:
             service.mark_cpu("saturation.end")
         machine_after = MachineReading.now()
@@ -316,7 +331,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await finish(recording)
             results.setdefault("profile", {})[recording.name] = summarize(recording.output)
         saturation: dict[str, Any] = {
-            "timeline": timeline(series),
+            "timeline": timeline({name: series[name] for name in probes}),
             "drain_seconds": round(sat_seconds, 2),
             "normalizer_messages_per_s": series["normalizer_committed"].sustained_rate(
                 sat_targets.raw_messages
@@ -437,6 +452,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     if v is not None
                 },
                 "cpu_ms_per_raw_message_saturation": cpu_cost(s, len(saturation_msgs)),
+                "cpu_while_draining": draining.get(s.name),
             }
             for s in services
         }

@@ -12,7 +12,7 @@ Throughput definitions (``docs/performance.md`` repeats them):
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -74,17 +74,38 @@ class BenchTopics:
 
 @dataclass
 class Series:
-    """A cumulative count sampled over time."""
+    """A cumulative count (or CPU seconds) sampled over time."""
 
-    samples: list[tuple[float, int]] = field(default_factory=list)
+    samples: list[tuple[float, float]] = field(default_factory=list)
 
-    def add(self, at: float, count: int) -> None:
+    def add(self, at: float, count: float) -> None:
         """Append a sample."""
         self.samples.append((at, count))
 
+    def value_at(self, at: float) -> float | None:
+        """The value at ``at`` (linear interpolation between samples); None outside the samples."""
+        previous: tuple[float, float] | None = None
+        for when, value in self.samples:
+            if when == at:
+                return value
+            if when > at:
+                if previous is None:
+                    return None
+                t0, v0 = previous
+                return v0 + (value - v0) * (at - t0) / (when - t0)
+            previous = (when, value)
+        return None
+
+    def rate_between(self, start: float, end: float) -> float | None:
+        """How fast the value grew from ``start`` to ``end`` (per second); None outside the samples."""
+        first, last = self.value_at(start), self.value_at(end)
+        if first is None or last is None or end <= start:
+            return None
+        return (last - first) / (end - start)
+
     def crossing(self, level: float) -> float | None:
         """When the count first reached ``level`` (linear interpolation between samples)."""
-        previous: tuple[float, int] | None = None
+        previous: tuple[float, float] | None = None
         for at, count in self.samples:
             if count >= level:
                 if previous is None or count == previous[1]:
@@ -105,21 +126,45 @@ class Series:
 Probe = Callable[[], Awaitable[int]]
 
 
+def busy_while_draining(progress: Series, total: int, cpu: Series) -> float | None:
+    """Cores a process used (``cpu``, its CPU seconds) while ``progress`` went from 10 to 90 % of ``total``:
+    the same window as :meth:`Series.sustained_rate`, without the start-up and the last batches."""
+    start, end = progress.crossing(total * 0.1), progress.crossing(total * 0.9)
+    if start is None or end is None:
+        return None
+    return cpu.rate_between(start, end)
+
+
+Meter = Callable[[], float | None]
+"""A reading sampled beside the probes (a process's CPU seconds); None once it cannot be read."""
+
+
 async def watch(
-    probes: dict[str, tuple[Probe, int]], *, stall_s: float = 60.0, interval: float = 0.25
+    probes: dict[str, tuple[Probe, int]],
+    *,
+    meters: Mapping[str, Meter] | None = None,
+    stall_s: float = 60.0,
+    interval: float = 0.25,
 ) -> dict[str, Series]:
     """Sample every probe until each reached its target; give up when no probe moved for ``stall_s``.
 
     A slow pipeline is measured however long it takes; a stuck one (a crashed service, lost messages)
-    fails after ``stall_s`` without progress.
+    fails after ``stall_s`` without progress. ``meters`` are read at every round of samples too, into
+    series of their own names; they neither end the watch nor count as progress.
 
     Raises:
         TimeoutError: no progress for ``stall_s``; the message has every probe's last count and target.
     """
-    series = {name: Series() for name in probes}
+    meters = meters or {}
+    series = {name: Series() for name in (*probes, *meters)}
     last_counts: dict[str, int] = {}
     last_progress = time.monotonic()
     while True:
+        # Meters first: each round's readings then span its probes' sampling times.
+        for name, meter in meters.items():
+            reading = meter()
+            if reading is not None:
+                series[name].add(time.time(), reading)
         done = True
         for name, (probe, target) in probes.items():
             count = await probe()
@@ -130,7 +175,7 @@ async def watch(
         if done:
             return series
         if time.monotonic() - last_progress > stall_s:
-            last = {n: (s.samples[-1][1], probes[n][1]) for n, s in series.items()}
+            last = {n: (series[n].samples[-1][1], target) for n, (_, target) in probes.items()}
             raise TimeoutError(f"no progress for {stall_s} s (count, target): {last}")
         await asyncio.sleep(interval)
 

@@ -190,6 +190,9 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
             rows.append(Row(f"{name} CPU per raw message (saturation)", f"{cost:.3f} ms"))
         for phase, cpu in svc.get("cpu_per_phase", {}).items():
             rows.append(Row(f"{name} CPU during {phase}", f"{cpu:.0%} of one core"))
+        draining = svc.get("cpu_while_draining")
+        if draining is not None:
+            rows.append(Row(f"{name} CPU while its backlog drained (10-90 %)", f"{draining:.0%} of one core"))
     machine = results.get("machine")
     if machine is not None:
         peers = machine["peers_cpu_ms_per_raw_message_saturation"]
