@@ -109,7 +109,7 @@ def _reach_count(issue: IssueState, rule: ReachRule, now: datetime) -> int:
         return issue.signals.users_affected
     since = now - timedelta(minutes=rule.window_minutes)
     view = recent_view(issue.recent)
-    if view.oldest is None or view.oldest > micros(since):  # every entry is inside the window
+    if view.all_after(micros(since)):  # every entry is inside the window
         return view.distinct_reporters
     return len({r.reporter for r in issue.recent if r.reporter is not None and r.at > since})
 

@@ -377,24 +377,30 @@ def _recent_after(
     view = recent_view(recent)
     entries, times = recent, view.times
     removed: list[RecentReport] = []
-    oldest = view.oldest
-    if oldest is not None and oldest <= after:  # some entries left the window
+    if not view.all_after(after):  # some entries left the window (the view now knows the earliest)
         inside = [time > after for time in times]
         removed = [entry for entry, keep in zip(recent, inside, strict=True) if not keep]
         entries = tuple(entry for entry, keep in zip(recent, inside, strict=True) if keep)
         times = tuple(time for time, keep in zip(times, inside, strict=True) if keep)
-        oldest = min(times, default=None)
+        bound, exact = min(times, default=None), True
     elif added is None and len(recent) <= cap:
         return recent
-    if added is not None:
-        entries, times = (*entries, added), (*times, micros(added.at))
-        oldest = times[-1] if oldest is None else min(oldest, times[-1])
-    dropped = max(0, len(entries) - cap)
+    else:
+        bound, exact = view.bound, view.exact
+    added_at = micros(added.at) if added is not None else None
+    if added_at is not None and (bound is None or added_at < bound):
+        bound, exact = added_at, True  # earlier than every entry: the earliest
+    # The oldest entries beyond the cap leave (the policy's cap is at least one, so never the added one).
+    dropped = max(0, len(entries) + (added is not None) - cap)
+    gone_times = times[:dropped]
     removed.extend(entries[:dropped])
-    # Scanning every time for the oldest (a hot issue keeps hundreds) is only needed when it may be gone.
-    if dropped and oldest is not None and min(times[:dropped]) <= oldest:
-        oldest = min(times[dropped:], default=None)
-    entries, times = entries[-cap:], times[-cap:]
+    # One copy of each tuple: the kept entries, then the added one.
+    entries = entries[dropped:] + ((added,) if added is not None else ())
+    times = times[dropped:] + ((added_at,) if added_at is not None else ())
+    if gone_times and bound is not None and min(gone_times) <= bound:
+        exact = False  # the earliest may have left; the bound still holds for the rest
+    if not times:
+        bound, exact = None, True
     # ``recent`` is being replaced: its view's counts move to the new tuple instead of being copied.
     release_recent(recent)
     reporters = view.reporters
@@ -404,7 +410,7 @@ def _recent_after(
         reporters[gone.reporter] -= 1
         if not reporters[gone.reporter]:
             del reporters[gone.reporter]
-    remember_recent(entries, RecentView(times, oldest, reporters))
+    remember_recent(entries, RecentView(times, bound, reporters, exact))
     return entries
 
 
@@ -414,12 +420,17 @@ def _capped_union(current: tuple[str, ...], added: tuple[str, ...], cap: int) ->
     fresh = [key for key in added if key not in present]
     if not fresh and len(current) <= cap:
         return current
-    merged = (*current, *fresh)
-    if len(merged) <= cap:
+    over = len(current) + len(fresh) - cap
+    if over <= 0:
+        merged = (*current, *fresh)
         derive_set(current, merged, added=fresh)
         return merged
-    kept = merged[-cap:]
+    if over <= len(current):  # the usual case at the cap: one copy, the kept keys then the new ones
+        kept, gone = current[over:] + tuple(fresh), current[:over]
+    else:
+        merged = (*current, *fresh)
+        kept, gone = merged[over:], merged[:over]
     if len(present) == len(current):
-        # Every key is in ``merged`` once, so the dropped keys leave the set.
-        derive_set(current, kept, added=fresh, removed=merged[: len(merged) - cap])
+        # Every key is in ``current`` then ``fresh`` once, so the dropped keys leave the set.
+        derive_set(current, kept, added=fresh, removed=gone)
     return kept

@@ -40,21 +40,38 @@ class Recent(Protocol):
     def reporter(self) -> str | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecentView:
-    """What rate rules need of an issue's ``recent`` tuple, computed once per tuple."""
+    """What rate rules need of an issue's ``recent`` tuple, computed once per tuple.
+
+    The earliest time is kept as a bound, found again only when a question needs it: a hot issue at its
+    cap drops its earliest entry with every report, and scanning the rest for the next earliest (five
+    hundred times) cost more than the rest of keeping the tuple. The bound stays no later than the
+    earliest entry, so while it is inside a window every entry is; only once it falls out of the window
+    is the exact earliest looked up (and kept until the next entry that was the earliest leaves).
+    """
 
     times: tuple[int, ...]
     """The :func:`micros` of each entry, in order."""
-    oldest: int | None
-    """The earliest of ``times`` (None when empty): if it is inside a window, all entries are."""
+    bound: int | None
+    """No later than the earliest of ``times`` (None when empty)."""
     reporters: Counter[str | None]
     """How many entries each reporter has (None: monitors)."""
+    exact: bool = True
+    """Whether ``bound`` is the earliest time itself."""
 
     @property
     def distinct_reporters(self) -> int:
         """Distinct (non-monitor) reporters among all entries."""
         return len(self.reporters) - (1 if None in self.reporters else 0)
+
+    def all_after(self, instant: int) -> bool:
+        """Whether every entry is later than ``instant`` (microseconds); true when there are none."""
+        if self.bound is None or self.bound > instant:
+            return True
+        if not self.exact:
+            self.bound, self.exact = min(self.times, default=None), True
+        return self.bound is None or self.bound > instant
 
 
 _sets: OrderedDict[int, tuple[tuple[str, ...], set[str]]] = OrderedDict()
