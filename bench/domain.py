@@ -8,7 +8,8 @@ prints cProfile's top functions of the triage step (``--profile-normalize``: of 
 The cycle collector runs as in the services (their ``HYPERCARE_GC_*`` settings): what is loaded before
 the measured loops is frozen, young collections come every 20,000 allocations, and triage freezes what
 is alive after each batch (:class:`~hypercare_runtime.process.BatchCollector`). With the interpreter's
-defaults the collector took about a fifth of the domain's CPU, which the services do not pay.
+defaults the domain was charged for collections the services do not run: normalizing took 122 instead of
+107 µs per message, triaging 200,000 messages in batches of 1,000 247 instead of 226 µs per report.
 """
 
 import argparse
