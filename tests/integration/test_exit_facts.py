@@ -358,7 +358,7 @@ async def test_the_migration_counts_the_reports_already_stored(database_url: str
         await apply_migrations(pool, [m for m in load_migrations() if m.version < 8])
         reports = workload(13, EDGE_CASES[:1])
         await store(pool, reports)
-        assert await apply_migrations(pool) == [8]
+        assert await apply_migrations(pool, [m for m in load_migrations() if m.version <= 8]) == [8]
 
         facts = await gather_exit_facts(pool, FOUR_DAYS, as_of=AS_OF)
 

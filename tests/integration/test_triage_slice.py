@@ -137,7 +137,9 @@ async def test_raw_events_become_issues_reports_audit_rows_and_decisions(
     assert all(m.key == d.issue_id.encode() for m, d in zip(out, decisions, strict=True))
     alert_decision = next(m for m in out if m.headers.get(HEADER_TRACE_ID) == "trace-am")
     assert TriagedIssue.model_validate_json(alert_decision.value).trace_id == "trace-am"
-    assert await _fetchval(database_url, "SELECT count(*) FROM triage_outbox WHERE published_at IS NULL") == 0
+    assert await _fetchval(database_url, "SELECT count(*) FROM triage_outbox") == 0, (
+        "all confirmed, none kept"
+    )
 
 
 async def _group_offset(bootstrap: str, group: str) -> int:
@@ -479,4 +481,6 @@ async def test_a_failing_write_or_read_loses_and_doubles_nothing(
     assert {d.issue_id for d in created} == set(
         await _fetchval(database_url, "SELECT array_agg(issue_id) FROM issues")
     )
-    assert await _fetchval(database_url, "SELECT count(*) FROM triage_outbox WHERE published_at IS NULL") == 0
+    assert await _fetchval(database_url, "SELECT count(*) FROM triage_outbox") == 0, (
+        "all confirmed, none kept"
+    )

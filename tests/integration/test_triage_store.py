@@ -1,5 +1,6 @@
-"""The PostgreSQL issue store: concurrent writers cannot open two issues for one problem, and an issue
-written as changes to its list entries reads back whole."""
+"""The PostgreSQL issue store: concurrent writers cannot open two issues for one problem, an issue
+written as changes to its list entries reads back whole, and the outbox keeps only what Kafka has not
+confirmed."""
 
 import asyncio
 import dataclasses
@@ -19,7 +20,14 @@ from hypercare_domain.triage import (
 )
 from hypercare_runtime.db import apply_migrations, load_migrations, open_pool
 from hypercare_store.issues import PgIssueStore, scope_lock_key
-from hypercare_store.ports import BatchWrite, CandidateQuery, Snapshot, StaleReadError, StoredReport
+from hypercare_store.ports import (
+    BatchWrite,
+    CandidateQuery,
+    OutgoingDecision,
+    Snapshot,
+    StaleReadError,
+    StoredReport,
+)
 
 from tests.support.kafka import wait_for
 from tests.unit.triage_factories import make_report
@@ -236,5 +244,56 @@ async def test_a_batch_diffs_against_what_it_read_even_when_the_cache_could_not_
         lowest = await pool.fetchval("SELECT min(seq) FROM issue_members WHERE kind = 2")
         assert lowest >> 24 == first.version, "the reporters kept their rows: a diff, not a rewrite"
         assert await PgIssueStore(pool).load_issue(issue_id=first.issue_id) == later
+    finally:
+        await pool.close()
+
+
+async def _write_with_decisions(store: PgIssueStore, *batch: NormalizedReport) -> list[str]:
+    """Triage ``batch`` against the store and write it with its decisions; returns their ids."""
+    query = CandidateQuery.for_reports(batch)
+    snapshot = await store.load_batch(query=query)
+    result = triage_batch(batch, InMemoryIssues(snapshot.issues.values()), POLICIES, NOW)
+    decisions = tuple(
+        OutgoingDecision(d, {"hypercare-trace-id": f"trace-{d.event_id}"}) for d in result.decisions
+    )
+    await store.save_batch(write=dataclasses.replace(_write(query, snapshot, *batch), decisions=decisions))
+    return [d.decision.decision_id for d in decisions]
+
+
+async def test_a_decision_stays_in_the_outbox_until_kafka_confirmed_it(
+    store: PgIssueStore, database_url: str
+) -> None:
+    confirmed = await _write_with_decisions(store, make_report(fingerprint="checkout:a"))
+    unconfirmed = await _write_with_decisions(store, make_report(fingerprint="login:b", component="login"))
+    assert confirmed, "the first report opened an issue"
+    assert unconfirmed, "so did the second"
+
+    await store.mark_published(decision_ids=confirmed)
+
+    # What the timer sends again: the unconfirmed decision, whole, with its headers; nothing else.
+    late = await store.unpublished(older_than_seconds=0, limit=10)
+    assert [item.decision.decision_id for item in late] == unconfirmed
+    assert late[0].headers == {"hypercare-trace-id": f"trace-{late[0].decision.event_id}"}
+    assert await store.unpublished(older_than_seconds=3600, limit=10) == []
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM triage_outbox") == len(unconfirmed)
+        await store.mark_published(decision_ids=unconfirmed)
+        assert await conn.fetchval("SELECT count(*) FROM triage_outbox") == 0
+    finally:
+        await conn.close()
+
+
+async def test_the_migration_drops_the_confirmed_decisions_and_keeps_the_others(database_url: str) -> None:
+    pool = await open_pool(database_url, max_size=2)
+    try:
+        await apply_migrations(pool, [m for m in load_migrations() if m.version < 9])
+        await pool.execute(
+            "INSERT INTO triage_outbox (decision_id, issue_id, payload, published_at)"
+            " VALUES ('confirmed', 'iss_1', '{}', now()), ('unconfirmed', 'iss_1', '{\"x\": 1}', NULL)"
+        )
+        assert await apply_migrations(pool, [m for m in load_migrations() if m.version <= 9]) == [9]
+        rows = await pool.fetch("SELECT decision_id, payload::text FROM triage_outbox")
+        assert [(r["decision_id"], r["payload"]) for r in rows] == [("unconfirmed", '{"x": 1}')]
     finally:
         await pool.close()

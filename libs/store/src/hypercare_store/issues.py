@@ -299,6 +299,6 @@ class PgIssueStore:
         ]
 
     async def mark_published(self, *, decision_ids: Sequence[str]) -> None:
-        """Mark decisions as confirmed by Kafka."""
+        """Kafka confirmed these decisions: they leave the outbox."""
         if decision_ids:
             await self._pool.execute(sql.MARK_PUBLISHED, list(decision_ids))

@@ -189,5 +189,5 @@ class IssueStore(Protocol):
         ...
 
     async def mark_published(self, *, decision_ids: list[str]) -> None:
-        """Record that Kafka confirmed these decisions."""
+        """Record that Kafka confirmed these decisions (they are not sent again)."""
         ...

@@ -264,11 +264,9 @@ OPEN_COUNTS: Final = (
 
 UNPUBLISHED: Final = (
     "SELECT payload::text, headers::text FROM triage_outbox"
-    " WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)"
+    " WHERE created_at < now() - make_interval(secs => $1)"
     " ORDER BY created_at LIMIT $2"
 )
 
-MARK_PUBLISHED: Final = (
-    "UPDATE triage_outbox SET published_at = now()"
-    " WHERE decision_id = ANY($1::text[]) AND published_at IS NULL"
-)
+MARK_PUBLISHED: Final = "DELETE FROM triage_outbox WHERE decision_id = ANY($1::text[])"
+"""A confirmed decision leaves the outbox: what is left is what Kafka has not confirmed."""
