@@ -399,8 +399,6 @@ def _recent_after(
     times = times[dropped:] + ((added_at,) if added_at is not None else ())
     if gone_times and bound is not None and min(gone_times) <= bound:
         exact = False  # the earliest may have left; the bound still holds for the rest
-    if not times:
-        bound, exact = None, True
     # ``recent`` is being replaced: its view's counts move to the new tuple instead of being copied.
     release_recent(recent)
     reporters = view.reporters
