@@ -171,6 +171,25 @@ async def test_commands_echoes_and_unknown_issues_send_nothing_and_bad_events_ar
     assert [a for a, _, _ in pd_actions(stack)] == ["trigger"]
 
 
+async def test_a_decision_postgresql_cannot_store_is_dead_lettered_and_the_next_one_pages(
+    stack: NotifierStack, group_id: str
+) -> None:
+    unstorable, issue = paging(title="Checkout down\x00"), paging()
+    app = create_app(stack.settings(group_id, stack.policy()))
+    async with running(app):
+        await stack.decide(unstorable, issue)
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 1, what="the page")
+        dead = await stack.kafka.collect([stack.topics["deadletter"]], count=1, timeout=30, settle=0.5)
+
+    assert [key for _, key, _ in pd_actions(stack)] == [issue.issue_id]
+    assert len(dead) == 1
+    letter = DeadLetter.model_validate_json(dead[0].value)
+    assert (letter.error_class, letter.source_topic) == (
+        ErrorClass.CONTROL_CHARACTERS,
+        stack.topics["triaged"],
+    )
+
+
 async def test_acknowledging_and_resolving_through_the_sla_api_reaches_pagerduty(
     stack: NotifierStack, group_id: str, endpoints: Endpoints, database_url: str
 ) -> None:

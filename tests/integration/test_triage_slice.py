@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.asgi import AsgiFastStream
-from hypercare_contracts import Decision, NormalizedReport, TriagedIssue
+from hypercare_contracts import DeadLetter, Decision, ErrorClass, NormalizedReport, TriagedIssue
 from hypercare_contracts.topics import HEADER_TRACE_ID
 from hypercare_domain.normalize import load_component_map, normalize
 from hypercare_domain.policy import default_policy_dir
@@ -140,6 +140,26 @@ async def test_raw_events_become_issues_reports_audit_rows_and_decisions(
     assert await _fetchval(database_url, "SELECT count(*) FROM triage_outbox") == 0, (
         "all confirmed, none kept"
     )
+
+
+async def test_a_report_postgresql_cannot_store_is_dead_lettered_and_its_batch_stored(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    # One partition and the records published before triage starts: the three are one batch, whose
+    # write would fail for good, and be fetched again for good, if it held the string with U+0000.
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter", partitions=1)
+    good = [make_report(minutes=i) for i in range(2)]
+    bad = make_report(minutes=0.5, title="Checkout fails\x00")
+    await _publish(kafka, names["normalized"], [good[0], bad, good[1]])
+    async with running(create_app(_settings(endpoints, names, group_id, database_url))):
+        await _stored(database_url, len(good), timeout=30)
+        dead = await kafka.collect([names["deadletter"]], count=1, timeout=30)
+
+    stored = await _fetch(database_url, "SELECT event_id FROM reports ORDER BY event_id")
+    assert [r["event_id"] for r in stored] == sorted(r.event_id for r in good)
+    letter = DeadLetter.model_validate_json(dead[0].value)
+    assert (letter.error_class, letter.offset) == (ErrorClass.CONTROL_CHARACTERS, 1)
+    assert NormalizedReport.model_validate_json(letter.original).event_id == bad.event_id, "kept to replay"
 
 
 async def _group_offset(bootstrap: str, group: str) -> int:

@@ -111,6 +111,36 @@ async def test_an_invalid_command_goes_to_the_dead_letter_topic() -> None:
     assert dead[0].headers["hypercare-source-topic"] == "t.lifecycle"
 
 
+async def test_a_command_postgresql_cannot_store_goes_to_the_dead_letter_topic_and_the_next_applies() -> None:
+    async with sla_service() as sla:
+        issue_id = await opened(sla)
+        nul = make_command(issue_id, LifecycleAction.COMMENT, comment="on it\x00")
+        await sla.broker.publish(nul.model_dump_json().encode(), "t.lifecycle")
+        ack = make_command(issue_id, LifecycleAction.ACKNOWLEDGE)
+        await sla.broker.publish(ack.model_dump_json().encode(), "t.lifecycle")
+        dead = sla.on("t.deadletter")
+        events = sla.lifecycle_events()
+    assert [(d.json()["error_class"], "U+0000" in d.json()["reason"]) for d in dead] == [
+        ("control_characters", True)
+    ]
+    assert [e.command_id for e in events] == [ack.command_id]
+
+
+async def test_a_nul_in_an_api_command_is_refused_as_invalid() -> None:
+    async with sla_service() as sla:
+        issue_id = await opened(sla)
+        comment = await sla.client.post(
+            f"/v1/issues/{issue_id}/comment", headers=AUTH, json={"comment": "on it\x00"}
+        )
+        unknown = await sla.client.post("/v1/issues/x%00y/acknowledge", headers=AUTH)
+        view = await sla.client.get("/v1/issues/x%00y", headers=AUTH)
+        events = sla.lifecycle_events()
+    assert (comment.status_code, comment.json()["error"]) == (422, "invalid_request")
+    assert "U+0000" in comment.json()["reason"]
+    assert (unknown.status_code, view.status_code) == (422, 422)
+    assert events == []
+
+
 @pytest.mark.parametrize(
     ("source_action", "status", "waiting"),
     [

@@ -185,6 +185,16 @@ async def test_an_invalid_message_is_dead_lettered_and_the_next_one_triaged() ->
     assert [d.decision for d, _, _ in h.triaged] == [Decision.CREATED]
 
 
+async def test_a_report_postgresql_cannot_store_is_dead_lettered_and_the_others_triaged() -> None:
+    async with harness() as h:
+        await h.send(make_report(title="Checkout fails\x00"))  # JSON "\u0000": valid, but not storable
+        await h.send(make_report(minutes=1, title="Checkout fails \\u0000 again"))  # a backslash: fine
+
+    assert [d.error_class for d in h.dead] == [ErrorClass.CONTROL_CHARACTERS]
+    assert "U+0000" in h.dead[0].reason
+    assert [r.report.title for r in h.store.reports.values()] == ["Checkout fails \\u0000 again"]
+
+
 def _event(issue_id: str, action: LifecycleAction, to_status: IssueStatus, at: datetime) -> LifecycleEvent:
     return LifecycleEvent(
         event_id=f"le-{action}",

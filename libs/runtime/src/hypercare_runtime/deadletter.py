@@ -1,6 +1,8 @@
-"""Building dead-letter records and their Kafka headers."""
+"""Building dead-letter records and their Kafka headers, and telling which valid messages PostgreSQL
+could not store."""
 
 import base64
+import re
 from datetime import datetime
 
 from hypercare_contracts import DeadLetter, ErrorClass
@@ -54,3 +56,21 @@ def dead_letter_headers(record: DeadLetter) -> dict[str, str]:
         "hypercare-service": record.service,
         "hypercare-source-topic": record.source_topic,
     }
+
+
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+"""A ``\\u0000`` escape that is not itself escaped: the only way a JSON text holds U+0000."""
+
+NUL_REASON = "a string holds U+0000 (NUL), which PostgreSQL cannot store; remove it where the message is made"
+"""The dead-letter reason of a message :func:`holds_nul` is true of (error class ``control_characters``)."""
+
+
+def holds_nul(raw: bytes) -> bool:
+    """Whether a string in the JSON text ``raw`` holds U+0000.
+
+    Such a message can be valid for its contract, yet PostgreSQL's text and JSONB refuse it: a consumer
+    that stores it fails to, and, fetching it again, fails for good (and so do the messages of its
+    batch). Consumers that store what they read dead-letter it instead. Costs a byte search when the
+    text has no ``\\u0000`` at all (nearly always).
+    """
+    return b"\\u0000" in raw and _NUL_ESCAPE.search(raw) is not None

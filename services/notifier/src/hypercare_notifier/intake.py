@@ -24,7 +24,7 @@ from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
 from hypercare_domain.notify.digest import digest_id
-from hypercare_runtime.deadletter import dead_letter
+from hypercare_runtime.deadletter import NUL_REASON, dead_letter, holds_nul
 from hypercare_runtime.kafka import RawRecord as ConsumedRecord
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
@@ -185,6 +185,11 @@ class Intake:
             except ValidationError as exc:
                 result.dead.append(self._invalid(record, exc, trace_id, at))
                 continue
+            if holds_nul(record.value or b""):
+                result.dead.append(
+                    self._dead(record, ErrorClass.CONTROL_CHARACTERS, NUL_REASON, trace_id, at)
+                )
+                continue
             payload = message.model_dump_json()
             ingested = ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)
             messages.append((message, _Context(payload, ingested, trace_id)))
@@ -288,11 +293,18 @@ class Intake:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
         )
+        reason = f"not a valid message of {record.topic}: {problems}"
+        return self._dead(record, ErrorClass.SCHEMA_VIOLATION, reason, trace_id, at)
+
+    @staticmethod
+    def _dead(
+        record: ConsumedRecord, error_class: ErrorClass, reason: str, trace_id: str, at: datetime
+    ) -> DeadLetter:
         return dead_letter(
             service=SERVICE,
             raw=record.value or b"",
-            error_class=ErrorClass.SCHEMA_VIOLATION,
-            reason=f"not a valid message of {record.topic}: {problems}",
+            error_class=error_class,
+            reason=reason,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,

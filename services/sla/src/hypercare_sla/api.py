@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleCommand, LifecycleEvent, Via
 from hypercare_domain.notify.links import ActionTokenError, verify_action
 from hypercare_domain.sla import Clock
+from hypercare_runtime.deadletter import NUL_REASON
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from hypercare_sla.auth import ApiAuth
@@ -53,6 +54,12 @@ class CommandResponse(BaseModel):
     event: LifecycleEvent
 
 
+def _refuse_nul(*texts: str | None) -> None:
+    """422 for a text PostgreSQL cannot store (a path or body that holds U+0000), instead of a 500."""
+    if any(text is not None and "\x00" in text for text in texts):
+        raise ApiError(422, "invalid_request", NUL_REASON)
+
+
 def add_api_routes(app: FastAPI, *, auth: ApiAuth, service: Callable[[], SlaService]) -> None:
     """``POST /v1/issues/{id}/{action}`` and ``GET /v1/issues/{id}``, behind bearer tokens."""
 
@@ -66,6 +73,7 @@ def add_api_routes(app: FastAPI, *, auth: ApiAuth, service: Callable[[], SlaServ
     ) -> CommandResponse:
         user = auth.identify(authorization)
         args = body or CommandBody()
+        _refuse_nul(issue_id, args.team, args.comment, idempotency_key)
         key = idempotency_key or uuid.uuid4().hex
         try:
             cmd = LifecycleCommand(
@@ -89,6 +97,7 @@ def add_api_routes(app: FastAPI, *, auth: ApiAuth, service: Callable[[], SlaServ
         authorization: Annotated[str | None, Header()] = None,
     ) -> IssueView:
         auth.identify(authorization)
+        _refuse_nul(issue_id)
         view = await service().view(issue_id)
         if view is None:
             raise ApiError(404, "not_found", f"issue {issue_id} is unknown to the SLA service")

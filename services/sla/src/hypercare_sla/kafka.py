@@ -11,7 +11,7 @@ from hypercare_contracts.lifecycle import LifecycleCommand, LifecycleEvent
 from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
-from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
+from hypercare_runtime.deadletter import NUL_REASON, dead_letter, dead_letter_headers, holds_nul
 from hypercare_runtime.kafka import BatchPublisher, keep_raw_bytes
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map
@@ -69,9 +69,10 @@ def add_subscribers(
 ) -> None:
     """Subscribe to triage decisions and lifecycle commands.
 
-    Error policy: a message that is not a valid contract goes to the dead-letter topic; a database or broker
-    failure raises, the message is not acknowledged and is delivered again (handling is idempotent). Events
-    this service published itself on the lifecycle topic are skipped.
+    Error policy: a message that is not a valid contract, or that PostgreSQL could not store (a string
+    holding U+0000), goes to the dead-letter topic; a database or broker failure raises, the message is
+    not acknowledged and is delivered again (handling is idempotent). Events this service published
+    itself on the lifecycle topic are skipped.
     """
 
     async def parse(message: KafkaMessage, model: type[ModelT]) -> ModelT | None:
@@ -80,13 +81,18 @@ def add_subscribers(
         metrics.count_consumed([record.topic])
         raw: bytes = record.value or b""
         try:
-            return model.model_validate_json(raw)
+            parsed = model.model_validate_json(raw)
         except ValidationError as exc:
+            error_class = ErrorClass.SCHEMA_VIOLATION
             reason = f"not a valid {model.__name__}: {exc.errors(include_url=False)[:3]}"
+        else:
+            if not holds_nul(raw):
+                return parsed
+            error_class, reason = ErrorClass.CONTROL_CHARACTERS, NUL_REASON
         dead = dead_letter(
             service=SERVICE,
             raw=raw,
-            error_class=ErrorClass.SCHEMA_VIOLATION,
+            error_class=error_class,
             reason=reason,
             topic=record.topic,
             partition=record.partition,

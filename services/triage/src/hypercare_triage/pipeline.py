@@ -19,7 +19,7 @@ from hypercare_contracts import DeadLetter, ErrorClass, LifecycleEvent, MergeRul
 from hypercare_contracts.topics import HEADER_TRACE_ID
 from hypercare_domain.triage import BatchResult, IssueState, TriagePolicies, release_expired, triage_batch
 from hypercare_domain.triage.memory import SnapshotIndex
-from hypercare_runtime.deadletter import dead_letter
+from hypercare_runtime.deadletter import NUL_REASON, dead_letter, holds_nul
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, propagate, trace_id_of
 from hypercare_store.ports import (
@@ -63,7 +63,8 @@ class Parsed:
 
 
 def parse_records(records: Sequence[RawRecord], *, service: str) -> Parsed:
-    """Validate each record as a :class:`NormalizedReport`; one that is not becomes a dead letter."""
+    """Validate each record as a :class:`NormalizedReport`; one that is not, or that PostgreSQL could not
+    store, becomes a dead letter."""
     parsed = Parsed()
     for record in records:
         headers = header_map(record.headers)
@@ -71,25 +72,33 @@ def parse_records(records: Sequence[RawRecord], *, service: str) -> Parsed:
         try:
             report = NormalizedReport.model_validate_json(raw)
         except ValidationError as exc:
-            parsed.dead.append(
-                dead_letter(
-                    service=service,
-                    raw=raw,
-                    error_class=ErrorClass.SCHEMA_VIOLATION,
-                    reason=f"not a NormalizedReport: {exc.error_count()} errors, first at "
-                    f"{'.'.join(str(p) for p in exc.errors()[0]['loc']) or 'the top level'}",
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    key=record.key,
-                    failed_at=datetime.now(UTC),
-                    trace_id=trace_id_of(
-                        headers, topic=record.topic, partition=record.partition, offset=record.offset
-                    ),
-                )
+            error_class = ErrorClass.SCHEMA_VIOLATION
+            reason = (
+                f"not a NormalizedReport: {exc.error_count()} errors, first at "
+                f"{'.'.join(str(p) for p in exc.errors()[0]['loc']) or 'the top level'}"
             )
-            continue
-        parsed.items.append(Incoming(report, ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)))
+        else:
+            if not holds_nul(raw):
+                ingested_at = ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)
+                parsed.items.append(Incoming(report, ingested_at))
+                continue
+            error_class, reason = ErrorClass.CONTROL_CHARACTERS, NUL_REASON
+        parsed.dead.append(
+            dead_letter(
+                service=service,
+                raw=raw,
+                error_class=error_class,
+                reason=reason,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                failed_at=datetime.now(UTC),
+                trace_id=trace_id_of(
+                    headers, topic=record.topic, partition=record.partition, offset=record.offset
+                ),
+            )
+        )
     return parsed
 
 
