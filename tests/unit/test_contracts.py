@@ -5,8 +5,11 @@ from pathlib import Path
 
 import hypercare_contracts
 import pytest
-from hypercare_contracts import Contract, LifecycleAction, LifecycleCommand, topics
+from hypercare_contracts import Contract, LifecycleAction, LifecycleCommand, NormalizedReport, topics
+from hypercare_contracts.common import KEY_MAX
 from pydantic import ValidationError
+
+from tests.unit.triage_factories import make_report
 
 pytestmark = pytest.mark.unit
 
@@ -77,6 +80,16 @@ def test_contracts_reject_unknown_fields() -> None:
         LifecycleCommand.model_validate(
             {"command_id": "c", "issue_id": "i", "action": "acknowledge", "actor": "a", "colour": "red"}
         )
+
+
+@pytest.mark.parametrize("field", ["event_id", "source_ref", "component", "environment", "fingerprint"])
+def test_a_report_identifier_past_what_postgresql_can_index_is_refused(field: str) -> None:
+    fields = make_report().model_dump()
+    NormalizedReport.model_validate({**fields, field: "k" * KEY_MAX})
+    with pytest.raises(ValidationError, match=field):
+        NormalizedReport.model_validate({**fields, field: "k" * (KEY_MAX + 1)})
+    with pytest.raises(ValidationError, match="references"):
+        NormalizedReport.model_validate({**fields, "references": {"dedup_key": "k" * (KEY_MAX + 1)}})
 
 
 def test_every_topic_has_its_messages_in_the_catalog() -> None:

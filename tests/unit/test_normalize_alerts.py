@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from hypercare_contracts import NormalizedReport, ReportAction, ReporterKind, SourceFormat
+from hypercare_contracts.common import KEY_MAX
 from hypercare_contracts.normalized import TEXT_MAX, TITLE_MAX
 from hypercare_domain.normalize import fingerprint_alert, normalize
 
@@ -270,3 +271,20 @@ def test_pagerduty_event_id_hashes_the_body_when_there_is_no_timestamp() -> None
 def test_pagerduty_users_affected_must_be_an_integer() -> None:
     payload = {**make_pagerduty()["payload"], "custom_details": {"users_affected": "lots"}}
     assert one(make_pagerduty(payload=payload)).signals.users_affected is None
+
+
+def test_an_over_long_alert_fingerprint_is_kept_as_a_hash_that_still_names_its_source_item() -> None:
+    # Alertmanager's own fingerprints are 16 hex digits; a sender may put anything there. Triage indexes
+    # it (a source item key), and PostgreSQL cannot index a text this long.
+    long = "f" * 5000
+    firing = one(make_alertmanager(alerts=[make_am_alert(fingerprint=long)]))
+    resolved = one(make_alertmanager(alerts=[make_am_alert(fingerprint=long, status="resolved")]))
+    other = one(make_alertmanager(alerts=[make_am_alert(fingerprint=long + "0")]))
+
+    kept = firing.references["alertmanager_fingerprint"]
+    assert len(kept) <= KEY_MAX
+    assert kept.startswith("sha256:")
+    assert resolved.references["alertmanager_fingerprint"] == kept, "the resolve finds the firing alert"
+    assert other.references["alertmanager_fingerprint"] != kept
+    short = one(make_alertmanager(alerts=[make_am_alert(fingerprint="a3f9c2d1e4b5a6c7")]))
+    assert short.references["alertmanager_fingerprint"] == "a3f9c2d1e4b5a6c7", "as it came"

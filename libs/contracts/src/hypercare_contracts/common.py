@@ -6,6 +6,14 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+KEY_MAX = 256
+"""Characters of an identifier (event, decision and issue ids, source item keys, references,
+fingerprints, components, environments). The services index them in PostgreSQL, whose B-tree entries
+hold at most 2,704 bytes: a longer one would make the write of its message fail, however often the
+message was delivered again."""
+
+Key = Annotated[str, Field(max_length=KEY_MAX)]
+
 
 class Contract(BaseModel):
     """Base of every message: immutable, unknown fields rejected, versioned."""

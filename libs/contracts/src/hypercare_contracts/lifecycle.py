@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from hypercare_contracts.common import Contract
+from hypercare_contracts.common import Contract, Key
 from hypercare_contracts.triaged import IssueStatus
 
 
@@ -38,13 +38,13 @@ class LifecycleCommand(Contract):
 
     schema_version: Literal[1] = 1
     command_id: str = Field(min_length=1, max_length=200)
-    issue_id: str = Field(min_length=1)
+    issue_id: str = Field(min_length=1, max_length=200)
     action: LifecycleAction
     actor: str = Field(min_length=1, max_length=200)
     via: Via = Via.KAFKA
     at: AwareDatetime | None = None
     snooze_until: AwareDatetime | None = None
-    team: str | None = None
+    team: str | None = Field(default=None, max_length=200)
     comment: str | None = Field(default=None, max_length=4000)
 
     @model_validator(mode="after")
@@ -62,9 +62,9 @@ class LifecycleEvent(Contract):
     """A change that happened to an issue (also written to the audit log)."""
 
     schema_version: Literal[1] = 1
-    event_id: str
-    command_id: str
-    issue_id: str
+    event_id: Key
+    command_id: Key
+    issue_id: Key
     action: LifecycleAction
     actor: str
     via: Via

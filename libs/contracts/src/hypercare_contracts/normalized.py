@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from hypercare_contracts.common import Contract, Source, SourceFormat
+from hypercare_contracts.common import Contract, Key, Source, SourceFormat
 
 TITLE_MAX = 200
 TEXT_MAX = 4000
@@ -73,17 +73,17 @@ class NormalizedReport(Contract):
     """One problem report, redacted and normalized, keyed by ``fingerprint`` on the wire."""
 
     schema_version: Literal[1] = 1
-    event_id: str = Field(description="Stable id from source, format and the source's own id.")
+    event_id: Key = Field(description="Stable id from source, format and the source's own id.")
     source: Source
     source_format: SourceFormat
-    source_ref: str = Field(description="The source item's own key: ticket id, dedup key, alert fingerprint.")
+    source_ref: Key = Field(description="The source item's own key: ticket id, dedup key, alert fingerprint.")
     action: ReportAction = ReportAction.REPORT
     received_at: AwareDatetime
     occurred_at: AwareDatetime
     title: str = Field(max_length=TITLE_MAX)
     text: str = Field(default="", max_length=TEXT_MAX)
-    component: str
-    environment: str = "production"
+    component: Key
+    environment: Key = "production"
     reporter: Reporter
     signals: Signals = Field(default_factory=Signals)
     language: str | None = None
@@ -95,8 +95,8 @@ class NormalizedReport(Contract):
     )
     links: list[Link] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
-    fingerprint: str
-    references: dict[str, str] = Field(
+    fingerprint: Key
+    references: dict[Key, Key] = Field(
         default_factory=dict,
         description="Source-side identifiers kept for reference: alertmanager_fingerprint, dedup_key.",
     )

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from hypercare_contracts.common import Contract, Severity
+from hypercare_contracts.common import Contract, Key, Severity
 
 
 class SlaTarget(StrEnum):
@@ -29,9 +29,9 @@ class SlaEvent(Contract):
     """An SLA milestone or escalation step for one issue; ``event_id`` is unique per milestone."""
 
     schema_version: Literal[1] = 1
-    event_id: str
+    event_id: Key
     kind: SlaEventKind
-    issue_id: str
+    issue_id: Key
     severity: Severity
     route: str
     target: SlaTarget | None = None

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from hypercare_contracts.common import Contract, ScoreItem, Severity, Source
+from hypercare_contracts.common import Contract, Key, ScoreItem, Severity, Source
 from hypercare_contracts.normalized import ReportAction
 
 
@@ -71,13 +71,13 @@ class TriagedIssue(Contract):
     """One decision about one issue, with the explanation a lead can read."""
 
     schema_version: Literal[1] = 1
-    decision_id: str = Field(description="Unique per (issue, version); the notifier's idempotency anchor.")
+    decision_id: Key = Field(description="Unique per (issue, version); the notifier's idempotency anchor.")
     decision: Decision
-    issue_id: str
+    issue_id: Key
     version: int = Field(ge=1)
     title: str
-    component: str
-    environment: str
+    component: Key
+    environment: Key
     status: IssueStatus
     severity: Severity
     previous_severity: Severity | None = None

@@ -32,6 +32,7 @@ from hypercare_domain.normalize.text import (
     compact_time,
     id_part,
     links_of,
+    reference_value,
     scalar_labels,
     scalar_text,
     sha256_hex,
@@ -86,9 +87,9 @@ def _webhook_alert_report(
     occurred = alert.startsAt if firing or alert.endsAt is None or alert.endsAt.year <= 1 else alert.endsAt
     references = {"alertname": alertname}
     if alert.fingerprint:
-        references[f"{fmt.value}_fingerprint"] = alert.fingerprint
+        references[f"{fmt.value}_fingerprint"] = reference_value(alert.fingerprint)
     if webhook.groupKey:
-        references["group_key"] = webhook.groupKey
+        references["group_key"] = reference_value(webhook.groupKey)
     return NormalizedReport(
         event_id=f"{fmt.value}:{item}:{compact_time(alert.startsAt)}:{alert.status}",
         source=Source.ALERTS,
@@ -172,7 +173,7 @@ def pagerduty_reports(
     stamp = compact_time(payload.timestamp) if payload and payload.timestamp else _canonical_hash(body)
     references = {"dedup_key": dedup_key}
     if event.client:
-        references["client"] = event.client
+        references["client"] = reference_value(event.client)
     links = links_of(
         [(link.href, link.text) for link in event.links]
         + [(image.href or image.src, image.alt or "Image") for image in event.images]

@@ -14,6 +14,7 @@ from hypercare_domain.normalize.text import (
     id_part,
     links_of,
     pseudonym,
+    reference_value,
     scalar_labels,
 )
 from hypercare_domain.sentiment import sentiment
@@ -45,7 +46,7 @@ def feedback_reports(feedback: InAppFeedback, ctx: BuildContext) -> list[Normali
     }
     references = {"feedback_id": feedback.id}
     if feedback.session_id:
-        references["session_id"] = feedback.session_id
+        references["session_id"] = reference_value(feedback.session_id)
     return [
         NormalizedReport(
             event_id=f"feedback:{id_part(feedback.id)}",

@@ -10,6 +10,7 @@ from operator import itemgetter
 from typing import cast
 
 from hypercare_contracts import Link
+from hypercare_contracts.common import KEY_MAX
 from hypercare_contracts.normalized import TEXT_MAX, TITLE_MAX
 
 from hypercare_domain.normalize.redact import redact
@@ -47,6 +48,12 @@ def _split(words: str) -> tuple[str, ...]:
 def sha256_hex(text: str, length: int = 24) -> str:
     """The first ``length`` hex digits of the SHA-256 of ``text`` (UTF-8)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def reference_value(value: str) -> str:
+    """A source-side identifier as a report's references keep it: as it came when it fits the contract's
+    bound, else its hash (the same identifier gives the same hash, so its source item still matches)."""
+    return value if len(value) <= KEY_MAX else f"sha256:{sha256_hex(value, 64)}"
 
 
 def id_part(value: str) -> str:

@@ -18,6 +18,7 @@ from hypercare_domain.normalize.text import (
     id_part,
     links_of,
     pseudonym,
+    reference_value,
 )
 from hypercare_domain.sentiment import sentiment
 
@@ -76,9 +77,9 @@ def zendesk_reports(event: ZendeskTicketEvent, ctx: BuildContext) -> list[Normal
         labels["tags"] = ",".join(detail.tags)
     if detail.via and detail.via.channel:
         labels["channel"] = detail.via.channel
-    references = {"ticket_id": detail.id, "zendesk_event_id": event.id}
+    references = {"ticket_id": reference_value(detail.id), "zendesk_event_id": reference_value(event.id)}
     if event.account_id is not None:
-        references["account_id"] = str(event.account_id)
+        references["account_id"] = reference_value(str(event.account_id))
     return [
         NormalizedReport(
             event_id=f"zendesk:{id_part(event.id)}",
