@@ -195,6 +195,19 @@ async def test_a_report_postgresql_cannot_store_is_dead_lettered_and_the_others_
     assert [r.report.title for r in h.store.reports.values()] == ["Checkout fails \\u0000 again"]
 
 
+async def test_a_number_beyond_a_float_is_dead_lettered_not_kept_as_infinity() -> None:
+    # An issue holding infinity would be stored with null there (JSON has no infinity) and fail to load.
+    report = make_report()
+    raw = report.model_dump_json().replace('"revenue_at_risk":null', '"revenue_at_risk":1e400')
+    async with harness() as h:
+        await h.broker.publish(raw.encode(), h.settings.normalized_topic)
+
+    assert [(d.error_class, "revenue_at_risk" in d.reason) for d in h.dead] == [
+        (ErrorClass.SCHEMA_VIOLATION, True)
+    ]
+    assert h.store.reports == {}
+
+
 def _event(issue_id: str, action: LifecycleAction, to_status: IssueStatus, at: datetime) -> LifecycleEvent:
     return LifecycleEvent(
         event_id=f"le-{action}",

@@ -16,9 +16,13 @@ Key = Annotated[str, Field(max_length=KEY_MAX)]
 
 
 class Contract(BaseModel):
-    """Base of every message: immutable, unknown fields rejected, versioned."""
+    """Base of every message: immutable, unknown fields rejected, versioned, numbers finite.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A JSON number too large for a float (``1e400``) parses as infinity, which JSON cannot write back:
+    an issue holding it would be stored with ``null`` there and fail to load ever after.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Severity(StrEnum):
