@@ -1,6 +1,7 @@
 """The SLA service's lifecycle in memory: commands over HTTP and Kafka, triage decisions, the scheduler."""
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -123,6 +124,21 @@ async def test_a_command_postgresql_cannot_store_goes_to_the_dead_letter_topic_a
     assert [(d.json()["error_class"], "U+0000" in d.json()["reason"]) for d in dead] == [
         ("control_characters", True)
     ]
+    assert [e.command_id for e in events] == [ack.command_id]
+
+
+async def test_a_command_dated_past_what_deadlines_can_be_computed_from_goes_to_the_dead_letter_topic() -> (
+    None
+):
+    async with sla_service() as sla:
+        issue_id = await opened(sla)
+        late = make_command(issue_id, LifecycleAction.ACKNOWLEDGE).model_dump(mode="json")
+        await sla.broker.publish(json.dumps({**late, "at": "9999-12-31T23:59:00Z"}).encode(), "t.lifecycle")
+        ack = make_command(issue_id, LifecycleAction.ACKNOWLEDGE)
+        await sla.broker.publish(ack.model_dump_json().encode(), "t.lifecycle")
+        dead = sla.on("t.deadletter")
+        events = sla.lifecycle_events()
+    assert [d.json()["error_class"] for d in dead] == ["schema_violation"]
     assert [e.command_id for e in events] == [ack.command_id]
 
 

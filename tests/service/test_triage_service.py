@@ -1,6 +1,7 @@
 """The triage service's handlers on FastStream's in-memory broker, with an in-memory issue store."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -206,6 +207,22 @@ async def test_a_number_beyond_a_float_is_dead_lettered_not_kept_as_infinity() -
         (ErrorClass.SCHEMA_VIOLATION, True)
     ]
     assert h.store.reports == {}
+
+
+async def test_a_report_received_at_the_end_of_the_calendar_is_dead_lettered() -> None:
+    # Rate windows reach back from the time of receipt: from year 1 they overflowed, and the batch failed.
+    fields = make_report().model_dump(mode="json")
+    async with harness() as h:
+        await h.broker.publish(
+            json.dumps({**fields, "received_at": "0001-01-01T00:00:00Z"}).encode(),
+            h.settings.normalized_topic,
+        )
+        await h.send(make_report(minutes=1))
+
+    assert [(d.error_class, "received_at" in d.reason) for d in h.dead] == [
+        (ErrorClass.SCHEMA_VIOLATION, True)
+    ]
+    assert len(h.store.reports) == 1
 
 
 def _event(issue_id: str, action: LifecycleAction, to_status: IssueStatus, at: datetime) -> LifecycleEvent:

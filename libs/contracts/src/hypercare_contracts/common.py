@@ -1,6 +1,6 @@
 """Shared building blocks of the message contracts."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -13,6 +13,12 @@ hold at most 2,704 bytes: a longer one would make the write of its message fail,
 message was delivered again."""
 
 Key = Annotated[str, Field(max_length=KEY_MAX)]
+
+INSTANT_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+INSTANT_MAX = datetime(2200, 1, 1, tzinfo=UTC)
+Instant = Annotated[AwareDatetime, Field(ge=INSTANT_MIN, lt=INSTANT_MAX)]
+"""An instant the services compute with (rate windows, deadlines, pauses): within [1970, 2200), far from
+the ends of Python's dates (years 1 and 9999), where adding or taking away a window overflows."""
 
 
 class Contract(BaseModel):

@@ -3,9 +3,9 @@
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from hypercare_contracts.common import Contract, Key
+from hypercare_contracts.common import Contract, Instant, Key
 from hypercare_contracts.triaged import IssueStatus
 
 
@@ -42,8 +42,8 @@ class LifecycleCommand(Contract):
     action: LifecycleAction
     actor: str = Field(min_length=1, max_length=200)
     via: Via = Via.KAFKA
-    at: AwareDatetime | None = None
-    snooze_until: AwareDatetime | None = None
+    at: Instant | None = None
+    snooze_until: Instant | None = None
     team: str | None = Field(default=None, max_length=200)
     comment: str | None = Field(default=None, max_length=4000)
 
@@ -68,9 +68,9 @@ class LifecycleEvent(Contract):
     action: LifecycleAction
     actor: str
     via: Via
-    at: AwareDatetime
+    at: Instant
     from_status: IssueStatus
     to_status: IssueStatus
     team: str | None = None
-    snooze_until: AwareDatetime | None = None
+    snooze_until: Instant | None = None
     comment: str | None = None

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from hypercare_contracts.common import Contract, Key, Source, SourceFormat
+from hypercare_contracts.common import Contract, Instant, Key, Source, SourceFormat
 
 TITLE_MAX = 200
 TEXT_MAX = 4000
@@ -78,7 +78,7 @@ class NormalizedReport(Contract):
     source_format: SourceFormat
     source_ref: Key = Field(description="The source item's own key: ticket id, dedup key, alert fingerprint.")
     action: ReportAction = ReportAction.REPORT
-    received_at: AwareDatetime
+    received_at: Instant
     occurred_at: AwareDatetime
     title: str = Field(max_length=TITLE_MAX)
     text: str = Field(default="", max_length=TEXT_MAX)

@@ -4,6 +4,7 @@ import hashlib
 import time
 from collections.abc import Mapping, Sequence
 
+from hypercare_contracts.common import INSTANT_MAX, INSTANT_MIN
 from hypercare_contracts.topics import HEADER_INGESTED_AT, HEADER_TRACE_ID
 
 
@@ -20,15 +21,25 @@ def trace_id_of(headers: Mapping[str, str], *, topic: str, partition: int, offse
     return hashlib.sha256(f"{topic}/{partition}/{offset}".encode()).hexdigest()[:32]
 
 
+_EARLIEST, _LATEST = INSTANT_MIN.timestamp(), INSTANT_MAX.timestamp()
+
+
 def ingested_at_of(headers: Mapping[str, str], *, kafka_timestamp_ms: int | None) -> float:
-    """Unix time the raw message entered Kafka: the header when set, else the record timestamp."""
+    """Unix time the raw message entered Kafka: the header when set, else the record timestamp, else now.
+
+    A value the contracts would not take as an instant (:data:`~hypercare_contracts.common.Instant`:
+    before 1970, from 2200, not a number) is passed over: the reports stamped with it would be refused.
+    """
     value = headers.get(HEADER_INGESTED_AT)
     if value:
         try:
-            return float(value)
+            stamp = float(value)
         except ValueError:
             pass
-    if kafka_timestamp_ms is not None and kafka_timestamp_ms > 0:
+        else:
+            if _EARLIEST < stamp < _LATEST:  # also false for NaN
+                return stamp
+    if kafka_timestamp_ms is not None and _EARLIEST < kafka_timestamp_ms / 1000.0 < _LATEST:
         return kafka_timestamp_ms / 1000.0
     return time.time()
 
