@@ -118,6 +118,8 @@ def triage_all(
             continue
         started = time.process_time()
         result = triage_batch(chunk, store, policies, chunk[-1].received_at)
+        if result.failed:  # measuring an engine that fails would measure nothing
+            raise result.failed[0].error
         store.apply(result, chunk)
         if collector is not None:
             collector.after_batch()

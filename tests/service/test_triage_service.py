@@ -24,7 +24,8 @@ from hypercare_contracts import (
     Via,
 )
 from hypercare_contracts.topics import HEADER_INGESTED_AT, HEADER_TRACE_ID
-from hypercare_domain.triage import AuditEntry, IssueState
+from hypercare_domain.triage import AuditEntry, IssueState, Step, decide
+from hypercare_domain.triage import batch as batch_module
 from hypercare_runtime.kafka import OffsetCommitter, raw_records
 from hypercare_runtime.tracing import header_map
 from hypercare_store.ports import (
@@ -183,6 +184,32 @@ async def test_an_invalid_message_is_dead_lettered_and_the_next_one_triaged() ->
 
     assert [d.error_class for d in h.dead] == [ErrorClass.SCHEMA_VIOLATION]
     assert h.dead[0].service == "triage"
+    assert [d.decision for d, _, _ in h.triaged] == [Decision.CREATED]
+
+
+async def test_a_report_triage_fails_on_is_dead_lettered_and_the_others_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A defect that raises on one report would raise on every attempt: the batch, fetched again and again,
+    # would hold up every report behind it.
+    bad, good = make_report(title="Checkout fails, defect inside"), make_report(minutes=1)
+
+    def failing_on_bad(report: NormalizedReport, *args: Any, **kwargs: Any) -> Step:
+        if report.event_id == bad.event_id:
+            raise ZeroDivisionError("a defect")
+        return decide(report, *args, **kwargs)
+
+    monkeypatch.setattr(batch_module, "decide", failing_on_bad)
+    async with harness() as h:
+        await h.send(bad)
+        await h.send(good)
+
+    assert [(d.error_class, d.source_topic, d.offset) for d in h.dead] == [
+        (ErrorClass.PROCESSING_ERROR, h.settings.normalized_topic, 0)
+    ]
+    assert "ZeroDivisionError: a defect" in h.dead[0].reason
+    assert NormalizedReport.model_validate_json(h.dead[0].original) == bad, "kept whole, to replay once fixed"
+    assert list(h.store.reports) == [good.event_id], "left out of the write, so that a replay triages it"
     assert [d.decision for d, _, _ in h.triaged] == [Decision.CREATED]
 
 

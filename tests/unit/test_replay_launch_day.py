@@ -9,14 +9,17 @@ from typing import Any
 import pytest
 from hypercare_cli.main import main
 from hypercare_cli.replay import parse_envelope
-from hypercare_contracts import ErrorClass
+from hypercare_contracts import ErrorClass, NormalizedReport
 from hypercare_domain.normalize import Rejected
+from hypercare_domain.triage import Step, decide
+from hypercare_domain.triage import batch as batch_module
 
 pytestmark = pytest.mark.unit
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "replay"
 LAUNCH_DAY = DATA / "launch_day.jsonl"
 EXPECTED = DATA / "launch_day.expected.jsonl"
+ACCEPTED = sum('"outcome": "accepted"' in line for line in EXPECTED.read_text().splitlines())
 
 
 def _replay(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict[str, Any]], str, str]:
@@ -179,3 +182,23 @@ def test_a_kcat_envelope_keeps_its_payload_and_time() -> None:
     )
     assert envelope.body == b'{"id": "1"}'
     assert envelope.received_at.isoformat() == "2024-05-08T10:01:00+00:00"
+
+
+def test_a_report_triage_fails_on_is_a_dead_letter_and_the_replay_goes_on(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in the service: a defect that raises on one report leaves that report out, named, and no other.
+    def failing_on_line_3(report: NormalizedReport, *args: Any, **kwargs: Any) -> Step:
+        if report.trace_id == "replay-line-3":
+            raise ZeroDivisionError("a defect")
+        return decide(report, *args, **kwargs)
+
+    monkeypatch.setattr(batch_module, "decide", failing_on_line_3)
+    code, rows, _, err = _replay(capsys, str(LAUNCH_DAY))
+
+    assert code == 0
+    (row,) = [r for r in rows if r["input_line"] == 3]
+    assert (row["outcome"], row["error_class"]) == ("deadletter", "processing_error")
+    assert "ZeroDivisionError: a defect" in row["reason"]
+    assert "processing_error 1" in err
+    assert sum(r["outcome"] == "accepted" for r in rows) == ACCEPTED - 1

@@ -3,6 +3,7 @@
 import hashlib
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypercare_contracts import (
@@ -17,6 +18,7 @@ from hypercare_contracts import (
 from hypercare_domain.triage import (
     InMemoryIssues,
     IssueState,
+    Step,
     TriagePolicies,
     decide,
     release_expired,
@@ -282,6 +284,33 @@ def test_batch_skips_nothing_not_even_a_duplicate() -> None:
     assert [link.event_id for link in result.report_links] == [report.event_id] * 2
     assert [link.rule for link in result.report_links] == [MergeRule.NEW, MergeRule.SOURCE_ITEM]
     assert result.states_changed[result.report_links[0].issue_id].occurrences == 1
+
+
+def test_a_report_the_engine_raises_on_is_left_out_and_the_batch_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reports = [make_report(fingerprint="checkout:defect", minutes=m) for m in range(5)]
+    bad = reports[2]
+
+    def failing_on_bad(report: NormalizedReport, *args: Any, **kwargs: Any) -> Step:
+        if report.event_id == bad.event_id:
+            raise ZeroDivisionError("a defect")
+        return decide(report, *args, **kwargs)
+
+    monkeypatch.setattr(batch_module, "decide", failing_on_bad)
+    result = triage_batch(reports, InMemoryIssues(), shipped_policies(), at(10))
+    monkeypatch.undo()
+    without = triage_batch([r for r in reports if r is not bad], InMemoryIssues(), shipped_policies(), at(10))
+
+    assert [(f.report.event_id, type(f.error)) for f in result.failed] == [(bad.event_id, ZeroDivisionError)]
+    assert result.report_links == without.report_links
+    assert result.audit == without.audit
+    assert [d.model_dump(mode="json") for d in result.decisions] == [
+        d.model_dump(mode="json") for d in without.decisions
+    ]
+    assert {k: v.to_json() for k, v in result.states_changed.items()} == {
+        k: v.to_json() for k, v in without.states_changed.items()
+    }
 
 
 def test_same_input_twice_gives_identical_output() -> None:

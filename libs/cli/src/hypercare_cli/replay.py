@@ -126,6 +126,14 @@ class Replay:
     def _triage(self, number: int, report: NormalizedReport) -> Row:
         self.reports += 1
         result = triage_batch([report], self.issues, self._policies, report.received_at)
+        if result.failed:  # a defect: the service dead-letters the report the same way
+            self.dead[ErrorClass.PROCESSING_ERROR.value] += 1
+            return {
+                "input_line": number,
+                "outcome": "deadletter",
+                "error_class": ErrorClass.PROCESSING_ERROR.value,
+                "reason": result.failed[0].reason,
+            }
         self.issues.apply(result)
         link = next((link for link in result.report_links if link.event_id == report.event_id), None)
         decision = next((d for d in result.decisions if d.event_id == report.event_id), None)

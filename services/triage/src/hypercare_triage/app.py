@@ -270,7 +270,7 @@ class _Service:
         with self.committer.settle(writing.records):
             outcome = await pipeline.save(writing.decided)
             published = time.perf_counter()
-            await self.out.publish(store, outcome.decisions, dead)
+            await self.out.publish(store, outcome.decisions, [*dead, *outcome.dead])
             outcome.seconds["publish"] = time.perf_counter() - published
         _record_batch(self.metrics, outcome, [r.topic for r in writing.records], started)
         if self.collector is not None:

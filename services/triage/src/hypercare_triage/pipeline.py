@@ -17,7 +17,14 @@ from functools import partial
 
 from hypercare_contracts import DeadLetter, ErrorClass, LifecycleEvent, MergeRule, NormalizedReport
 from hypercare_contracts.topics import HEADER_TRACE_ID
-from hypercare_domain.triage import BatchResult, IssueState, TriagePolicies, release_expired, triage_batch
+from hypercare_domain.triage import (
+    BatchResult,
+    FailedReport,
+    IssueState,
+    TriagePolicies,
+    release_expired,
+    triage_batch,
+)
 from hypercare_domain.triage.memory import SnapshotIndex
 from hypercare_runtime.deadletter import NUL_REASON, dead_letter, holds_nul
 from hypercare_runtime.logging import get_logger
@@ -34,6 +41,7 @@ from pydantic import ValidationError
 
 from hypercare_triage.hints import IssueHints, hint_pairs
 from hypercare_triage.lifecycle import lifecycle_audit, with_lifecycle
+from hypercare_triage.metrics import SERVICE
 from hypercare_triage.records import RawRecord
 
 log = get_logger(__name__)
@@ -43,10 +51,14 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class Incoming:
-    """A parsed report with the headers its decisions carry on (trace id, ingestion time)."""
+    """A parsed report with the headers its decisions carry on (trace id, ingestion time), and where its
+    record was (for a dead letter, should triage fail on it)."""
 
     report: NormalizedReport
     ingested_at: float
+    topic: str = ""
+    partition: int | None = None
+    offset: int | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -80,7 +92,9 @@ def parse_records(records: Sequence[RawRecord], *, service: str) -> Parsed:
         else:
             if not holds_nul(raw):
                 ingested_at = ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)
-                parsed.items.append(Incoming(report, ingested_at))
+                parsed.items.append(
+                    Incoming(report, ingested_at, record.topic, record.partition, record.offset)
+                )
                 continue
             error_class, reason = ErrorClass.CONTROL_CHARACTERS, NUL_REASON
         parsed.dead.append(
@@ -102,6 +116,24 @@ def parse_records(records: Sequence[RawRecord], *, service: str) -> Parsed:
     return parsed
 
 
+def _failed_letter(failed: FailedReport, item: Incoming) -> DeadLetter:
+    """The dead letter of a report triage raised on, with the traceback logged."""
+    report, error = failed
+    log.error("triage.report_failed", event_id=report.event_id, error=type(error).__name__, exc_info=error)
+    return dead_letter(
+        service=SERVICE,
+        raw=report.model_dump_json().encode(),
+        error_class=ErrorClass.PROCESSING_ERROR,
+        reason=failed.reason,
+        topic=item.topic,
+        partition=item.partition,
+        offset=item.offset,
+        key=report.fingerprint.encode(),
+        failed_at=datetime.now(UTC),
+        trace_id=report.trace_id,
+    )
+
+
 @dataclass
 class Outcome:
     """What a batch produced: decisions to publish (already committed), and what happened to it."""
@@ -116,6 +148,8 @@ class Outcome:
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     """Time spent per step, summed over attempts: hints (storing the last batches' and reading this
     one's), load, decide, save."""
+    dead: list[DeadLetter] = field(default_factory=list)
+    """The reports triage failed on (a defect), left out of the write; from the batch's last triage."""
 
 
 @dataclass
@@ -282,6 +316,10 @@ class TriagePipeline:
         # The index takes the batch in now, so that the next batch can be triaged on top of it while
         # this one is written; a write that fails or is triaged again starts the index over.
         index.committed(result, triaged)
+        by_event = {item.report.event_id: item for item in fresh}
+        # Left out of the write, so that a replay after the fix triages them.
+        outcome.dead = [_failed_letter(failed, by_event[failed.report.event_id]) for failed in result.failed]
+        left_out = {failed.report.event_id for failed in result.failed}
         links = {link.event_id: link for link in result.report_links}
         stored = tuple(
             StoredReport(
@@ -290,8 +328,8 @@ class TriagePipeline:
                 links[item.report.event_id].rule if item.report.event_id in links else MergeRule.NEW,
             )
             for item in fresh
+            if item.report.event_id not in left_out
         )
-        by_event = {item.report.event_id: item for item in fresh}
         decisions = tuple(
             OutgoingDecision(
                 d,

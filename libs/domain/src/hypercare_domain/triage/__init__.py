@@ -5,7 +5,7 @@ Pure functions over typed values; the triage service persists :class:`IssueState
 """
 
 from hypercare_domain.sentiment import sentiment
-from hypercare_domain.triage.batch import BatchResult, IssueLookup, ReportLink, triage_batch
+from hypercare_domain.triage.batch import BatchResult, FailedReport, IssueLookup, ReportLink, triage_batch
 from hypercare_domain.triage.decisions import AuditEntry, Step
 from hypercare_domain.triage.engine import decide, release_expired, written_breakdown
 from hypercare_domain.triage.grouping import Match, is_candidate, match
@@ -20,6 +20,7 @@ __all__ = [
     "Assessment",
     "AuditEntry",
     "BatchResult",
+    "FailedReport",
     "InMemoryIssues",
     "IssueLookup",
     "IssueState",

@@ -8,7 +8,7 @@ from typing import NamedTuple, Protocol
 
 from hypercare_contracts import MergeRule, NormalizedReport, ReportAction, TriagedIssue
 
-from hypercare_domain.triage.decisions import AuditEntry
+from hypercare_domain.triage.decisions import AuditEntry, Step
 from hypercare_domain.triage.engine import decide
 from hypercare_domain.triage.grouping import match
 from hypercare_domain.triage.policy import TriagePolicies
@@ -36,14 +36,28 @@ class ReportLink(NamedTuple):
     rule: MergeRule
 
 
+class FailedReport(NamedTuple):
+    """A report the engine raised on: a defect, left out of the batch with what it raised."""
+
+    report: NormalizedReport
+    error: Exception
+
+    @property
+    def reason(self) -> str:
+        """What a dead letter says of it, for a person."""
+        return f"triage failed on this report, a defect to report: {type(self.error).__name__}: {self.error}"
+
+
 @dataclass(frozen=True)
 class BatchResult:
-    """Everything a batch changed: states to save, decisions to publish, links and audit to record."""
+    """Everything a batch changed: states to save, decisions to publish, links and audit to record, and
+    the reports left out because the engine raised on them (for the caller to dead-letter)."""
 
     states_changed: dict[str, IssueState] = field(default_factory=dict)
     decisions: list[TriagedIssue] = field(default_factory=list)
     report_links: list[ReportLink] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    failed: list[FailedReport] = field(default_factory=list)
 
 
 class IssueIndex:
@@ -115,7 +129,10 @@ def triage_batch(
     """Triage ``reports`` in order; later reports see the effects of earlier ones in the same batch.
 
     Every report is processed, duplicates included: skipping reports already applied (replay
-    idempotence) is the caller's job, by event id.
+    idempotence) is the caller's job, by event id. A report the engine raises on is a defect that would
+    raise again however often the batch was tried: it is left out (``failed``, with the exception) and
+    the batch goes on without it. Its step had changed nothing yet: states are immutable, and a step's
+    effects are recorded only once it returned.
 
     Args:
         reports: normalized reports, in topic order.
@@ -129,24 +146,13 @@ def triage_batch(
     # A hot issue is rescored by report after report of a batch, but its breakdown is only read in the
     # decisions published: states are kept without it (``written_breakdown`` writes it out on demand).
     for report in reports:
-        facts: ReportFacts | None = None
-        absorbed = report.action in _ABSORBED
-        if absorbed:
-            facts = facts_of(report, policies.triage)
-            keys = facts.key_set
-        else:
-            keys = frozenset(report_keys(report))
-        candidates = {issue.issue_id: issue for issue in lookup.find_candidates(report)}
-        # A state changed earlier in the batch replaces the loaded one, and is a candidate on its own
-        # when its current version is. The lookup answers for the keys an issue had when loaded, so
-        # ``changed`` only indexes the keys added since (the keys of the reports it absorbed).
-        taken = changed_index.candidate_ids(report, keys)
-        taken.update(issue_id for issue_id in candidates if issue_id in changed)
-        candidates.update((issue_id, changed[issue_id]) for issue_id in taken)
-        ordered = sorted(candidates.values(), key=lambda issue: issue.issue_id)
-        found = match(report, ordered, policies, report.received_at, facts=facts)
-        state = candidates[found.issue_id] if found.issue_id is not None else None
-        step = decide(report, state, policies, now, merged_by=found.rule, facts=facts, explain=False)
+        try:
+            keys, step = _step(report, lookup, changed_index, changed, policies=policies, now=now)
+        except MemoryError:
+            raise  # the process's state, not the report's
+        except Exception as exc:  # recorded in ``failed``, for the caller's dead letter
+            result.failed.append(FailedReport(report, exc))
+            continue
         result.audit.extend(step.audit)
         if step.state is None:
             continue
@@ -156,3 +162,33 @@ def triage_batch(
         if step.decision is not None:
             result.decisions.append(step.decision)
     return result
+
+
+def _step(
+    report: NormalizedReport,
+    lookup: IssueLookup,
+    changed_index: IssueIndex,
+    changed: dict[str, IssueState],
+    *,
+    policies: TriagePolicies,
+    now: datetime,
+) -> tuple[frozenset[str], Step]:
+    """The report's source item keys and its step against the loaded issues and those changed earlier in
+    the batch; records nothing."""
+    facts: ReportFacts | None = None
+    if report.action in _ABSORBED:
+        facts = facts_of(report, policies.triage)
+        keys = facts.key_set
+    else:
+        keys = frozenset(report_keys(report))
+    candidates = {issue.issue_id: issue for issue in lookup.find_candidates(report)}
+    # A state changed earlier in the batch replaces the loaded one, and is a candidate on its own when its
+    # current version is. The lookup answers for the keys an issue had when loaded, so ``changed`` only
+    # indexes the keys added since (the keys of the reports it absorbed).
+    taken = changed_index.candidate_ids(report, keys)
+    taken.update(issue_id for issue_id in candidates if issue_id in changed)
+    candidates.update((issue_id, changed[issue_id]) for issue_id in taken)
+    ordered = sorted(candidates.values(), key=lambda issue: issue.issue_id)
+    found = match(report, ordered, policies, report.received_at, facts=facts)
+    state = candidates[found.issue_id] if found.issue_id is not None else None
+    return keys, decide(report, state, policies, now, merged_by=found.rule, facts=facts, explain=False)
