@@ -13,7 +13,10 @@ from faststream.asgi import AsgiFastStream
 from hypercare_contracts import DeadLetter, ErrorClass
 from hypercare_contracts.lifecycle import LifecycleAction, Via
 from hypercare_contracts.triaged import TriagedIssue
+from hypercare_notifier import intake as intake_module
+from hypercare_notifier import planning
 from hypercare_notifier.app import create_app
+from hypercare_notifier.planning import Plan
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories.sla import make_command
@@ -188,6 +191,32 @@ async def test_a_decision_postgresql_cannot_store_is_dead_lettered_and_the_next_
         ErrorClass.CONTROL_CHARACTERS,
         stack.topics["triaged"],
     )
+
+
+async def test_a_decision_the_notifier_fails_on_is_dead_lettered_and_the_next_one_pages(
+    stack: NotifierStack, group_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A defect raised while planning one message would be raised on every delivery of its batch.
+    failing, issue = paging(), paging()
+    plan = planning.plan_decision
+
+    def failing_on_one(decision: TriagedIssue, *args: Any, **kwargs: Any) -> Plan:
+        if decision.issue_id == failing.issue_id:
+            raise ZeroDivisionError("a defect")
+        return plan(decision, *args, **kwargs)
+
+    monkeypatch.setattr(intake_module, "plan_decision", failing_on_one)
+    app = create_app(stack.settings(group_id, stack.policy()))
+    async with running(app):
+        await stack.decide(failing, issue)
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 1, what="the page")
+        dead = await stack.kafka.collect([stack.topics["deadletter"]], count=1, timeout=30, settle=0.5)
+
+    assert len(pd_actions(stack)) == 1
+    letter = DeadLetter.model_validate_json(dead[0].value)
+    assert (letter.error_class, letter.offset) == (ErrorClass.PROCESSING_ERROR, 0)
+    assert "ZeroDivisionError: a defect" in letter.reason
+    assert TriagedIssue.model_validate_json(letter.original) == failing
 
 
 async def test_acknowledging_and_resolving_through_the_sla_api_reaches_pagerduty(

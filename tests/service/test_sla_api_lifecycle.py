@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from hypercare_contracts.common import Severity
-from hypercare_contracts.lifecycle import LifecycleAction
+from hypercare_contracts.lifecycle import LifecycleAction, LifecycleCommand
 from hypercare_contracts.normalized import ReportAction
 from hypercare_contracts.triaged import Decision, IssueStatus
+from hypercare_sla.service import CommandResult, SlaService
 
 from tests.factories.sla import make_command, make_triaged
 from tests.support.kafka import wait_for
@@ -140,6 +141,47 @@ async def test_a_command_dated_past_what_deadlines_can_be_computed_from_goes_to_
         events = sla.lifecycle_events()
     assert [d.json()["error_class"] for d in dead] == ["schema_violation"]
     assert [e.command_id for e in events] == [ack.command_id]
+
+
+async def test_a_command_the_service_fails_on_is_dead_lettered_and_the_next_applies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A defect raised on one message would be raised on every delivery: the partition would stall.
+    execute = SlaService.execute
+
+    async def failing_on_comments(self: SlaService, command: LifecycleCommand) -> CommandResult:
+        if command.action is LifecycleAction.COMMENT:
+            raise ZeroDivisionError("a defect")
+        return await execute(self, command)
+
+    monkeypatch.setattr(SlaService, "execute", failing_on_comments)
+    async with sla_service() as sla:
+        issue_id = await opened(sla)
+        comment = make_command(issue_id, LifecycleAction.COMMENT, comment="on it")
+        await sla.broker.publish(comment.model_dump_json().encode(), "t.lifecycle")
+        ack = make_command(issue_id, LifecycleAction.ACKNOWLEDGE)
+        await sla.broker.publish(ack.model_dump_json().encode(), "t.lifecycle")
+        dead = sla.on("t.deadletter")
+        events = sla.lifecycle_events()
+    assert [d.json()["error_class"] for d in dead] == ["processing_error"]
+    assert "ZeroDivisionError: a defect" in dead[0].json()["reason"]
+    assert [e.command_id for e in events] == [ack.command_id]
+
+
+async def test_a_command_met_by_a_failing_database_is_not_dead_lettered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def database_down(self: SlaService, command: LifecycleCommand) -> CommandResult:
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr(SlaService, "execute", database_down)
+    async with sla_service() as sla:
+        issue_id = await opened(sla)
+        command = make_command(issue_id, LifecycleAction.ACKNOWLEDGE)
+        with pytest.raises(ConnectionResetError):  # not acknowledged: delivered again
+            await sla.broker.publish(command.model_dump_json().encode(), "t.lifecycle")
+        dead = sla.on("t.deadletter")
+    assert dead == []
 
 
 async def test_a_nul_in_an_api_command_is_refused_as_invalid() -> None:

@@ -1,9 +1,12 @@
-"""Telling a valid JSON message that PostgreSQL could not store (a string holding U+0000)."""
+"""Telling which messages would fail however often they were delivered: a valid JSON message that
+PostgreSQL could not store (a string holding U+0000), and what handling one raised."""
 
 import json
 
+import asyncpg
 import pytest
-from hypercare_runtime.deadletter import holds_nul
+from aiokafka.errors import KafkaConnectionError
+from hypercare_runtime.deadletter import holds_nul, is_defect
 
 
 @pytest.mark.parametrize(
@@ -31,3 +34,37 @@ def test_a_string_holding_nul_is_found_wherever_it_is(value: object) -> None:
 )
 def test_text_that_only_looks_like_an_escaped_nul_is_storable(value: object) -> None:
     assert not holds_nul(json.dumps(value).encode())
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ZeroDivisionError("x"),
+        KeyError("x"),
+        ValueError("x"),
+        OverflowError("date value out of range"),
+        asyncpg.UntranslatableCharacterError("unsupported Unicode escape sequence"),
+        asyncpg.ProgramLimitExceededError("index row size 6016 exceeds btree version 4 maximum 2704"),
+        asyncpg.UniqueViolationError("duplicate key"),
+    ],
+    ids=type,
+)
+def test_what_would_be_raised_again_on_every_delivery_is_a_defect(exc: Exception) -> None:
+    assert is_defect(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionResetError("x"),
+        TimeoutError(),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.InterfaceError("connection is closed"),
+        asyncpg.SerializationError("could not serialize access"),
+        asyncpg.UndefinedTableError("relation does not exist"),  # not migrated yet: not the message's fault
+        KafkaConnectionError(),
+    ],
+    ids=type,
+)
+def test_what_the_surroundings_raise_is_delivered_again(exc: Exception) -> None:
+    assert not is_defect(exc)

@@ -1,10 +1,11 @@
-"""Building dead-letter records and their Kafka headers, and telling which valid messages PostgreSQL
-could not store."""
+"""Building dead-letter records and their Kafka headers, and telling which messages would fail however
+often they were delivered (a string PostgreSQL cannot store, a defect raised on them)."""
 
 import base64
 import re
 from datetime import datetime
 
+import asyncpg
 from hypercare_contracts import DeadLetter, ErrorClass
 from hypercare_contracts.deadletter import ORIGINAL_MAX_BYTES
 from hypercare_contracts.topics import HEADER_DEADLETTER_REASON
@@ -74,3 +75,25 @@ def holds_nul(raw: bytes) -> bool:
     text has no ``\\u0000`` at all (nearly always).
     """
     return b"\\u0000" in raw and _NUL_ESCAPE.search(raw) is not None
+
+
+_DEFECTS = (
+    ArithmeticError,
+    AssertionError,
+    AttributeError,
+    LookupError,
+    TypeError,
+    ValueError,  # pydantic's ValidationError too
+    asyncpg.DataError,  # SQLSTATE class 22: a value PostgreSQL refuses
+    asyncpg.IntegrityConstraintViolationError,  # 23
+    asyncpg.ProgramLimitExceededError,  # 54: an index entry too large, say
+)
+
+
+def is_defect(exc: BaseException) -> bool:
+    """Whether handling a message raised what it would raise again however often it was delivered: a
+    defect of the code, or a value PostgreSQL refuses. Such a message goes to the dead-letter topic
+    (``processing_error``); redelivering it would hold up its partition for good. Anything else (a
+    connection, a timeout, a database restarting, Kafka) is the service's surroundings failing, and the
+    message is delivered again."""
+    return isinstance(exc, _DEFECTS)

@@ -171,7 +171,7 @@ class Intake:
         """Plan and record one batch; returns the new rows, the ``digested`` records and dead letters."""
         at = now or datetime.now(UTC)
         result = IntakeResult()
-        messages: list[tuple[Message, _Context]] = []
+        messages: list[tuple[Message, _Context, ConsumedRecord]] = []
         for record in records:
             headers = header_map(record.headers)
             if record.topic == self._lifecycle and headers.get(HEADER_MESSAGE_KIND) != MESSAGE_KIND_EVENT:
@@ -192,19 +192,34 @@ class Intake:
                 continue
             payload = message.model_dump_json()
             ingested = ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)
-            messages.append((message, _Context(payload, ingested, trace_id)))
+            messages.append((message, _Context(payload, ingested, trace_id), record))
         if not messages:
             return result
-        rows = await self._store.snapshots(sorted({m.issue_id for m, _ in messages}))
-        loaded = {i: _state_of(rows.get(i), i) for i in {m.issue_id for m, _ in messages}}
+        rows = await self._store.snapshots(sorted({m.issue_id for m, _, _ in messages}))
+        loaded = {i: _state_of(rows.get(i), i) for i in {m.issue_id for m, _, _ in messages}}
         states = dict(loaded)
         planned: list[tuple[PlannedDelivery, _Context]] = []
-        for message, parsed in messages:
+        for message, parsed, record in messages:
             before = states[message.issue_id]
-            plan = self._plan(message, before)
-            context = parsed if isinstance(message, TriagedIssue) else _with_issue(message, before, parsed)
-            if isinstance(message, LifecycleEvent):
-                result.lifecycle[_lifecycle_outcome(message, before, plan)] += 1
+            try:  # planning is pure: what it raises, it would raise on every delivery of the batch
+                plan = self._plan(message, before)
+                context = (
+                    parsed if isinstance(message, TriagedIssue) else _with_issue(message, before, parsed)
+                )
+                outcome = (
+                    _lifecycle_outcome(message, before, plan) if isinstance(message, LifecycleEvent) else None
+                )
+            except Exception as exc:  # a defect: this message is dead-lettered, the batch goes on
+                log.exception("notifier.message_failed", topic=record.topic, offset=record.offset)
+                reason = (
+                    f"the notifier failed on this message, a defect to report: {type(exc).__name__}: {exc}"
+                )
+                result.dead.append(
+                    self._dead(record, ErrorClass.PROCESSING_ERROR, reason, parsed.trace_id, at)
+                )
+                continue
+            if outcome is not None:
+                result.lifecycle[outcome] += 1
             states[message.issue_id] = plan.state
             planned.extend((d, context) for d in plan.deliveries)
         sent = await self._marks.already_sent([d.key for d, _ in planned])

@@ -4,6 +4,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from hypercare_contracts import ErrorClass
@@ -11,7 +12,7 @@ from hypercare_contracts.lifecycle import LifecycleCommand, LifecycleEvent
 from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
-from hypercare_runtime.deadletter import NUL_REASON, dead_letter, dead_letter_headers, holds_nul
+from hypercare_runtime.deadletter import NUL_REASON, dead_letter, dead_letter_headers, holds_nul, is_defect
 from hypercare_runtime.kafka import BatchPublisher, keep_raw_bytes
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map
@@ -70,25 +71,14 @@ def add_subscribers(
     """Subscribe to triage decisions and lifecycle commands.
 
     Error policy: a message that is not a valid contract, or that PostgreSQL could not store (a string
-    holding U+0000), goes to the dead-letter topic; a database or broker failure raises, the message is
-    not acknowledged and is delivered again (handling is idempotent). Events this service published
-    itself on the lifecycle topic are skipped.
+    holding U+0000), goes to the dead-letter topic, and so does one whose handling raised a defect
+    (:func:`~hypercare_runtime.deadletter.is_defect`: ``processing_error``, the exception in the reason);
+    a database or broker failure raises, the message is not acknowledged and is delivered again
+    (handling is idempotent). Events this service published itself on the lifecycle topic are skipped.
     """
 
-    async def parse(message: KafkaMessage, model: type[ModelT]) -> ModelT | None:
-        record = message.raw_message
-        assert not isinstance(record, tuple), "subscribers take one message at a time"
-        metrics.count_consumed([record.topic])
+    async def send_to_dead_letters(record: ConsumerRecord, error_class: ErrorClass, reason: str) -> None:
         raw: bytes = record.value or b""
-        try:
-            parsed = model.model_validate_json(raw)
-        except ValidationError as exc:
-            error_class = ErrorClass.SCHEMA_VIOLATION
-            reason = f"not a valid {model.__name__}: {exc.errors(include_url=False)[:3]}"
-        else:
-            if not holds_nul(raw):
-                return parsed
-            error_class, reason = ErrorClass.CONTROL_CHARACTERS, NUL_REASON
         dead = dead_letter(
             service=SERVICE,
             raw=raw,
@@ -107,7 +97,38 @@ def add_subscribers(
         metrics.dead_letters.labels(SERVICE, dead.error_class.value).inc()
         metrics.count_produced(settings.deadletter_topic)
         log.warning("sla.dead_letter", topic=record.topic, offset=record.offset, reason=reason[:300])
+
+    async def parse(message: KafkaMessage, model: type[ModelT]) -> ModelT | None:
+        record = _record(message)
+        metrics.count_consumed([record.topic])
+        raw: bytes = record.value or b""
+        try:
+            parsed = model.model_validate_json(raw)
+        except ValidationError as exc:
+            error_class = ErrorClass.SCHEMA_VIOLATION
+            reason = f"not a valid {model.__name__}: {exc.errors(include_url=False)[:3]}"
+        else:
+            if not holds_nul(raw):
+                return parsed
+            error_class, reason = ErrorClass.CONTROL_CHARACTERS, NUL_REASON
+        await send_to_dead_letters(record, error_class, reason)
         return None
+
+    async def handle(message: KafkaMessage, work: Awaitable[object]) -> None:
+        """Await ``work``, the handling of ``message``: a defect it raises sends the message to the
+        dead-letter topic (delivered again, it would raise again and hold up its partition for good);
+        anything else raises, and the message is delivered again."""
+        try:
+            await work
+        except Exception as exc:
+            if not is_defect(exc):
+                raise
+            record = _record(message)
+            log.exception("sla.message_failed", topic=record.topic, offset=record.offset)
+            reason = (
+                f"the SLA service failed on this message, a defect to report: {type(exc).__name__}: {exc}"
+            )
+            await send_to_dead_letters(record, ErrorClass.PROCESSING_ERROR, reason)
 
     @broker.subscriber(
         settings.triaged_topic,
@@ -119,7 +140,7 @@ def add_subscribers(
     async def triaged(message: KafkaMessage) -> None:
         issue = await parse(message, TriagedIssue)
         if issue is not None:
-            await on_triaged(issue)
+            await handle(message, on_triaged(issue))
 
     @broker.subscriber(
         settings.lifecycle_topic,
@@ -129,10 +150,14 @@ def add_subscribers(
         decoder=keep_raw_bytes,
     )
     async def lifecycle(message: KafkaMessage) -> None:
-        record = message.raw_message
-        assert not isinstance(record, tuple), "subscribers take one message at a time"
-        if header_map(record.headers).get(HEADER_MESSAGE_KIND) == MESSAGE_KIND_EVENT:
+        if header_map(_record(message).headers).get(HEADER_MESSAGE_KIND) == MESSAGE_KIND_EVENT:
             return
         command = await parse(message, LifecycleCommand)
         if command is not None:
-            await on_command(command)
+            await handle(message, on_command(command))
+
+
+def _record(message: KafkaMessage) -> ConsumerRecord:
+    record = message.raw_message
+    assert not isinstance(record, tuple), "subscribers take one message at a time"
+    return record
