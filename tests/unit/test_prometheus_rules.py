@@ -78,6 +78,7 @@ def test_every_alert_is_tested_firing_and_quiet() -> None:
         "HypercareServiceDown",
         "HypercareConsumerLagGrowing",
         "HypercareDeadLettersHigh",
+        "HypercareProcessingErrors",
         "HypercareSlaBreachRateHigh",
         "HypercareNotificationsFailing",
         "HypercareNotExitReady",
