@@ -97,3 +97,8 @@ def is_defect(exc: BaseException) -> bool:
     connection, a timeout, a database restarting, Kafka) is the service's surroundings failing, and the
     message is delivered again."""
     return isinstance(exc, _DEFECTS)
+
+
+def defect_reason(service: str, exc: BaseException) -> str:
+    """The dead-letter reason of a message ``service`` failed on by a defect (``processing_error``)."""
+    return f"{service} failed on this message, a defect to report: {type(exc).__name__}: {exc}"

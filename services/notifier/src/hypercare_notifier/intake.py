@@ -24,7 +24,7 @@ from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
 from hypercare_domain.notify.digest import digest_id
-from hypercare_runtime.deadletter import NUL_REASON, dead_letter, holds_nul
+from hypercare_runtime.deadletter import NUL_REASON, dead_letter, defect_reason, holds_nul
 from hypercare_runtime.kafka import RawRecord as ConsumedRecord
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
@@ -211,9 +211,7 @@ class Intake:
                 )
             except Exception as exc:  # a defect: this message is dead-lettered, the batch goes on
                 log.exception("notifier.message_failed", topic=record.topic, offset=record.offset)
-                reason = (
-                    f"the notifier failed on this message, a defect to report: {type(exc).__name__}: {exc}"
-                )
+                reason = defect_reason(SERVICE, exc)
                 result.dead.append(
                     self._dead(record, ErrorClass.PROCESSING_ERROR, reason, parsed.trace_id, at)
                 )

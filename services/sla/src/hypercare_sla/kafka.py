@@ -12,7 +12,14 @@ from hypercare_contracts.lifecycle import LifecycleCommand, LifecycleEvent
 from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
-from hypercare_runtime.deadletter import NUL_REASON, dead_letter, dead_letter_headers, holds_nul, is_defect
+from hypercare_runtime.deadletter import (
+    NUL_REASON,
+    dead_letter,
+    dead_letter_headers,
+    defect_reason,
+    holds_nul,
+    is_defect,
+)
 from hypercare_runtime.kafka import BatchPublisher, keep_raw_bytes
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map
@@ -125,10 +132,7 @@ def add_subscribers(
                 raise
             record = _record(message)
             log.exception("sla.message_failed", topic=record.topic, offset=record.offset)
-            reason = (
-                f"the SLA service failed on this message, a defect to report: {type(exc).__name__}: {exc}"
-            )
-            await send_to_dead_letters(record, ErrorClass.PROCESSING_ERROR, reason)
+            await send_to_dead_letters(record, ErrorClass.PROCESSING_ERROR, defect_reason(SERVICE, exc))
 
     @broker.subscriber(
         settings.triaged_topic,
