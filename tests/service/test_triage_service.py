@@ -285,6 +285,33 @@ async def test_a_human_resolve_is_kept_and_a_later_report_reopens_the_issue() ->
     assert any(a.action == "lifecycle.resolve" for a in h.store.audit)
 
 
+async def test_a_lifecycle_event_postgresql_cannot_store_or_triage_fails_on_is_dead_lettered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    report = make_report()
+    async with harness() as h:
+        await h.send(report)
+        issue_id = h.triaged[0][0].issue_id
+        resolve = _event(issue_id, LifecycleAction.RESOLVE, IssueStatus.RESOLVED, report.received_at)
+        marked = {"hypercare-message": "event"}
+        nul = resolve.model_copy(update={"comment": "fixed\x00"})
+        await h.broker.publish(nul.model_dump_json().encode(), h.settings.lifecycle_topic, headers=marked)
+
+        async def failing(*_: object) -> None:
+            raise ZeroDivisionError("a defect")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(TriagePipeline, "lifecycle", failing)
+            await h.broker.publish(
+                resolve.model_dump_json().encode(), h.settings.lifecycle_topic, headers=marked
+            )
+        status = h.store.issues[issue_id].status
+
+    assert [d.error_class for d in h.dead] == [ErrorClass.CONTROL_CHARACTERS, ErrorClass.PROCESSING_ERROR]
+    assert "ZeroDivisionError: a defect" in h.dead[1].reason
+    assert status is IssueStatus.OPEN, "neither was applied"
+
+
 async def test_lifecycle_commands_on_the_shared_topic_are_ignored() -> None:
     report = make_report()
     async with harness() as h:

@@ -3,12 +3,14 @@ often they were delivered (a string PostgreSQL cannot store, a defect raised on 
 
 import base64
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 from hypercare_contracts import DeadLetter, ErrorClass
 from hypercare_contracts.deadletter import ORIGINAL_MAX_BYTES
 from hypercare_contracts.topics import HEADER_DEADLETTER_REASON
+
+from hypercare_runtime.kafka import RawRecord
 
 
 def dead_letter(
@@ -46,6 +48,30 @@ def dead_letter(
         original_size=len(raw),
         truncated=len(raw) > len(kept),
         failed_at=failed_at,
+        trace_id=trace_id,
+    )
+
+
+def record_dead_letter(
+    record: RawRecord,
+    *,
+    service: str,
+    error_class: ErrorClass,
+    reason: str,
+    trace_id: str | None,
+    failed_at: datetime | None = None,
+) -> DeadLetter:
+    """:func:`dead_letter` of a consumed record: its bytes, topic, partition, offset and key."""
+    return dead_letter(
+        service=service,
+        raw=record.value or b"",
+        error_class=error_class,
+        reason=reason,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        failed_at=failed_at or datetime.now(UTC),
         trace_id=trace_id,
     )
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from hypercare_contracts import DeadLetter, ErrorClass, NormalizedReport
 from hypercare_domain.normalize import ComponentMap, InputLimits, Rejected, normalize_bytes
-from hypercare_runtime.deadletter import dead_letter
+from hypercare_runtime.deadletter import defect_reason, record_dead_letter
 from hypercare_runtime.kafka import RawRecord
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
@@ -44,8 +44,9 @@ def normalize_batch(
     topics (tests, multi-tenant clusters).
 
     Error policy: a :class:`Rejected` input is the sender's fault and carries its own error class; any other
-    exception is a defect in this service, still dead-lettered (``processing_error``, with the exception
-    type) so that one poison message never stops the partition, and logged with its traceback.
+    exception is a defect in this service, still dead-lettered (``processing_error``, with the exception:
+    its type and message) so that one poison message never stops the partition, and logged with its
+    traceback.
     """
     outcome = BatchOutcome()
     for record in records:
@@ -66,25 +67,13 @@ def normalize_batch(
             error_class, reason = exc.error_class, exc.reason
         except Exception as exc:
             log.exception("normalize.defect", topic=record.topic, offset=record.offset, trace_id=trace_id)
-            error_class, reason = (
-                ErrorClass.PROCESSING_ERROR,
-                f"internal error {type(exc).__name__}; report it",
-            )
+            error_class, reason = ErrorClass.PROCESSING_ERROR, defect_reason(service, exc)
         else:
             outcome.reports.extend(Normalized(r, ingested_at) for r in reports)
             continue
         outcome.dead.append(
-            dead_letter(
-                service=service,
-                raw=raw,
-                error_class=error_class,
-                reason=reason,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                failed_at=datetime.now(UTC),
-                trace_id=trace_id,
+            record_dead_letter(
+                record, service=service, error_class=error_class, reason=reason, trace_id=trace_id
             )
         )
     return outcome

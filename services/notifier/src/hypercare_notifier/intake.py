@@ -24,7 +24,7 @@ from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
 from hypercare_domain.notify.digest import digest_id
-from hypercare_runtime.deadletter import NUL_REASON, dead_letter, defect_reason, holds_nul
+from hypercare_runtime.deadletter import NUL_REASON, defect_reason, holds_nul, record_dead_letter
 from hypercare_runtime.kafka import RawRecord as ConsumedRecord
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
@@ -313,15 +313,6 @@ class Intake:
     def _dead(
         record: ConsumedRecord, error_class: ErrorClass, reason: str, trace_id: str, at: datetime
     ) -> DeadLetter:
-        return dead_letter(
-            service=SERVICE,
-            raw=record.value or b"",
-            error_class=error_class,
-            reason=reason,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            failed_at=at,
-            trace_id=trace_id,
+        return record_dead_letter(
+            record, service=SERVICE, error_class=error_class, reason=reason, trace_id=trace_id, failed_at=at
         )

@@ -1,7 +1,6 @@
 """Kafka edges of the SLA service: the event sink and the two subscribers (triage decisions, commands)."""
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from aiokafka import ConsumerRecord
@@ -14,11 +13,11 @@ from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
 from hypercare_runtime.deadletter import (
     NUL_REASON,
-    dead_letter,
     dead_letter_headers,
     defect_reason,
     holds_nul,
     is_defect,
+    record_dead_letter,
 )
 from hypercare_runtime.kafka import BatchPublisher, keep_raw_bytes
 from hypercare_runtime.logging import get_logger
@@ -85,18 +84,8 @@ def add_subscribers(
     """
 
     async def send_to_dead_letters(record: ConsumerRecord, error_class: ErrorClass, reason: str) -> None:
-        raw: bytes = record.value or b""
-        dead = dead_letter(
-            service=SERVICE,
-            raw=raw,
-            error_class=error_class,
-            reason=reason,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            failed_at=datetime.now(UTC),
-            trace_id=None,
+        dead = record_dead_letter(
+            record, service=SERVICE, error_class=error_class, reason=reason, trace_id=None
         )
         await broker.publish(
             dead.model_dump_json().encode(), settings.deadletter_topic, headers=dead_letter_headers(dead)

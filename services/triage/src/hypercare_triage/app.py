@@ -22,7 +22,14 @@ from hypercare_domain.exit import load_exit_policy
 from hypercare_domain.triage import load_triage_policies
 from hypercare_runtime.cache import open_redis
 from hypercare_runtime.db import apply_migrations, open_pool
-from hypercare_runtime.deadletter import dead_letter, dead_letter_headers
+from hypercare_runtime.deadletter import (
+    NUL_REASON,
+    dead_letter_headers,
+    defect_reason,
+    holds_nul,
+    is_defect,
+    record_dead_letter,
+)
 from hypercare_runtime.http import create_service_app
 from hypercare_runtime.kafka import (
     BatchPublisher,
@@ -301,7 +308,12 @@ class _Service:
             await asyncio.wait([writing.task])
 
     async def on_lifecycle(self, record: RawRecord) -> None:
-        """Apply a lifecycle event; commands on the same topic are not ours and are skipped."""
+        """Apply a lifecycle event; commands on the same topic are not ours and are skipped.
+
+        An event that is not one, holds a string PostgreSQL cannot store, or raises a defect
+        (:func:`~hypercare_runtime.deadletter.is_defect`) goes to the dead-letter topic; a failure of the
+        database or Kafka raises, and the event is delivered again.
+        """
         kind = header_map(record.headers).get(HEADER_MESSAGE_KIND)
         if kind == MESSAGE_KIND_COMMAND:
             return
@@ -312,21 +324,28 @@ class _Service:
         except ValidationError as exc:
             if kind != MESSAGE_KIND_EVENT:
                 return  # a command sent without the header: the SLA service's business
-            dead = dead_letter(
-                service=SERVICE,
-                raw=body,
-                error_class=ErrorClass.SCHEMA_VIOLATION,
-                reason=f"marked as a lifecycle event but not one ({exc.error_count()} errors)",
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                failed_at=self.now(),
-                trace_id=None,
-            )
-            await self.out.publish(store, [], [dead])
-            return
-        await pipeline.lifecycle(event)
+            error_class = ErrorClass.SCHEMA_VIOLATION
+            reason = f"marked as a lifecycle event but not one ({exc.error_count()} errors)"
+        else:
+            try:
+                if not holds_nul(body):
+                    await pipeline.lifecycle(event)
+                    return
+                error_class, reason = ErrorClass.CONTROL_CHARACTERS, NUL_REASON
+            except Exception as exc:
+                if not is_defect(exc):
+                    raise
+                log.exception("triage.lifecycle_failed", topic=record.topic, offset=record.offset)
+                error_class, reason = ErrorClass.PROCESSING_ERROR, defect_reason(SERVICE, exc)
+        dead = record_dead_letter(
+            record,
+            service=SERVICE,
+            error_class=error_class,
+            reason=reason,
+            trace_id=None,
+            failed_at=self.now(),
+        )
+        await self.out.publish(store, [], [dead])
 
     async def tick(self) -> None:
         """Release ended suppressions, publish decisions left unconfirmed, refresh the gauge, and store

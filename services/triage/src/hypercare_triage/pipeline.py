@@ -26,7 +26,7 @@ from hypercare_domain.triage import (
     triage_batch,
 )
 from hypercare_domain.triage.memory import SnapshotIndex
-from hypercare_runtime.deadletter import NUL_REASON, dead_letter, holds_nul
+from hypercare_runtime.deadletter import NUL_REASON, dead_letter, holds_nul, record_dead_letter
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, propagate, trace_id_of
 from hypercare_store.ports import (
@@ -97,20 +97,10 @@ def parse_records(records: Sequence[RawRecord], *, service: str) -> Parsed:
                 )
                 continue
             error_class, reason = ErrorClass.CONTROL_CHARACTERS, NUL_REASON
+        trace_id = trace_id_of(headers, topic=record.topic, partition=record.partition, offset=record.offset)
         parsed.dead.append(
-            dead_letter(
-                service=service,
-                raw=raw,
-                error_class=error_class,
-                reason=reason,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                failed_at=datetime.now(UTC),
-                trace_id=trace_id_of(
-                    headers, topic=record.topic, partition=record.partition, offset=record.offset
-                ),
+            record_dead_letter(
+                record, service=service, error_class=error_class, reason=reason, trace_id=trace_id
             )
         )
     return parsed
