@@ -317,26 +317,10 @@ class _Service:
         kind = header_map(record.headers).get(HEADER_MESSAGE_KIND)
         if kind == MESSAGE_KIND_COMMAND:
             return
-        store, pipeline = self.ready()
-        body = record.value or b""
-        try:
-            event = LifecycleEvent.model_validate_json(body)
-        except ValidationError as exc:
-            if kind != MESSAGE_KIND_EVENT:
-                return  # a command sent without the header: the SLA service's business
-            error_class = ErrorClass.SCHEMA_VIOLATION
-            reason = f"marked as a lifecycle event but not one ({exc.error_count()} errors)"
-        else:
-            try:
-                if not holds_nul(body):
-                    await pipeline.lifecycle(event)
-                    return
-                error_class, reason = ErrorClass.CONTROL_CHARACTERS, NUL_REASON
-            except Exception as exc:
-                if not is_defect(exc):
-                    raise
-                log.exception("triage.lifecycle_failed", topic=record.topic, offset=record.offset)
-                error_class, reason = ErrorClass.PROCESSING_ERROR, defect_reason(SERVICE, exc)
+        problem = await self._apply_lifecycle(kind, record)
+        if problem is None:
+            return
+        error_class, reason = problem
         dead = record_dead_letter(
             record,
             service=SERVICE,
@@ -345,7 +329,31 @@ class _Service:
             trace_id=None,
             failed_at=self.now(),
         )
-        await self.out.publish(store, [], [dead])
+        await self.out.publish(self.ready()[0], [], [dead])
+
+    async def _apply_lifecycle(self, kind: str | None, record: RawRecord) -> tuple[ErrorClass, str] | None:
+        """Apply the event ``record`` holds; returns why it goes to the dead-letter topic instead (None:
+        applied, or not an event and none of ours)."""
+        body = record.value or b""
+        try:
+            event = LifecycleEvent.model_validate_json(body)
+        except ValidationError as exc:
+            if kind != MESSAGE_KIND_EVENT:
+                return None  # a command sent without the header: the SLA service's business
+            return (
+                ErrorClass.SCHEMA_VIOLATION,
+                f"marked as a lifecycle event but not one ({exc.error_count()} errors)",
+            )
+        if holds_nul(body):
+            return ErrorClass.CONTROL_CHARACTERS, NUL_REASON
+        try:
+            await self.ready()[1].lifecycle(event)
+        except Exception as exc:
+            if not is_defect(exc):
+                raise
+            log.exception("triage.lifecycle_failed", topic=record.topic, offset=record.offset)
+            return ErrorClass.PROCESSING_ERROR, defect_reason(SERVICE, exc)
+        return None
 
     async def tick(self) -> None:
         """Release ended suppressions, publish decisions left unconfirmed, refresh the gauge, and store
