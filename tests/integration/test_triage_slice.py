@@ -180,6 +180,58 @@ async def test_a_report_postgresql_cannot_store_is_dead_lettered_and_its_batch_s
     assert f'"event_id":"{bad.event_id}"' in letter.original, "kept to replay"
 
 
+_REFUSE = """
+CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'reports marked "refuse me" are not stored here' USING ERRCODE = 'check_violation';
+END $$;
+CREATE TRIGGER refuse_marked BEFORE INSERT ON reports FOR EACH ROW
+    WHEN (NEW.report ->> 'title' LIKE '%refuse me%') EXECUTE FUNCTION refuse_marked();
+"""
+"""A rule of the database that no check before the write knows of, as an operator might add one."""
+
+
+@pytest.mark.parametrize("overlap_from", [1_000_000, 1], ids=["in turn", "overlapped"])
+async def test_a_report_postgresql_refuses_for_a_reason_not_checked_is_dead_lettered_alone(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str, overlap_from: int
+) -> None:
+    # The whole batch's write is refused on every delivery: unless written report by report, nothing of
+    # it, and nothing behind it on the partition, would ever be stored.
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter", partitions=1)
+    good = [make_report(minutes=i) for i in range(6)]
+    bad = make_report(minutes=0.5, title="Checkout fails, refuse me")
+    settings = _settings(endpoints, names, group_id, database_url).model_copy(
+        update={"batch_max_records": 4, "overlap_from": overlap_from}
+    )
+    pool = await open_pool(database_url)
+    try:
+        await apply_migrations(pool)
+        await pool.execute(_REFUSE)
+    finally:
+        await pool.close()
+    await _publish(kafka, names["normalized"], [good[0], bad, *good[1:]])  # a backlog: batches of 4
+    async with running(create_app(settings)) as app:
+        await _stored(database_url, len(good), timeout=30)
+        dead = await kafka.collect([names["deadletter"]], count=1, timeout=30, settle=1.0)
+        out = await kafka.collect([names["triaged"]], count=1, timeout=30, settle=1.0)
+        await wait_for(
+            lambda: _offset_reached(endpoints.kafka_bootstrap, group_id, len(good) + 1),
+            timeout=30,
+            what="offsets committed past the refused report",
+        )
+        split = await metric_values(app, "hypercare_triage_batches_split_total")
+
+    stored = await _fetch(database_url, "SELECT event_id FROM reports ORDER BY event_id")
+    assert [r["event_id"] for r in stored] == sorted(r.event_id for r in good)
+    assert [r["occurrences"] for r in await _fetch(database_url, "SELECT occurrences FROM issues")] == [6]
+    [letter] = [DeadLetter.model_validate_json(m.value) for m in dead]
+    assert (letter.error_class, letter.offset) == (ErrorClass.PROCESSING_ERROR, 1)
+    assert 'reports marked "refuse me" are not stored here' in letter.reason
+    assert NormalizedReport.model_validate_json(letter.original) == bad, "kept whole, to replay"
+    assert _decisions(out)[0].decision is Decision.CREATED
+    assert split == {(): 1.0}
+
+
 async def _group_offset(bootstrap: str, group: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
@@ -661,3 +662,107 @@ async def test_nothing_is_taken_in_while_a_batch_is_written_during_shutdown() ->
     assert consumer.polls == 0
     assert store.writes_of_reports == 1
     assert consumer.committed == {0: 8}
+
+
+@dataclass
+class _Refusing(FakeIssueStore):
+    """Refuses every write holding the report ``refused`` as PostgreSQL refuses a value (a data error);
+    from write ``lost_from`` on, every write fails as a lost connection would."""
+
+    refused: str = ""
+    lost_from: int = 1_000_000
+    attempts: int = 0
+
+    async def save_batch(self, *, write: BatchWrite) -> int:
+        self.attempts += 1
+        if self.attempts >= self.lost_from:
+            raise ConnectionResetError("connection lost mid-write")
+        if any(stored.report.event_id == self.refused for stored in write.reports):
+            raise asyncpg.exceptions.InvalidParameterValueError("refused by a trigger")
+        return await super().save_batch(write=write)
+
+
+async def _handle_batches(
+    store: FakeIssueStore, batches: Sequence[Sequence[_Record]], *, overlap: bool
+) -> tuple[_Consumer, list[DeadLetter], list[TriagedIssue], CollectorRegistry]:
+    settings = TriageSettings(release_interval=3600, log_json=True, overlap_from=1 if overlap else 1_000_000)
+    consumer = _Consumer()
+    fake: Any = consumer
+    committer = OffsetCommitter(lambda: fake, interval_s=0)
+    registry = CollectorRegistry()
+    broker = KafkaBroker()
+    dead: list[DeadLetter] = []
+    triaged: list[TriagedIssue] = []
+
+    @broker.subscriber(settings.deadletter_topic, decoder=raw_records)
+    async def on_dead(record: Any) -> None:
+        dead.append(DeadLetter.model_validate_json(record.value))
+
+    @broker.subscriber(settings.triaged_topic, decoder=raw_records)
+    async def on_triaged(record: Any) -> None:
+        triaged.append(TriagedIssue.model_validate_json(record.value))
+
+    async with TestKafkaBroker(broker):
+        service = _Service(
+            settings,
+            broker,
+            TriageMetrics(registry),
+            committer,
+            store=store,
+            hints=NoHints(),
+            clock=lambda: NOW,
+        )
+        async with service.lifespan():
+            try:
+                for batch in batches:
+                    await service.on_reports(batch)
+            finally:
+                await service.drain()
+        await committer.close()
+    return consumer, dead, triaged, registry
+
+
+def _records(reports: Sequence[NormalizedReport], first: int = 0) -> list[_Record]:
+    return [_Record(first + i, report.model_dump_json().encode()) for i, report in enumerate(reports)]
+
+
+@pytest.mark.parametrize("overlap", [False, True], ids=["in turn", "overlapped"])
+async def test_a_report_whose_write_the_database_refuses_is_dead_lettered_and_its_batch_stored(
+    overlap: bool,
+) -> None:
+    # A write refused for a reason no check before it knows would be refused on every delivery: the
+    # batch is written report by report instead, and only the one at fault is dead-lettered.
+    reports = [make_report(minutes=i) for i in range(5)]
+    store = _Refusing(refused=reports[1].event_id)
+    batches = [_records(reports[:3]), _records(reports[3:], first=3)]  # the second on top of the first
+
+    consumer, dead, triaged, registry = await _handle_batches(store, batches, overlap=overlap)
+
+    assert [(d.error_class, d.offset) for d in dead] == [(ErrorClass.PROCESSING_ERROR, 1)]
+    assert "InvalidParameterValueError: refused by a trigger" in dead[0].reason
+    assert NormalizedReport.model_validate_json(dead[0].original) == reports[1], "kept whole, to replay"
+    assert sorted(store.reports) == sorted(r.event_id for i, r in enumerate(reports) if i != 1)
+    assert [s.occurrences for s in store.issues.values()] == [4], "each stored report counted once"
+    # The same decisions as the good reports triaged and written one at a time.
+    good = [record for batch in batches for record in batch if record.offset != 1]
+    _, _, alone, _ = await _handle_batches(FakeIssueStore(), [[record] for record in good], overlap=False)
+    assert [(d.decision, d.severity, d.occurrences) for d in triaged] == [
+        (d.decision, d.severity, d.occurrences) for d in alone
+    ]
+    assert triaged[0].decision is Decision.CREATED
+    assert consumer.committed == {TopicPartition(TriageSettings().normalized_topic, 0): 5}
+    assert registry.get_sample_value("hypercare_triage_batches_split_total") == 1
+    if overlap:  # the second batch was triaged on top of the first as decided, not as written
+        assert registry.get_sample_value("hypercare_triage_overlap_redone_total", {"why": "retriaged"}) == 1
+
+
+async def test_a_lost_connection_while_writing_report_by_report_fetches_the_batch_again() -> None:
+    # Only a defect is the report's fault: a failure of the surroundings leaves the batch to be fetched
+    # again, and the reports written by then are skipped the next time.
+    reports = [make_report(minutes=i) for i in range(3)]
+    store = _Refusing(refused=reports[2].event_id, lost_from=3)  # the batch, the first report, then lost
+
+    with pytest.raises(ConnectionResetError):
+        await _handle_batches(store, [_records(reports)], overlap=False)
+
+    assert list(store.reports) == [reports[0].event_id]

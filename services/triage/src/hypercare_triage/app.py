@@ -93,6 +93,7 @@ def _record_batch(metrics: TriageMetrics, outcome: Outcome, consumed: Sequence[s
     metrics.count_consumed(consumed)
     metrics.reports_skipped.inc(outcome.skipped)
     metrics.stale_reads.inc(outcome.stale_reads)
+    metrics.batches_split.inc(outcome.split)
     metrics.overlap_redone.labels("retriaged").inc(outcome.retriaged)
     for rule, count in Counter(link.rule.value for link in outcome.result.report_links).items():
         metrics.reports_merged.labels(rule).inc(count)

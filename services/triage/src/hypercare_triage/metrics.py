@@ -56,6 +56,12 @@ class TriageMetrics(PipelineMetrics):
             ["why"],
             registry=registry,
         )
+        self.batches_split = Counter(
+            "hypercare_triage_batches_split_total",
+            "Batches whose write failed with a defect (a value the database refused, say) and whose reports"
+            " were then written one by one, the one at fault dead-lettered.",
+            registry=registry,
+        )
         self.records_taken = Counter(
             "hypercare_triage_records_taken_total",
             "Records taken from the consumer while a batch was written in turn, and triaged as the next"

@@ -21,12 +21,13 @@ from hypercare_domain.triage import (
     BatchResult,
     FailedReport,
     IssueState,
+    ReportLink,
     TriagePolicies,
     release_expired,
     triage_batch,
 )
 from hypercare_domain.triage.memory import SnapshotIndex
-from hypercare_runtime.deadletter import NUL_REASON, dead_letter, holds_nul, record_dead_letter
+from hypercare_runtime.deadletter import NUL_REASON, dead_letter, holds_nul, is_defect, record_dead_letter
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, propagate, trace_id_of
 from hypercare_store.ports import (
@@ -108,13 +109,23 @@ def parse_records(records: Sequence[RawRecord], *, service: str) -> Parsed:
 
 def _failed_letter(failed: FailedReport, item: Incoming) -> DeadLetter:
     """The dead letter of a report triage raised on, with the traceback logged."""
-    report, error = failed
-    log.error("triage.report_failed", event_id=report.event_id, error=type(error).__name__, exc_info=error)
+    return _letter(item, failed.reason, failed.error, event="triage.report_failed")
+
+
+def _refused_letter(item: Incoming, error: Exception) -> DeadLetter:
+    """The dead letter of a report whose write, alone, failed with a defect, with the traceback logged."""
+    reason = f"storing this report failed, a defect to report: {type(error).__name__}: {error}"
+    return _letter(item, reason, error, event="triage.report_refused")
+
+
+def _letter(item: Incoming, reason: str, error: Exception, *, event: str) -> DeadLetter:
+    report = item.report
+    log.error(event, event_id=report.event_id, error=type(error).__name__, exc_info=error)
     return dead_letter(
         service=SERVICE,
         raw=report.model_dump_json().encode(),
         error_class=ErrorClass.PROCESSING_ERROR,
-        reason=failed.reason,
+        reason=reason,
         topic=item.topic,
         partition=item.partition,
         offset=item.offset,
@@ -139,7 +150,10 @@ class Outcome:
     """Time spent per step, summed over attempts: hints (storing the last batches' and reading this
     one's), load, decide, save."""
     dead: list[DeadLetter] = field(default_factory=list)
-    """The reports triage failed on (a defect), left out of the write; from the batch's last triage."""
+    """The reports triage failed on (a defect), left out of the write; from the batch's last triage. After
+    a split, also the reports whose own write failed with a defect."""
+    split: bool = False
+    """The batch's write failed with a defect, and its reports were written one by one."""
 
 
 @dataclass
@@ -351,7 +365,8 @@ class TriagePipeline:
 
         A batch triaged on top of another (:meth:`decide`'s ``after``) is written after it, naming its
         transaction as seen; if that batch had to be triaged again before it was committed, this one is
-        triaged again too, against what was committed.
+        triaged again too, against what was committed. If the write fails with a defect, the batch is
+        written report by report (:meth:`_one_by_one`).
 
         Raises:
             StaleReadError: the batch kept conflicting with another instance ``max_attempts`` times.
@@ -368,6 +383,22 @@ class TriagePipeline:
                 outcome.retriaged = True
                 log.info("triage.retriaged", reports=len(decided.batch))
                 current = await self._again(decided, clock)
+        try:
+            return await self._written(decided, current, seen, clock)
+        except Exception as exc:
+            if not is_defect(exc):
+                raise
+            log.error(
+                "triage.batch_refused", reports=len(decided.batch), error=type(exc).__name__, exc_info=exc
+            )
+            return await self._one_by_one(decided, clock)
+
+    async def _written(
+        self, decided: Decided, current: Decided, seen: tuple[int, ...], clock: _StepClock
+    ) -> Outcome:
+        """Write ``current`` (``decided`` or, after a conflict, its batch triaged again), triaging it again
+        on each conflict; returns ``decided``'s outcome."""
+        outcome = decided.outcome
         for attempt in range(self._max_attempts):
             write, result = current.write, current.result
             if write is None or result is None:
@@ -393,6 +424,40 @@ class TriagePipeline:
             return outcome
         self.abandon()
         raise StaleReadError(f"batch still conflicting after {self._max_attempts} attempts")
+
+    async def _one_by_one(self, decided: Decided, clock: _StepClock) -> Outcome:
+        """After the batch's write failed with a defect (a value the store refuses for a reason no check
+        before the write knew of, say): each report read, triaged and written alone, in the batch's
+        order, and one whose own read, triage or write fails with a defect dead-lettered, so that it
+        does not hold up its partition for good. Ends like a batch triaged again: a batch triaged on top
+        of this one is triaged again too. A failure that is not a defect (a lost connection) raises, and
+        the batch is fetched again: what was written by then is skipped, what was not is written."""
+        self.abandon()
+        outcome = decided.outcome
+        outcome.split, outcome.dead, outcome.skipped = True, [], 0
+        outcome.decisions, outcome.ingested_at = [], []
+        links: list[ReportLink] = []
+        for item in decided.batch:
+            try:
+                single = await self._decide(
+                    [item], CandidateQuery.for_reports((item.report,)), Outcome(), clock, None
+                )
+                part = await self._written(single, single, (), clock)
+            except Exception as exc:
+                if not is_defect(exc):
+                    raise
+                self.abandon()  # it may hold what this report's triage taught it
+                outcome.dead.append(_refused_letter(item, exc))
+                continue
+            outcome.skipped += part.skipped
+            outcome.stale_reads += part.stale_reads
+            outcome.dead.extend(part.dead)
+            outcome.decisions.extend(part.decisions)
+            outcome.ingested_at.extend(part.ingested_at)
+            links.extend(part.result.report_links)
+        outcome.result = BatchResult(report_links=links)
+        decided.as_decided, decided.writer = False, None
+        return outcome
 
     async def _again(self, decided: Decided, clock: _StepClock) -> Decided:
         """``decided``'s batch read and triaged again, without shortcuts (the hints may be what was
