@@ -232,6 +232,41 @@ async def test_a_report_postgresql_refuses_for_a_reason_not_checked_is_dead_lett
     assert split == {(): 1.0}
 
 
+async def test_a_report_whose_stored_issue_no_longer_reads_back_is_dead_lettered_alone(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    # An issue row that fails validation (edited by hand, or written by a later version) would fail
+    # every batch that reads it, and hold up every report behind them.
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter", partitions=1)
+    settings = _settings(endpoints, names, group_id, database_url)
+    broken, fine = (
+        make_report(minutes=0),
+        make_report(minutes=1, component="search", fingerprint="search:production:slow"),
+    )
+    await _publish(kafka, names["normalized"], [broken])
+    async with running(create_app(settings)):
+        await _stored(database_url, 1, timeout=30)
+    await _fetchval(database_url, "UPDATE issues SET state = jsonb_set(state, '{severity}', '\"dire\"')")
+    later = make_report(minutes=2)  # the broken issue's fingerprint
+    await _publish(kafka, names["normalized"], [later, fine])
+    async with running(create_app(settings)):
+        await _stored(database_url, 2, timeout=30)
+        dead = await kafka.collect([names["deadletter"]], count=1, timeout=30, settle=1.0)
+        await wait_for(
+            lambda: _offset_reached(endpoints.kafka_bootstrap, group_id, 3),
+            timeout=30,
+            what="offsets committed past the report of the broken issue",
+        )
+
+    stored = await _fetch(database_url, "SELECT event_id FROM reports ORDER BY event_id")
+    assert [r["event_id"] for r in stored] == sorted([broken.event_id, fine.event_id])
+    [letter] = [DeadLetter.model_validate_json(m.value) for m in dead]
+    assert (letter.error_class, letter.offset) == (ErrorClass.PROCESSING_ERROR, 1)
+    assert "ValidationError" in letter.reason
+    assert "severity" in letter.reason
+    assert NormalizedReport.model_validate_json(letter.original) == later, "kept whole, to replay"
+
+
 async def _group_offset(bootstrap: str, group: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

@@ -766,3 +766,37 @@ async def test_a_lost_connection_while_writing_report_by_report_fetches_the_batc
         await _handle_batches(store, [_records(reports)], overlap=False)
 
     assert list(store.reports) == [reports[0].event_id]
+
+
+@dataclass
+class _Unreadable(FakeIssueStore):
+    """Its issues of fingerprint ``broken`` no longer read back, as a stored state that fails validation."""
+
+    broken: str = ""
+
+    async def load_batch(self, *, query: CandidateQuery) -> Snapshot:
+        if self.broken in query.fingerprints:
+            IssueState.model_validate_json(b'{"issue_id": "broken"}')
+        return await super().load_batch(query=query)
+
+
+@pytest.mark.parametrize("overlap", [False, True], ids=["in turn", "overlapped"])
+async def test_a_report_whose_issue_no_longer_reads_back_is_dead_lettered_and_the_others_stored(
+    overlap: bool,
+) -> None:
+    fine = [make_report(minutes=i) for i in range(4)]
+    stuck = make_report(minutes=0.5, fingerprint="checkout:production:broken")
+    store = _Unreadable(broken=stuck.fingerprint)
+    batches = [_records([fine[0], stuck, fine[1]]), _records(fine[2:], first=3)]
+
+    consumer, dead, _, registry = await _handle_batches(store, batches, overlap=overlap)
+
+    assert [(d.error_class, d.offset) for d in dead] == [(ErrorClass.PROCESSING_ERROR, 1)]
+    assert "reading or storing this report failed" in dead[0].reason
+    assert "ValidationError" in dead[0].reason
+    assert sorted(store.reports) == sorted(r.event_id for r in fine)
+    assert [s.occurrences for s in store.issues.values()] == [4], "one issue, each report counted once"
+    assert consumer.committed == {TopicPartition(TriageSettings().normalized_topic, 0): 5}
+    assert registry.get_sample_value("hypercare_triage_batches_split_total") == 1
+    if overlap:  # triaged on top of a batch that seemed to write nothing, and wrote its reports
+        assert registry.get_sample_value("hypercare_triage_overlap_redone_total", {"why": "retriaged"}) == 1

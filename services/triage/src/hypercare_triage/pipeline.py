@@ -113,8 +113,9 @@ def _failed_letter(failed: FailedReport, item: Incoming) -> DeadLetter:
 
 
 def _refused_letter(item: Incoming, error: Exception) -> DeadLetter:
-    """The dead letter of a report whose write, alone, failed with a defect, with the traceback logged."""
-    reason = f"storing this report failed, a defect to report: {type(error).__name__}: {error}"
+    """The dead letter of a report whose read or write, alone, failed with a defect, with the traceback
+    logged."""
+    reason = f"reading or storing this report failed, a defect to report: {type(error).__name__}: {error}"
     return _letter(item, reason, error, event="triage.report_refused")
 
 
@@ -175,6 +176,8 @@ class Decided:
     which only the collector frees, and triage's collector runs once a minute."""
     writer: int | None = None
     """Once saved: the transaction that wrote it."""
+    unreadable: bool = False
+    """Its read or triage failed with a defect: :meth:`TriagePipeline.save` writes it report by report."""
 
 
 def _on_top_of(
@@ -266,7 +269,14 @@ class TriagePipeline:
         hints = await self._exchange_hints(keys)
         clock.lap("hints")
         query = plain.with_hints(hints) if hints else plain
-        return await self._decide(batch, query, outcome, clock, after)
+        try:
+            return await self._decide(batch, query, outcome, clock, after)
+        except Exception as exc:
+            if not is_defect(exc):
+                raise
+            # A stored issue that no longer reads back, say: every delivery would fail the same way.
+            log.error("triage.batch_unreadable", reports=len(batch), error=type(exc).__name__, exc_info=exc)
+            return Decided(batch=batch, outcome=outcome, query=query, after=after, unreadable=True)
 
     async def _decide(
         self,
@@ -365,8 +375,8 @@ class TriagePipeline:
 
         A batch triaged on top of another (:meth:`decide`'s ``after``) is written after it, naming its
         transaction as seen; if that batch had to be triaged again before it was committed, this one is
-        triaged again too, against what was committed. If the write fails with a defect, the batch is
-        written report by report (:meth:`_one_by_one`).
+        triaged again too, against what was committed. If the read, triage or write failed with a
+        defect, the batch is written report by report (:meth:`_one_by_one`).
 
         Raises:
             StaleReadError: the batch kept conflicting with another instance ``max_attempts`` times.
@@ -374,9 +384,12 @@ class TriagePipeline:
         outcome, after = decided.outcome, decided.after
         decided.after = None  # written by now: no chain of batches kept alive
         clock = _StepClock(outcome.seconds)
+        if decided.unreadable:
+            return await self._one_by_one(decided, clock)
         current, seen = decided, tuple[int, ...]()
-        # Nothing to write stays nothing: the reports of the batch beneath are stored however it is.
-        if after is not None and after.write is not None and decided.write is not None:
+        # Nothing to write stays nothing: the reports of the batch beneath are stored however it is. A
+        # batch beneath that could not be read was triaged as if it wrote nothing; it wrote its reports.
+        if after is not None and (after.write is not None or after.unreadable) and decided.write is not None:
             if after.as_decided and after.writer is not None:
                 seen = (after.writer,)
             else:  # what it was triaged on top of is not what was written
@@ -426,12 +439,14 @@ class TriagePipeline:
         raise StaleReadError(f"batch still conflicting after {self._max_attempts} attempts")
 
     async def _one_by_one(self, decided: Decided, clock: _StepClock) -> Outcome:
-        """After the batch's write failed with a defect (a value the store refuses for a reason no check
-        before the write knew of, say): each report read, triaged and written alone, in the batch's
-        order, and one whose own read, triage or write fails with a defect dead-lettered, so that it
-        does not hold up its partition for good. Ends like a batch triaged again: a batch triaged on top
-        of this one is triaged again too. A failure that is not a defect (a lost connection) raises, and
-        the batch is fetched again: what was written by then is skipped, what was not is written."""
+        """After the batch's read, triage or write failed with a defect (a value the store refuses for a
+        reason no check before the write knew of, a stored issue that no longer reads back): each report
+        read, triaged and written alone, in the batch's order, and one whose own read, triage or write
+        fails with a defect dead-lettered, so that it does not hold up its partition for good.
+
+        Ends like a batch triaged again: a batch triaged on top of this one is triaged again too. A
+        failure that is not a defect (a lost connection) raises, and the batch is fetched again: what
+        was written by then is skipped, what was not is written."""
         self.abandon()
         outcome = decided.outcome
         outcome.split, outcome.dead, outcome.skipped = True, [], 0
