@@ -2,11 +2,20 @@
 PostgreSQL could not store (a string holding U+0000), and what handling one raised."""
 
 import json
+from types import SimpleNamespace
 
 import asyncpg
 import pytest
 from aiokafka.errors import KafkaConnectionError
-from hypercare_runtime.deadletter import holds_nul, is_defect
+from hypercare_contracts import DeadLetter, ErrorClass
+from hypercare_runtime.deadletter import (
+    HEADER_NAME_MAX,
+    HEADER_VALUE_MAX,
+    HEADERS_MAX,
+    holds_nul,
+    is_defect,
+    record_dead_letter,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,3 +77,29 @@ def test_what_would_be_raised_again_on_every_delivery_is_a_defect(exc: Exception
 )
 def test_what_the_surroundings_raise_is_delivered_again(exc: Exception) -> None:
     assert not is_defect(exc)
+
+
+def test_a_dead_letter_keeps_the_headers_that_fit_and_leaves_out_the_rest() -> None:
+    record = SimpleNamespace(
+        topic="hypercare.issues.lifecycle",
+        partition=2,
+        offset=9,
+        key=b"iss-1",
+        value=b"{}",
+        headers=[
+            ("hypercare-message", b"event"),
+            ("x-huge", b"v" * (HEADER_VALUE_MAX + 1)),
+            ("n" * (HEADER_NAME_MAX + 1), b"long name"),
+            *((f"x-{i}", str(i).encode()) for i in range(HEADERS_MAX)),
+        ],
+    )
+
+    letter = record_dead_letter(
+        record, service="triage", error_class=ErrorClass.SCHEMA_VIOLATION, reason="r", trace_id=None
+    )
+
+    assert letter.original_headers["hypercare-message"] == "event"
+    assert len(letter.original_headers) == HEADERS_MAX
+    assert "x-huge" not in letter.original_headers
+    assert max(len(name) for name in letter.original_headers) <= HEADER_NAME_MAX
+    assert DeadLetter.model_validate_json(letter.model_dump_json()) == letter

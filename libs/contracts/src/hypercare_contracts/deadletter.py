@@ -44,3 +44,8 @@ class DeadLetter(Contract):
     truncated: bool = False
     failed_at: AwareDatetime
     trace_id: str | None = None
+    original_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="The original message's Kafka headers as text (at most 32, each name up to 256 and"
+        " value up to 1,024 characters; longer ones are left out), so that a redrive sends them again.",
+    )

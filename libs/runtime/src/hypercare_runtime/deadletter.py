@@ -3,6 +3,7 @@ often they were delivered (a string PostgreSQL cannot store, a defect raised on 
 
 import base64
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import asyncpg
@@ -11,6 +12,7 @@ from hypercare_contracts.deadletter import ORIGINAL_MAX_BYTES
 from hypercare_contracts.topics import HEADER_DEADLETTER_REASON
 
 from hypercare_runtime.kafka import RawRecord
+from hypercare_runtime.tracing import header_map
 
 
 def dead_letter(
@@ -25,8 +27,10 @@ def dead_letter(
     key: bytes | None,
     failed_at: datetime,
     trace_id: str | None,
+    headers: Mapping[str, str] | None = None,
 ) -> DeadLetter:
-    """A dead-letter record keeping the original bytes (bounded), where they came from and why they failed."""
+    """A dead-letter record keeping the original bytes and headers (bounded), where they came from and why
+    they failed."""
     kept = raw[:ORIGINAL_MAX_BYTES]
     try:
         original, encoding = kept.decode("utf-8"), "utf-8"
@@ -49,7 +53,25 @@ def dead_letter(
         truncated=len(raw) > len(kept),
         failed_at=failed_at,
         trace_id=trace_id,
+        original_headers=kept_headers(headers or {}),
     )
+
+
+HEADERS_MAX = 32
+HEADER_NAME_MAX = 256
+HEADER_VALUE_MAX = 1024
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers a dead letter keeps: the first :data:`HEADERS_MAX` whose name and value fit, so that
+    a producer's oversized headers cannot make the dead letter too large to publish."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        if len(kept) == HEADERS_MAX:
+            break
+        if len(name) <= HEADER_NAME_MAX and len(value) <= HEADER_VALUE_MAX:
+            kept[name] = value
+    return kept
 
 
 def record_dead_letter(
@@ -73,6 +95,7 @@ def record_dead_letter(
         key=record.key,
         failed_at=failed_at or datetime.now(UTC),
         trace_id=trace_id,
+        headers=header_map(record.headers),
     )
 
 

@@ -133,6 +133,7 @@ def _letter(item: Incoming, reason: str, error: Exception, *, event: str) -> Dea
         key=report.fingerprint.encode(),
         failed_at=datetime.now(UTC),
         trace_id=report.trace_id,
+        headers=item.headers,
     )
 
 
