@@ -28,6 +28,7 @@ from hypercare_triage.hints import RedisHints
 from hypercare_triage.settings import TriageSettings
 
 from tests.factories.raw import make_alertmanager, make_am_alert, make_feedback, make_zendesk
+from tests.support.database import REFUSED_MARK, REFUSED_MESSAGE, refuse_marked_reports
 from tests.support.environment import Endpoints
 from tests.support.kafka import KafkaTestKit, wait_for
 from tests.support.pipeline import metric_values
@@ -180,17 +181,6 @@ async def test_a_report_postgresql_cannot_store_is_dead_lettered_and_its_batch_s
     assert f'"event_id":"{bad.event_id}"' in letter.original, "kept to replay"
 
 
-_REFUSE = """
-CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'reports marked "refuse me" are not stored here' USING ERRCODE = 'check_violation';
-END $$;
-CREATE TRIGGER refuse_marked BEFORE INSERT ON reports FOR EACH ROW
-    WHEN (NEW.report ->> 'title' LIKE '%refuse me%') EXECUTE FUNCTION refuse_marked();
-"""
-"""A rule of the database that no check before the write knows of, as an operator might add one."""
-
-
 @pytest.mark.parametrize("overlap_from", [1_000_000, 1], ids=["in turn", "overlapped"])
 async def test_a_report_postgresql_refuses_for_a_reason_not_checked_is_dead_lettered_alone(
     kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str, overlap_from: int
@@ -199,16 +189,11 @@ async def test_a_report_postgresql_refuses_for_a_reason_not_checked_is_dead_lett
     # it, and nothing behind it on the partition, would ever be stored.
     names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter", partitions=1)
     good = [make_report(minutes=i) for i in range(6)]
-    bad = make_report(minutes=0.5, title="Checkout fails, refuse me")
+    bad = make_report(minutes=0.5, title=f"Checkout fails, {REFUSED_MARK}")
     settings = _settings(endpoints, names, group_id, database_url).model_copy(
         update={"batch_max_records": 4, "overlap_from": overlap_from}
     )
-    pool = await open_pool(database_url)
-    try:
-        await apply_migrations(pool)
-        await pool.execute(_REFUSE)
-    finally:
-        await pool.close()
+    await refuse_marked_reports(database_url)
     await _publish(kafka, names["normalized"], [good[0], bad, *good[1:]])  # a backlog: batches of 4
     async with running(create_app(settings)) as app:
         await _stored(database_url, len(good), timeout=30)
@@ -226,7 +211,7 @@ async def test_a_report_postgresql_refuses_for_a_reason_not_checked_is_dead_lett
     assert [r["occurrences"] for r in await _fetch(database_url, "SELECT occurrences FROM issues")] == [6]
     [letter] = [DeadLetter.model_validate_json(m.value) for m in dead]
     assert (letter.error_class, letter.offset) == (ErrorClass.PROCESSING_ERROR, 1)
-    assert 'reports marked "refuse me" are not stored here' in letter.reason
+    assert REFUSED_MESSAGE in letter.reason
     assert NormalizedReport.model_validate_json(letter.original) == bad, "kept whole, to replay"
     assert _decisions(out)[0].decision is Decision.CREATED
     assert split == {(): 1.0}

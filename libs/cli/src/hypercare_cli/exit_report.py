@@ -25,6 +25,8 @@ from hypercare_runtime.db import open_pool
 from hypercare_runtime.settings import ServiceSettings
 from hypercare_store.exit_facts import gather_exit_facts
 
+from hypercare_cli.arguments import aware_datetime
+
 EXIT_READY = 0
 EXIT_NOT_READY = 1
 EXIT_ERROR = 2
@@ -54,7 +56,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     parser.add_argument(
         "--as-of",
-        type=_aware_datetime,
+        type=aware_datetime,
         default=None,
         help="evaluate as of this ISO 8601 instant with a time zone (default: now)",
     )
@@ -127,10 +129,3 @@ def _format(result: CriterionResult, number: float, *, signed: bool = True) -> s
 def _fail(message: str) -> int:
     print(f"hypercare exit-report: {message}", file=sys.stderr)
     return EXIT_ERROR
-
-
-def _aware_datetime(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +00:00)")
-    return value

@@ -1,4 +1,5 @@
-"""The ``hypercare`` command: offline triage replay, the launch-day demo, and the exit report."""
+"""The ``hypercare`` command: offline triage replay, the launch-day demo, the exit report, and the dead
+letters."""
 
 import argparse
 import importlib
@@ -7,7 +8,12 @@ from collections.abc import Sequence
 
 # Each subcommand lives in its own module exposing ``register(subparsers)``; they are imported only when
 # the command line is parsed, so ``hypercare --help`` stays fast and needs no server.
-_COMMANDS = ("hypercare_cli.replay", "hypercare_cli.demo", "hypercare_cli.exit_report")
+_COMMANDS = (
+    "hypercare_cli.replay",
+    "hypercare_cli.demo",
+    "hypercare_cli.exit_report",
+    "hypercare_cli.dead_letters",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
