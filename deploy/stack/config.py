@@ -44,6 +44,10 @@ SERVICES_READY_SECONDS = 180.0
 # Topics get 6 partitions (the broker's num.partitions) unless listed here or given as "name N" in topics.txt.
 PARTITION_OVERRIDES = {"hypercare.notifications": 3, "hypercare.deadletter": 3}
 DEFAULT_PARTITIONS = 6
+# Topic settings given at creation. Dead letters wait for a person to fix their cause and redrive them
+# (`hypercare dead-letters`): they are kept 90 days, not the broker's 7, so that a launch's hypercare weeks
+# lose none. An existing topic keeps its settings (kafka-configs.sh --alter changes them).
+TOPIC_CONFIGS = {"hypercare.deadletter": {"retention.ms": str(90 * 24 * 3600 * 1000)}}
 # Health ports of the services the Procfile starts (each serves /healthz, /readyz, /metrics).
 SERVICE_HEALTH_PORTS = {"gateway": 8080, "sla": 8081, "normalizer": 9101, "triage": 9102, "notifier": 9104}
 

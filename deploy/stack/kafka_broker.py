@@ -24,6 +24,7 @@ from deploy.stack.config import (
     LOGS,
     PARTITION_OVERRIDES,
     STACK,
+    TOPIC_CONFIGS,
     TOPICS_FILE,
     Kafka,
     StackError,
@@ -189,9 +190,15 @@ def ensure_topics(kafka: Kafka, meta: dict[str, int] | None = None) -> None:
     while pending or running:
         while pending and len(running) < max(2, min(4, os.cpu_count() or 2)):
             name, parts = pending.pop(0)
+            settings = [
+                arg
+                for key, value in TOPIC_CONFIGS.get(name, {}).items()
+                for arg in ("--config", f"{key}={value}")
+            ]
             cmd = java_cmd(
                 "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", kafka.bootstrap, "--create",
                 "--if-not-exists", "--topic", name, "--partitions", str(parts), "--replication-factor", "1",
+                *settings,
             )  # fmt: skip
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
