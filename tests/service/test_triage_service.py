@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from hypercare_contracts import (
     Via,
 )
 from hypercare_contracts.topics import HEADER_INGESTED_AT, HEADER_TRACE_ID
-from hypercare_domain.triage import AuditEntry, IssueState, Step, decide
+from hypercare_domain.triage import AuditEntry, IssueState, Step, decide, triage_batch
 from hypercare_domain.triage import batch as batch_module
 from hypercare_runtime.kafka import OffsetCommitter, raw_records
 from hypercare_runtime.tracing import header_map
@@ -38,6 +39,7 @@ from hypercare_store.ports import (
     StaleReadError,
     StoredReport,
 )
+from hypercare_triage import pipeline as pipeline_module
 from hypercare_triage.app import BatchAbandonedError, _Service, create_app
 from hypercare_triage.hints import NoHints
 from hypercare_triage.metrics import TriageMetrics
@@ -766,6 +768,30 @@ async def test_a_lost_connection_while_writing_report_by_report_fetches_the_batc
         await _handle_batches(store, [_records(reports)], overlap=False)
 
     assert list(store.reports) == [reports[0].event_id]
+
+
+async def test_a_batch_written_report_by_report_is_triaged_on_the_worker_while_the_next_may_be(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Overlapped, the next batch is triaged on the worker thread while this one is written: were this
+    # one's reports triaged again on the loop's thread meanwhile, two threads would use the candidate
+    # index at once.
+    threads: list[str] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return triage_batch(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "triage_batch", recording)
+    reports = [make_report(minutes=i) for i in range(5)]
+    store = _Refusing(refused=reports[1].event_id)
+    batches = [_records(reports[:3]), _records(reports[3:], first=3)]
+
+    await _handle_batches(store, batches, overlap=True)
+
+    assert threads[0] == "MainThread", "nothing in flight: the first batch on the loop's thread"
+    assert len(threads) >= 5, "the first batch, its three reports alone, the second batch"
+    assert all(name.startswith("triage") for name in threads[1:]), threads
 
 
 @dataclass

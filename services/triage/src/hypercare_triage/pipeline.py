@@ -153,9 +153,9 @@ class Outcome:
     one's), load, decide, save."""
     dead: list[DeadLetter] = field(default_factory=list)
     """The reports triage failed on (a defect), left out of the write; from the batch's last triage. After
-    a split, also the reports whose own write failed with a defect."""
+    a split, also the reports whose own read or write failed with a defect."""
     split: bool = False
-    """The batch's write failed with a defect, and its reports were written one by one."""
+    """The batch's read, triage or write failed with a defect, and its reports were written one by one."""
 
 
 @dataclass
@@ -286,7 +286,12 @@ class TriagePipeline:
         outcome: Outcome,
         clock: _StepClock,
         after: Decided | None,
+        *,
+        on_worker: bool = False,
     ) -> Decided:
+        """Read and triage ``batch``; on the worker thread when ``after`` is given or ``on_worker`` is
+        set (a batch triaged again while it is written, when the next batch may be triaged on the worker
+        meanwhile: the one thread keeps the two from using the candidate index at once)."""
         snapshot = await self._store.load_batch(query=query)
         clock.lap("load")
         known, issues = snapshot.known_event_ids, snapshot.issues
@@ -299,7 +304,7 @@ class TriagePipeline:
         work = partial(
             self._triage, batch, fresh, issues=issues, token=snapshot.token, query=query, outcome=outcome
         )
-        if after is None:
+        if after is None and not on_worker:
             # Nothing is being written: triaged on the loop's own thread. A hand-off to the worker would
             # cost two thread switches, and the loop would wait for the GIL (up to the interpreter's 5 ms
             # switch interval) whenever Kafka woke it meanwhile: at 1,000 reports/s that doubled p99.
@@ -455,9 +460,8 @@ class TriagePipeline:
         links: list[ReportLink] = []
         for item in decided.batch:
             try:
-                single = await self._decide(
-                    [item], CandidateQuery.for_reports((item.report,)), Outcome(), clock, None
-                )
+                query = CandidateQuery.for_reports((item.report,))
+                single = await self._decide([item], query, Outcome(), clock, None, on_worker=True)
                 part = await self._written(single, single, (), clock)
             except Exception as exc:
                 if not is_defect(exc):
@@ -479,7 +483,9 @@ class TriagePipeline:
         """``decided``'s batch read and triaged again, without shortcuts (the hints may be what was
         stale) and with an index started over (it holds what was not written)."""
         self.abandon()
-        return await self._decide(decided.batch, decided.query.full(), decided.outcome, clock, None)
+        return await self._decide(
+            decided.batch, decided.query.full(), decided.outcome, clock, None, on_worker=True
+        )
 
     def abandon(self) -> None:
         """Forget what batches decided but never written taught the candidate index."""
