@@ -352,6 +352,28 @@ async def test_an_unexpected_error_in_the_timer_does_not_stop_it() -> None:
         await asyncio.wait_for(third_tick.wait(), timeout=5)  # the timer went on after the failing tick
 
 
+def _bare_service(
+    settings: TriageSettings,
+    broker: KafkaBroker,
+    committer: OffsetCommitter,
+    store: FakeIssueStore,
+    registry: CollectorRegistry | None = None,
+    *,
+    consumer: Any = None,
+) -> _Service:
+    """The service's handlers without FastStream's subscriber: batches are handed to ``on_reports``."""
+    return _Service(
+        settings,
+        broker,
+        TriageMetrics(registry or CollectorRegistry()),
+        committer,
+        store=store,
+        hints=NoHints(),
+        clock=lambda: NOW,
+        consumer=lambda: consumer,
+    )
+
+
 @dataclass
 class _Record:
     """A consumer record of partition 0 of the normalized topic."""
@@ -407,15 +429,7 @@ async def test_a_batch_handled_during_shutdown_after_a_failed_write_is_fetched_a
     broker = KafkaBroker()
     records = [_Record(offset, make_report(minutes=offset).model_dump_json().encode()) for offset in range(3)]
     async with TestKafkaBroker(broker):
-        service = _Service(
-            settings,
-            broker,
-            TriageMetrics(CollectorRegistry()),
-            committer,
-            store=store,
-            hints=NoHints(),
-            clock=lambda: NOW,
-        )
+        service = _bare_service(settings, broker, committer, store)
         async with service.lifespan():
             await service.on_reports(records[:2])  # written in the background; the write hangs
             draining = asyncio.create_task(service.drain())
@@ -592,16 +606,7 @@ async def _handle_with_taking(
     registry = CollectorRegistry()
     broker = KafkaBroker()
     async with TestKafkaBroker(broker):
-        service = _Service(
-            settings,
-            broker,
-            TriageMetrics(registry),
-            committer,
-            store=store,
-            hints=NoHints(),
-            clock=lambda: NOW,
-            consumer=lambda: fake,
-        )
+        service = _bare_service(settings, broker, committer, store, registry, consumer=fake)
         async with service.lifespan():
             if draining:
                 await service.drain()
@@ -705,15 +710,7 @@ async def _handle_batches(
         triaged.append(TriagedIssue.model_validate_json(record.value))
 
     async with TestKafkaBroker(broker):
-        service = _Service(
-            settings,
-            broker,
-            TriageMetrics(registry),
-            committer,
-            store=store,
-            hints=NoHints(),
-            clock=lambda: NOW,
-        )
+        service = _bare_service(settings, broker, committer, store, registry)
         async with service.lifespan():
             try:
                 for batch in batches:
