@@ -2,10 +2,12 @@
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from hypercare_contracts import DeadLetter, ErrorClass, NormalizedReport, ReportAction
 from hypercare_contracts.topics import HEADER_TRACE_ID
 from hypercare_normalizer.app import create_app
@@ -131,6 +133,10 @@ BAD_INPUTS: list[tuple[str, bytes, ErrorClass]] = [
     ("tickets", _deep(10_000), ErrorClass.TOO_DEEP),
     ("social", b"\xff\xfe\x00bad utf-8", ErrorClass.INVALID_ENCODING),
     ("social", b"", ErrorClass.INVALID_JSON),
+    # Half a UTF-16 pair parses, but no output made from it can be written as UTF-8: before, the batch's
+    # publish failed on every delivery.
+    ("feedback", json.dumps(make_feedback(extra="\ud800")).encode(), ErrorClass.INVALID_ENCODING),
+    ("feedback", json.dumps(make_feedback()).encode()[:-1] + b', "weight": 1e400}', ErrorClass.INVALID_JSON),
 ]
 
 
@@ -165,10 +171,49 @@ async def test_bad_input_goes_to_the_dead_letter_topic_and_nothing_is_lost(
     oversize = next(r for r in records if r.error_class is ErrorClass.OVERSIZE)
     assert oversize.original_size > 70 * 1024
     assert oversize.truncated
-    binary = next(r for r in records if r.error_class is ErrorClass.INVALID_ENCODING)
+    binary = next(
+        r
+        for r in records
+        if r.error_class is ErrorClass.INVALID_ENCODING and r.source_topic == names["social"]
+    )
     assert binary.original_encoding == "base64"
     # in = out + dead: every input message is accounted for.
     assert len(good_before) + len(good_after) + len(BAD_INPUTS) == len(out) + len(records)
+
+
+async def test_headers_without_a_value_or_with_an_unusable_trace_id_lose_nothing(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str
+) -> None:
+    # A header without a value is allowed by Kafka, and a header value need not be UTF-8; FastStream's
+    # parsing of either failed the batch before the handler ran, and the next batch committed past it:
+    # its messages were lost without a trace. A trace id holding NUL was copied into the report, which
+    # PostgreSQL then refused downstream.
+    app, names = await _normalizer(kafka, endpoints, group_id)
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        async with running(app):
+            await producer.send_and_wait(
+                names["feedback"],
+                json.dumps(make_feedback(id="fb-odd-headers")).encode(),
+                headers=[("x-empty", None), (HEADER_TRACE_ID, b"ab\x00cd")],
+            )
+            await producer.send_and_wait(
+                names["feedback"],
+                json.dumps(make_feedback(id="fb-latin1-header")).encode(),
+                headers=[("x-source", b"caf\xe9")],  # not UTF-8
+            )
+            await kafka.send(names["feedback"], make_feedback(id="fb-after"))
+            out = await kafka.collect([names["normalized"]], count=3, timeout=30, settle=1.0)
+    finally:
+        await producer.stop()
+
+    reports = {NormalizedReport.model_validate_json(m.value).event_id: m for m in out}
+    assert set(reports) == {"feedback:fb-odd-headers", "feedback:fb-latin1-header", "feedback:fb-after"}
+    odd = reports["feedback:fb-odd-headers"]
+    trace_id = NormalizedReport.model_validate_json(odd.value).trace_id
+    assert re.fullmatch("[0-9a-f]{32}", trace_id), "derived from the record's position instead"
+    assert odd.headers[HEADER_TRACE_ID] == trace_id
 
 
 async def test_kcat_publishing_each_shape_yields_reports(

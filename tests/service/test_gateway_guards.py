@@ -264,3 +264,45 @@ async def test_unknown_routes_answer_json_errors(method: str, path: str, status:
     async with in_memory_gateway(make_settings()) as gw:
         response = await gw.client.request(method, path)
     assert_error(response, status, error)
+
+
+def _trigger_without_key(**details: Any) -> bytes:
+    event = make_pagerduty()
+    del event["dedup_key"]
+    event["payload"]["custom_details"].update(details)
+    return json.dumps(event).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        # 1e400 parsed as infinity and was written back as Infinity, which the normalizer refused.
+        (_trigger_without_key(region=1.0).replace(b"1.0", b"1e400"), "invalid_json"),
+        # Half a surrogate pair could not be written back as UTF-8: a 500.
+        (_trigger_without_key(note="\ud800"), "invalid_encoding"),
+    ],
+    ids=["number beyond a float", "lone surrogate"],
+)
+async def test_a_pagerduty_trigger_whose_rewrite_would_fail_downstream_is_400(
+    body: bytes, error: str
+) -> None:
+    async with in_memory_gateway(make_settings()) as gw:
+        response = await gw.client.post(
+            "/v1/alerts/pagerduty", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert gw.published == []
+    assert_error(response, 400, error)
+
+
+async def test_a_pagerduty_trigger_over_the_limit_once_its_dedup_key_is_added_is_413() -> None:
+    # The gateway adds the dedup key it answers with; the normalizer, with the same limit, would have
+    # dead-lettered the rewritten body as oversize after the sender was told 202.
+    body = _trigger_without_key(note="x")
+    padded = _trigger_without_key(note="x" * (1000 - len(body) + 1))
+    assert len(padded) == 1000
+    async with in_memory_gateway(make_settings(gateway_max_body_bytes=1000)) as gw:
+        response = await gw.client.post(
+            "/v1/alerts/pagerduty", content=padded, headers={"Content-Type": "application/json"}
+        )
+        assert gw.published == []
+    assert_error(response, 413, "oversize")

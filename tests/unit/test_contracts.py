@@ -1,14 +1,27 @@
 """The message contracts: topic names, versions, and what other tools rely on."""
 
 import inspect
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import hypercare_contracts
 import pytest
-from hypercare_contracts import Contract, LifecycleAction, LifecycleCommand, NormalizedReport, topics
-from hypercare_contracts.common import KEY_MAX
+from hypercare_contracts import (
+    Contract,
+    LifecycleAction,
+    LifecycleCommand,
+    NormalizedReport,
+    Severity,
+    SlaEvent,
+    SlaEventKind,
+    SlaTarget,
+    topics,
+)
+from hypercare_contracts.common import COUNT_MAX, INT32_MAX, KEY_MAX
 from pydantic import ValidationError
 
+from tests.factories.sla import make_triaged
 from tests.unit.triage_factories import make_report
 
 pytestmark = pytest.mark.unit
@@ -105,3 +118,54 @@ def test_committed_asyncapi_document_is_up_to_date() -> None:
     assert committed == render(), (
         "regenerate: uv run python -m hypercare_contracts.asyncapi docs/asyncapi.json"
     )
+
+
+@pytest.mark.parametrize(
+    ("model", "change", "field"),
+    [
+        ("triaged", {"version": INT32_MAX + 1}, "version"),
+        ("triaged", {"first_seen": "0001-01-01T00:00:00+05:00"}, "first_seen"),
+        (
+            "triaged",
+            {"route": {"name": "r" * (KEY_MAX + 1), "team": "t", "escalation_policy": "p", "channels": []}},
+            "route",
+        ),
+        ("sla", {"escalation_step": INT32_MAX + 1}, "escalation_step"),
+        ("sla", {"due_at": "0001-01-01T00:00:00+05:00"}, "due_at"),
+        ("sla", {"route": "r" * (KEY_MAX + 1)}, "route"),
+        ("normalized", {"signals": {"users_affected": COUNT_MAX + 1}}, "users_affected"),
+        ("normalized", {"reporter": {"kind": "customer", "followers": COUNT_MAX + 1}}, "followers"),
+    ],
+)
+def test_numbers_and_instants_the_services_store_or_compute_with_are_bounded(
+    model: str, change: dict[str, Any], field: str
+) -> None:
+    # Each one, accepted, made a consumer fail on every delivery: PostgreSQL's integer refused a
+    # version or step, a date at the end of the calendar overflowed when rendered, a count overflowed
+    # scoring's logarithms, a route name outgrew an index entry.
+    examples: dict[str, Contract] = {
+        "triaged": make_triaged(),
+        "sla": _SLA_EVENT,
+        "normalized": make_report(),
+    }
+    example = examples[model]
+    fields = example.model_dump(mode="json")
+    for name, value in change.items():
+        fields[name] = {**fields[name], **value} if isinstance(value, dict) and name != "route" else value
+    with pytest.raises(ValidationError, match=field):
+        type(example).model_validate(fields)
+    assert type(example).model_validate(example.model_dump(mode="json")) == example, "the example is valid"
+
+
+_SLA_EVENT = SlaEvent(
+    event_id="sla-1",
+    kind=SlaEventKind.BREACHED,
+    issue_id="iss-1",
+    severity=Severity.HIGH,
+    route="payments",
+    target=SlaTarget.RESPONSE,
+    due_at=datetime(2026, 6, 4, 12, 15, tzinfo=UTC),
+    emitted_at=datetime(2026, 6, 4, 12, 15, tzinfo=UTC),
+    business_elapsed_seconds=900,
+    policy="payments-p1",
+)

@@ -5,9 +5,10 @@ from typing import Any
 
 import pytest
 from hypercare_contracts import NormalizedReport, ReportAction, ReporterKind, SourceFormat
-from hypercare_contracts.common import KEY_MAX
+from hypercare_contracts.common import COUNT_MAX, KEY_MAX
 from hypercare_contracts.normalized import TEXT_MAX, TITLE_MAX
 from hypercare_domain.normalize import fingerprint_alert, normalize
+from hypercare_domain.normalize.context import count_of
 
 from tests.factories.policy import shipped_component_map
 from tests.factories.raw import make_alertmanager, make_am_alert, make_grafana, make_pagerduty
@@ -288,3 +289,24 @@ def test_an_over_long_alert_fingerprint_is_kept_as_a_hash_that_still_names_its_s
     assert other.references["alertmanager_fingerprint"] != kept
     short = one(make_alertmanager(alerts=[make_am_alert(fingerprint="a3f9c2d1e4b5a6c7")]))
     assert short.references["alertmanager_fingerprint"] == "a3f9c2d1e4b5a6c7", "as it came"
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [
+        ("12", 12),
+        (" 7 ", 7),
+        ("²", None),  # a digit to str.isdigit(), not to int()
+        ("٣", None),  # an Arabic-Indic digit: not a count a label would carry
+        ("9" * 5000, COUNT_MAX),  # beyond any real count, and slow for int()
+        ("0" * 30 + "5", 5),
+        (10**30, COUNT_MAX),
+        (-1, None),
+        (True, None),
+    ],
+)
+def test_a_count_from_a_label_is_ascii_digits_and_at_most_a_trillion(
+    value: object, count: int | None
+) -> None:
+    # Past a float's range, scoring's logarithm of it overflowed in triage.
+    assert count_of(value) == count

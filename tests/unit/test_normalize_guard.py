@@ -31,6 +31,11 @@ LIMITS = InputLimits()
         pytest.param(b'{"text": "caf\xc3"}', ErrorClass.INVALID_ENCODING, "UTF-8", id="cut-utf8"),
         pytest.param(b'{"text": "a\x00b"}', ErrorClass.CONTROL_CHARACTERS, "U+0000", id="raw-nul"),
         pytest.param(b'{"text": "a\x1bb"}', ErrorClass.CONTROL_CHARACTERS, "U+001B", id="raw-escape"),
+        pytest.param(b'{"n": 1e400}', ErrorClass.INVALID_JSON, "beyond the range", id="number-beyond-float"),
+        pytest.param(b'{"n": -2.5E+999}', ErrorClass.INVALID_JSON, "beyond the range", id="negative-beyond"),
+        pytest.param(b'{"x": "\\ud800"}', ErrorClass.INVALID_ENCODING, "surrogate", id="lone-high-surrogate"),
+        pytest.param(b'{"x": ["\\uDC00"]}', ErrorClass.INVALID_ENCODING, "x.0", id="lone-low-surrogate"),
+        pytest.param(b'{"\\ud800": 1}', ErrorClass.INVALID_ENCODING, "surrogate", id="surrogate-in-a-key"),
     ],
 )
 def test_bad_bodies_are_rejected_with_their_class(
@@ -111,3 +116,10 @@ def test_a_large_valid_body_decodes_quickly() -> None:
     decoded = decode_payload(raw, LIMITS)
     assert len(decoded["items"]) == 3000
     assert time.perf_counter() - started < 0.5
+
+
+def test_an_escaped_surrogate_pair_is_one_character_and_a_tiny_number_is_zero() -> None:
+    assert decode_payload(b'{"text": "\\ud83d\\ude00 works", "n": 1e-400}', LIMITS) == {
+        "text": "\U0001f600 works",
+        "n": 0.0,
+    }

@@ -2,6 +2,7 @@
 PostgreSQL could not store (a string holding U+0000), and what handling one raised."""
 
 import json
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import asyncpg
@@ -12,6 +13,8 @@ from hypercare_runtime.deadletter import (
     HEADER_NAME_MAX,
     HEADER_VALUE_MAX,
     HEADERS_MAX,
+    KEY_KEPT_BYTES,
+    dead_letter,
     holds_nul,
     is_defect,
     record_dead_letter,
@@ -103,3 +106,23 @@ def test_a_dead_letter_keeps_the_headers_that_fit_and_leaves_out_the_rest() -> N
     assert "x-huge" not in letter.original_headers
     assert max(len(name) for name in letter.original_headers) <= HEADER_NAME_MAX
     assert DeadLetter.model_validate_json(letter.model_dump_json()) == letter
+
+
+def test_a_reason_holding_half_a_surrogate_pair_still_makes_a_dead_letter_kafka_can_carry() -> None:
+    letter = dead_letter(
+        service="normalizer",
+        raw=b"{}",
+        error_class=ErrorClass.UNKNOWN_FORMAT,
+        reason="keys seen: \ud800",
+        topic="t",
+        partition=0,
+        offset=1,
+        key=b"k" * 300_000,
+        failed_at=datetime(2026, 6, 4, tzinfo=UTC),
+        trace_id=None,
+    )
+
+    encoded = letter.model_dump_json().encode()  # raised before: surrogates not allowed
+    assert "\\ud800" in letter.reason
+    assert letter.key == "k" * KEY_KEPT_BYTES, "a huge key would make the dead letter too large for Kafka"
+    assert len(encoded) < 10_000

@@ -14,6 +14,15 @@ message was delivered again."""
 
 Key = Annotated[str, Field(max_length=KEY_MAX)]
 
+INT32_MAX = 2**31 - 1
+"""The largest value of PostgreSQL's ``integer``, the type of the versions and steps the services store."""
+Int32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+COUNT_MAX = 10**12
+"""The largest count a report may carry (followers, engagement, users affected): a trillion, far above
+any real one, and far below where scoring's logarithms of it would overflow a float."""
+Count = Annotated[int, Field(ge=0, le=COUNT_MAX)]
+
 INSTANT_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 INSTANT_MAX = datetime(2200, 1, 1, tzinfo=UTC)
 Instant = Annotated[AwareDatetime, Field(ge=INSTANT_MIN, lt=INSTANT_MAX)]

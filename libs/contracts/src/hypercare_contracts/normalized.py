@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from hypercare_contracts.common import Contract, Instant, Key, Source, SourceFormat
+from hypercare_contracts.common import Contract, Count, Instant, Key, Source, SourceFormat
 
 TITLE_MAX = 200
 TEXT_MAX = 4000
@@ -45,7 +45,7 @@ class Reporter(Contract):
     id: str | None = None
     kind: ReporterKind
     tier: Tier | None = None
-    followers: int | None = Field(default=None, ge=0)
+    followers: Count | None = None
     verified: bool = False
 
 
@@ -57,8 +57,8 @@ class Signals(Contract):
     alert_severity: str | None = None
     status: str | None = None
     category: str | None = None
-    engagement: int | None = Field(default=None, ge=0)
-    users_affected: int | None = Field(default=None, ge=0)
+    engagement: Count | None = None
+    users_affected: Count | None = None
     revenue_at_risk: float | None = Field(default=None, ge=0)
 
 

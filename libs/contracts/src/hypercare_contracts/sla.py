@@ -3,9 +3,9 @@
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from hypercare_contracts.common import Contract, Key, Severity
+from hypercare_contracts.common import Contract, Instant, Int32, Key, Severity
 
 
 class SlaTarget(StrEnum):
@@ -33,13 +33,13 @@ class SlaEvent(Contract):
     kind: SlaEventKind
     issue_id: Key
     severity: Severity
-    route: str
+    route: Key
     target: SlaTarget | None = None
-    due_at: AwareDatetime = Field(description="The exact instant the milestone falls due.")
-    emitted_at: AwareDatetime
+    due_at: Instant = Field(description="The exact instant the milestone falls due.")
+    emitted_at: Instant
     business_elapsed_seconds: float = Field(ge=0)
     target_seconds: float | None = Field(default=None, ge=0)
     policy: str
-    escalation_step: int | None = Field(default=None, ge=0)
-    escalation_target: str | None = None
+    escalation_step: Int32 | None = None
+    escalation_target: Key | None = None
     late: bool = Field(default=False, description="Emitted after its due time (e.g. after a restart).")

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from hypercare_contracts.common import Contract, Key, ScoreItem, Severity, Source
+from hypercare_contracts.common import Contract, Instant, Int32, Key, ScoreItem, Severity, Source
 from hypercare_contracts.normalized import ReportAction
 
 
@@ -61,9 +61,9 @@ class ReportSummary(Contract):
 class Route(Contract):
     """The owning team and how it is reached."""
 
-    name: str
-    team: str
-    escalation_policy: str
+    name: Key
+    team: Key
+    escalation_policy: Key
     channels: list[str]
 
 
@@ -74,7 +74,7 @@ class TriagedIssue(Contract):
     decision_id: Key = Field(description="Unique per (issue, version); the notifier's idempotency anchor.")
     decision: Decision
     issue_id: Key
-    version: int = Field(ge=1)
+    version: Int32 = Field(ge=1)
     title: str
     component: Key
     environment: Key
@@ -89,8 +89,8 @@ class TriagedIssue(Contract):
     flap_count: int = Field(default=0, ge=0)
     merged_by: MergeRule
     sources: list[Source]
-    first_seen: AwareDatetime
-    last_seen: AwareDatetime
+    first_seen: Instant
+    last_seen: Instant
     decided_at: AwareDatetime
     notify: bool = Field(
         description="Whether this decision should reach people (not suppressed, not a flap)."

@@ -44,9 +44,9 @@ def dead_letter(
         source_topic=topic,
         partition=partition,
         offset=offset,
-        key=key.decode("utf-8", errors="replace") if key is not None else None,
+        key=key[:KEY_KEPT_BYTES].decode("utf-8", errors="replace") if key is not None else None,
         error_class=error_class,
-        reason=reason[:2000],
+        reason=_writable(reason[:2000]),
         original=original,
         original_encoding=encoding,
         original_size=len(raw),
@@ -55,6 +55,17 @@ def dead_letter(
         trace_id=trace_id,
         original_headers=kept_headers(headers or {}),
     )
+
+
+KEY_KEPT_BYTES = 1024
+"""Bytes of the original key a dead letter keeps: a key of hundreds of kilobytes would make the dead
+letter too large for Kafka, and the dead-lettering fail on every delivery."""
+
+
+def _writable(text: str) -> str:
+    """``text`` with any lone surrogate (a JSON escape such as ``\\ud800`` that names no character)
+    written out as its escape, so that the dead letter can be encoded as UTF-8."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 HEADERS_MAX = 32

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -91,6 +92,7 @@ def create_broker(
         "max_batch_size": 256 * 1024,
         "allow_auto_create_topics": False,
         "middlewares": middlewares,
+        "parser": text_headers,
         # Per-message "received/processed" lines at DEBUG; handler exceptions still log at ERROR.
         "logger": logging.getLogger(f"hypercare.{service}.broker"),
         "log_level": logging.DEBUG,
@@ -101,6 +103,44 @@ def create_broker(
         security=_security(settings),
         **{**defaults, **options},
     )
+
+
+async def text_headers(
+    message: Any, original: Callable[[Any], Awaitable[StreamMessage[Any]]]
+) -> StreamMessage[Any]:
+    """FastStream's own parsing of a consumed record (or batch of records), after its headers were made
+    text: a header without a value (which Kafka allows) becomes empty, one that is not UTF-8 has its
+    bad bytes replaced.
+
+    FastStream decodes every header value with ``bytes.decode()`` before any handler runs. A record
+    with a header it cannot decode failed the whole batch there: a service acknowledging by hand
+    committed past it with the next batch (its records lost without a trace), one acknowledging by
+    FastStream was handed it again for good. Records whose headers are all ASCII, nearly all, pass as
+    they are.
+    """
+    if isinstance(message, tuple | list):  # a batch (a list under FastStream's in-memory test broker)
+        return await original(type(message)(_with_text_headers(record) for record in message))
+    return await original(_with_text_headers(message))
+
+
+def _with_text_headers(record: Any) -> Any:
+    headers = getattr(record, "headers", None) or ()
+    if all(value is not None and value.isascii() for _, value in headers):
+        return record
+    fixed = tuple((name, _utf8(value)) for name, value in headers)
+    if not dataclasses.is_dataclass(record) or isinstance(record, type):
+        return record
+    return dataclasses.replace(record, headers=fixed)
+
+
+def _utf8(value: bytes | None) -> bytes:
+    if value is None:
+        return b""
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("utf-8", errors="replace").encode("utf-8")
+    return value
 
 
 def create_stream_broker(

@@ -1,6 +1,7 @@
 """Trace id and ingestion time carried in Kafka headers from the raw message onwards."""
 
 import hashlib
+import re
 import time
 from collections.abc import Mapping, Sequence
 
@@ -8,16 +9,23 @@ from hypercare_contracts.common import INSTANT_MAX, INSTANT_MIN
 from hypercare_contracts.topics import HEADER_INGESTED_AT, HEADER_TRACE_ID
 
 
-def header_map(headers: Sequence[tuple[str, bytes]] | None) -> dict[str, str]:
-    """Kafka's list of (name, bytes) headers as a dict of text values (last one wins)."""
-    return {name: value.decode("utf-8", errors="replace") for name, value in headers or ()}
+def header_map(headers: Sequence[tuple[str, bytes | None]] | None) -> dict[str, str]:
+    """Kafka's list of (name, bytes) headers as a dict of text values (last one wins; a header without a
+    value, which Kafka allows, is the empty text)."""
+    return {name: (value or b"").decode("utf-8", errors="replace") for name, value in headers or ()}
+
+
+_TRACE_ID = re.compile(r"[!-~]{1,64}")
+"""What a trace id taken from a header may be: 1-64 visible ASCII characters (no space, no control
+character such as NUL, which PostgreSQL refuses in text)."""
 
 
 def trace_id_of(headers: Mapping[str, str], *, topic: str, partition: int, offset: int) -> str:
-    """The trace id from the headers, or one derived from the message's position (stable on replay)."""
-    existing = headers.get(HEADER_TRACE_ID)
-    if existing:
-        return existing[:64]
+    """The trace id from the headers (its first 64 characters), or, when there is none or it is not one
+    (:data:`_TRACE_ID`), one derived from the message's position (stable on replay)."""
+    existing = headers.get(HEADER_TRACE_ID, "")[:64]
+    if _TRACE_ID.fullmatch(existing):
+        return existing
     return hashlib.sha256(f"{topic}/{partition}/{offset}".encode()).hexdigest()[:32]
 
 

@@ -148,7 +148,8 @@ def check_body(
         hint: where to post the other formats, appended to the reason of a wrong-format rejection.
 
     Raises:
-        GatewayError: 400 naming the error class and, where there is one, the field.
+        GatewayError: 400 naming the error class and, where there is one, the field; 413 when a
+            PagerDuty trigger without a dedup key would be over the limit once the key is added.
     """
     try:
         payload = decode_payload(raw, limits)
@@ -166,5 +167,9 @@ def check_body(
     if model.dedup_key is not None:
         return Checked(raw, model.dedup_key, fmt, model, model.dedup_key)
     dedup_key = pagerduty_dedup_key(model)
-    body = json.dumps({**payload, "dedup_key": dedup_key}, ensure_ascii=False, separators=(",", ":"))
-    return Checked(body.encode("utf-8"), dedup_key, fmt, model, dedup_key)
+    body = json.dumps(
+        {**payload, "dedup_key": dedup_key}, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode("utf-8")
+    if len(body) > limits.max_bytes:  # the key added: the normalizer, with the same limit, would refuse it
+        raise too_large(len(body), limits.max_bytes)
+    return Checked(body, dedup_key, fmt, model, dedup_key)

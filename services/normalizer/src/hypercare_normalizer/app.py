@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from faststream.asgi import AsgiFastStream
 from faststream.middlewares import AckPolicy
-from hypercare_contracts import DeadLetter, NormalizedReport
+from hypercare_contracts import DeadLetter
 from hypercare_domain.normalize import InputLimits, load_component_map
 from hypercare_runtime.deadletter import dead_letter_headers
 from hypercare_runtime.http import create_service_app
@@ -30,7 +30,6 @@ from hypercare_normalizer.settings import NormalizerSettings
 log = get_logger(__name__)
 
 # model_dump_json() without the str round trip: the serializer returns the same UTF-8 bytes.
-_report_json = NormalizedReport.__pydantic_serializer__.to_json
 _dead_letter_json = DeadLetter.__pydantic_serializer__.to_json
 
 
@@ -60,8 +59,11 @@ def create_app(settings: NormalizerSettings) -> AsgiFastStream:
     @subscriber
     async def on_raw(records: tuple[RawRecord, ...]) -> None:
         started = time.perf_counter()
-        outcome = normalize_batch(records, roles=roles, components=components, limits=limits, service=SERVICE)
+        # Anything raised rewinds the batch (fetched again), never lets a later batch commit past it.
         with committer.settle(records):
+            outcome = normalize_batch(
+                records, roles=roles, components=components, limits=limits, service=SERVICE
+            )
             await publish(BatchPublisher(broker), outcome, settings)
         record_batch(metrics, records, outcome, settings, started)
 
@@ -84,7 +86,7 @@ async def publish(publisher: BatchPublisher, outcome: BatchOutcome, settings: No
         report = item.report
         await publisher.add(
             settings.normalized_topic,
-            _report_json(report),
+            item.payload,
             key=report.fingerprint.encode(),
             headers=propagate(report.trace_id, item.ingested_at),
         )

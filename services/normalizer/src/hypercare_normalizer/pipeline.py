@@ -14,12 +14,17 @@ from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
 log = get_logger(__name__)
 
 
+_report_json = NormalizedReport.__pydantic_serializer__.to_json
+"""``model_dump_json()`` without the str round trip: the serializer returns the same UTF-8 bytes."""
+
+
 @dataclass(frozen=True)
 class Normalized:
-    """A report with the trace context of the raw message it came from."""
+    """A report with the trace context of the raw message it came from, and its JSON as published."""
 
     report: NormalizedReport
     ingested_at: float
+    payload: bytes
 
 
 @dataclass
@@ -46,7 +51,8 @@ def normalize_batch(
     Error policy: a :class:`Rejected` input is the sender's fault and carries its own error class; any other
     exception is a defect in this service, still dead-lettered (``processing_error``, with the exception:
     its type and message) so that one poison message never stops the partition, and logged with its
-    traceback.
+    traceback. Each report is serialized here, per record, so that one that cannot be is dead-lettered
+    too instead of failing the whole batch's publish on every delivery.
     """
     outcome = BatchOutcome()
     for record in records:
@@ -63,13 +69,14 @@ def normalize_batch(
                 components=components,
                 limits=limits,
             )
+            normalized = [Normalized(r, ingested_at, _report_json(r)) for r in reports]
         except Rejected as exc:
             error_class, reason = exc.error_class, exc.reason
         except Exception as exc:
             log.exception("normalize.defect", topic=record.topic, offset=record.offset, trace_id=trace_id)
             error_class, reason = ErrorClass.PROCESSING_ERROR, defect_reason(service, exc)
         else:
-            outcome.reports.extend(Normalized(r, ingested_at) for r in reports)
+            outcome.reports.extend(normalized)
             continue
         outcome.dead.append(
             record_dead_letter(

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from hypercare_contracts import Signals
+from hypercare_contracts.common import COUNT_MAX
 from hypercare_contracts.raw import RawModel
 
 from hypercare_domain.normalize.components import ComponentMap
@@ -53,14 +54,26 @@ def environment_of(labels: Mapping[str, str]) -> str:
 
 
 def count_of(value: object) -> int | None:
-    """A non-negative integer count from a JSON value (ints, or digit strings from label values)."""
+    """A non-negative integer count from a JSON value (ints, or ASCII digit strings from label values),
+    at most :data:`~hypercare_contracts.common.COUNT_MAX` (a larger one is taken as that)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        return capped_count(value) if value >= 0 else None
+    if isinstance(value, str):
+        digits = value.strip()
+        if digits.isascii() and digits.isdigit():  # "²" is a digit to isdigit(), not to int()
+            # int() of thousands of digits is slow: a count that long is above the cap anyway.
+            return capped_count(int(digits)) if len(digits.lstrip("0")) <= _COUNT_DIGITS else COUNT_MAX
     return None
+
+
+_COUNT_DIGITS = len(str(COUNT_MAX))
+
+
+def capped_count(value: int) -> int:
+    """``value``, or :data:`~hypercare_contracts.common.COUNT_MAX` if larger: no real count is."""
+    return min(value, COUNT_MAX)
 
 
 def extra_labels(model: RawModel) -> dict[str, str]:

@@ -5,6 +5,7 @@ parsing, bracket depth (a linear scan, no recursion) before ``json.loads``, cont
 """
 
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # The only JSON escapes that decode to a character of _CONTROL: \u0000-\u001f, \b and \f. A body without
 # any (raw control characters are refused before parsing) has none in its parsed strings either.
 _CONTROL_ESCAPE = re.compile(r"\\(?:u00[01]|[bf])")
+# The JSON escapes of a UTF-16 surrogate (U+D800-U+DFFF): a pair of them is one character, a lone one is
+# no character at all, and no UTF-8 text (so no Kafka message, PostgreSQL row or HTTP answer) can hold it.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 _JSON_KIND: dict[type, str] = {
     list: "array",
@@ -66,8 +71,17 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# What json.loads(text, parse_constant=_reject_constant) builds anew for every call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent as a float; one beyond a float's range (``1e400``) would
+    parse as infinity, which JSON cannot write back, so every output made from it would be refused."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is beyond the range of a 64-bit float")
+    return value
+
+
+# What json.loads(text, parse_constant=..., parse_float=...) builds anew for every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 _BOM = "\ufeff"
 
 
@@ -153,11 +167,13 @@ def decode_payload(raw: bytes, limits: InputLimits) -> dict[str, Any]:
             ErrorClass.INVALID_JSON,
             f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
         ) from exc
-    except ValueError as exc:  # NaN/Infinity constants and integers beyond the digit limit
+    except ValueError as exc:  # NaN/Infinity, numbers beyond a float, integers beyond the digit limit
         raise Rejected(ErrorClass.INVALID_JSON, f"body is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         kind = _JSON_KIND.get(type(value), "value")
         raise Rejected(ErrorClass.NOT_AN_OBJECT, f"body is a JSON {kind}; send one JSON object per message")
+    if _SURROGATE_ESCAPE.search(text) is not None:
+        _refuse_lone_surrogates(value)
     if _CONTROL_ESCAPE.search(text) is None:
         return value
     for path, string in _strings_with_paths(value):
@@ -169,3 +185,18 @@ def decode_payload(raw: bytes, limits: InputLimits) -> dict[str, Any]:
                 field=path or None,
             )
     return value
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    """Refuse a document whose strings hold an escape of half a UTF-16 pair (``"\\ud800"``): it parses,
+    but the text it gives cannot be written as UTF-8, so every output made from it would fail to be sent
+    (and the message would be delivered again for good)."""
+    for path, string in _strings_with_paths(value):
+        found = _SURROGATE.search(string)
+        if found is not None:
+            raise Rejected(
+                ErrorClass.INVALID_ENCODING,
+                f"{(path or '<root>').encode('utf-8', 'backslashreplace').decode()}: holds \\u"
+                f"{ord(found.group()):04x}, half of a UTF-16 surrogate pair; escape whole characters",
+                field=(path or None) and path.encode("utf-8", "backslashreplace").decode(),
+            )

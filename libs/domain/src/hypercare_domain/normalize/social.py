@@ -3,7 +3,13 @@
 from hypercare_contracts import NormalizedReport, Reporter, ReporterKind, Source, SourceFormat
 from hypercare_contracts.raw import SocialMention
 
-from hypercare_domain.normalize.context import BuildContext, as_utc, extra_labels, shared_signals
+from hypercare_domain.normalize.context import (
+    BuildContext,
+    as_utc,
+    capped_count,
+    extra_labels,
+    shared_signals,
+)
 from hypercare_domain.normalize.fingerprint import fingerprint_report
 from hypercare_domain.normalize.text import (
     clean_labels,
@@ -24,7 +30,7 @@ def social_reports(post: SocialMention, ctx: BuildContext) -> list[NormalizedRep
     text = clean_text(post.text)
     title = clean_title(first_line(post.text), f"Post on {post.platform}")
     component = ctx.components.resolve(labels={}, product_area=None, screen=None, text=text)
-    engagement = post.engagement.likes + post.engagement.reposts + post.engagement.replies
+    engagement = capped_count(post.engagement.likes + post.engagement.reposts + post.engagement.replies)
     return [
         NormalizedReport(
             event_id=f"social:{post.platform}:{id_part(post.id)}",
@@ -39,7 +45,7 @@ def social_reports(post: SocialMention, ctx: BuildContext) -> list[NormalizedRep
             reporter=Reporter(
                 id=pseudonym(post.author.handle),
                 kind=ReporterKind.SOCIAL_ACCOUNT,
-                followers=post.author.followers,
+                followers=capped_count(post.author.followers),
                 verified=post.author.verified,
             ),
             signals=shared_signals(rating=post.rating, engagement=engagement),
