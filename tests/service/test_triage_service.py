@@ -21,6 +21,7 @@ from hypercare_contracts import (
     IssueStatus,
     LifecycleAction,
     LifecycleEvent,
+    MergeRule,
     NormalizedReport,
     TriagedIssue,
     Via,
@@ -47,6 +48,7 @@ from hypercare_triage.pipeline import Incoming, TriagePipeline
 from hypercare_triage.settings import TriageSettings
 from prometheus_client import CollectorRegistry
 
+from tests.factories.sla import make_triaged
 from tests.support.kafka import wait_for
 from tests.unit.triage_factories import make_alert, make_report, shipped_policies
 
@@ -216,6 +218,41 @@ async def test_a_report_triage_fails_on_is_dead_lettered_and_the_others_stored(
     assert [d.decision for d, _, _ in h.triaged] == [Decision.CREATED]
 
 
+@dataclass
+class _OtherInstanceWritesFirst(FakeIssueStore):
+    """Its first write finds every report of the batch, ``also`` too, written by another instance."""
+
+    also: NormalizedReport | None = None
+    conflicted: bool = False
+
+    async def save_batch(self, *, write: BatchWrite) -> int:
+        if not self.conflicted and write.reports and self.also is not None:
+            self.conflicted = True
+            await super().save_batch(write=write)
+            self.reports[self.also.event_id] = StoredReport(self.also, None, MergeRule.NEW)
+            raise StaleReadError("written meanwhile")
+        return await super().save_batch(write=write)
+
+
+async def test_a_report_triage_failed_on_but_another_instance_stored_is_not_dead_lettered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bad, good = make_report(title="Checkout fails, defect inside"), make_report(minutes=1)
+
+    def failing_on_bad(report: NormalizedReport, *args: Any, **kwargs: Any) -> Step:
+        if report.event_id == bad.event_id:
+            raise ZeroDivisionError("a defect")
+        return decide(report, *args, **kwargs)
+
+    monkeypatch.setattr(batch_module, "decide", failing_on_bad)
+    store = _OtherInstanceWritesFirst(also=bad)
+    consumer, dead, _, _ = await _handle_batches(store, [_records([bad, good])], overlap=False)
+
+    assert store.conflicted
+    assert dead == [], "triaged again, the batch was all stored: nothing of it is dead"
+    assert consumer.committed == {TopicPartition(TriageSettings().normalized_topic, 0): 2}
+
+
 async def test_a_report_postgresql_cannot_store_is_dead_lettered_and_the_others_triaged() -> None:
     async with harness() as h:
         await h.send(make_report(title="Checkout fails\x00"))  # JSON "\u0000": valid, but not storable
@@ -352,6 +389,28 @@ async def test_an_unexpected_error_in_the_timer_does_not_stop_it() -> None:
         await asyncio.wait_for(third_tick.wait(), timeout=5)  # the timer went on after the failing tick
 
 
+@dataclass
+class _UnreadableSuppressed(FakeIssueStore):
+    """A suppressed issue that no longer reads back, and a decision committed but never confirmed."""
+
+    async def suppressed_open(self) -> list[IssueState]:
+        raise ValueError("1 validation error for IssueState")
+
+    async def unpublished(self, *, older_than_seconds: float, limit: int) -> list[OutgoingDecision]:
+        return [d for d in self.outbox.values() if d.decision.decision_id not in self.published]
+
+
+async def test_an_issue_that_no_longer_reads_back_stops_its_release_not_the_outbox_sweep() -> None:
+    store = _UnreadableSuppressed()
+    late = make_triaged()
+    store.outbox[late.decision_id] = OutgoingDecision(late, {HEADER_TRACE_ID: "t"})
+    async with harness(store=store) as h:  # the timer ticks once as it starts
+        await wait_for(lambda: bool(h.triaged), timeout=5, what="the unconfirmed decision published")
+
+    assert [d.decision_id for d, _, _ in h.triaged] == [late.decision_id]
+    assert store.published == {late.decision_id}
+
+
 def _bare_service(
     settings: TriageSettings,
     broker: KafkaBroker,
@@ -417,6 +476,34 @@ class _FailingFirstWrite(FakeIssueStore):
             await self.release.wait()
             raise ConnectionResetError("connection lost mid-write")
         return await super().save_batch(write=write)
+
+
+async def test_after_a_background_write_failed_the_batches_fetched_again_are_written() -> None:
+    # The write fails before the next batch arrives: that batch gives up and both are rewound. The
+    # failed write must then be forgotten, or every later batch, the refetched ones first, gives up
+    # too, and the instance commits nothing again until it restarts.
+    settings = TriageSettings(release_interval=3600, log_json=True, overlap_from=1)
+    consumer, store = _Consumer(), _FailingFirstWrite()
+    store.release.set()  # fails at once
+    committer = OffsetCommitter(lambda: consumer, interval_s=0)
+    broker = KafkaBroker()
+    records = [_Record(offset, make_report(minutes=offset).model_dump_json().encode()) for offset in range(3)]
+    async with TestKafkaBroker(broker):
+        service = _bare_service(settings, broker, committer, store)
+        async with service.lifespan():
+            await service.on_reports(records[:2])  # written in the background, and failing
+            await wait_for(lambda: store.failed, timeout=5, what="the first write to fail")
+            await asyncio.sleep(0)  # let the write task end
+            with pytest.raises(BatchAbandonedError):
+                await service.on_reports(records[2:])
+            await service.on_reports(records)  # what the rewound consumer fetches next
+            await service.drain()
+        await committer.close()
+
+    assert sorted(store.reports) == sorted(
+        NormalizedReport.model_validate_json(r.value).event_id for r in records
+    )
+    assert consumer.committed == {TopicPartition(TriageSettings().normalized_topic, 0): 3}
 
 
 async def test_a_batch_handled_during_shutdown_after_a_failed_write_is_fetched_again_with_it() -> None:

@@ -268,7 +268,11 @@ class _Service:
         return taken
 
     def _give_up(self) -> None:
-        """After the batch before failed: forget what it taught the candidate index, and raise."""
+        """After the batch before failed: forget it and what it taught the candidate index, and raise.
+
+        It is no longer in flight: both are rewound, and the batches fetched again are handled afresh
+        (kept as the one in flight, it would make every later batch give up too, for good)."""
+        self._writing = None
         self.metrics.overlap_redone.labels("failed").inc()
         self.ready()[1].abandon()
         raise BatchAbandonedError("the batch before this one was not written; both are fetched again")
@@ -357,24 +361,40 @@ class _Service:
         return None
 
     async def tick(self) -> None:
-        """Release ended suppressions, publish decisions left unconfirmed, refresh the gauge, and store
-        the hints of the last batches if no batch came to take them along."""
+        """Store the hints of the last batches if no batch came to take them along, release ended
+        suppressions, publish decisions left unconfirmed, and refresh the gauges.
+
+        Each step fails alone: an issue that no longer reads back stops its release, not the sweep of
+        the outbox, whose decisions would otherwise never be published."""
+        for step in (self._flush_hints, self._release, self._sweep_outbox, self._refresh_gauges):
+            try:
+                await step()
+            except (asyncpg.PostgresError, OSError, KafkaError) as exc:
+                log.warning(
+                    "triage.timer_failed", step=step.__name__, error=type(exc).__name__, detail=str(exc)
+                )
+            except Exception:  # a bug in one step must not stop the others, or the next ticks
+                log.exception("triage.timer_error", step=step.__name__)
+
+    async def _flush_hints(self) -> None:
+        await self.ready()[1].flush_hints()
+
+    async def _release(self) -> None:
         store, pipeline = self.ready()
-        await pipeline.flush_hints()
-        released = await pipeline.release()
+        await self.out.publish(store, await pipeline.release())
+
+    async def _sweep_outbox(self) -> None:
+        store, _ = self.ready()
         late = await store.unpublished(older_than_seconds=self.settings.outbox_sweep_after, limit=500)
-        await self.out.publish(store, [*released, *late])
-        self.metrics.set_open(await store.open_counts())
+        await self.out.publish(store, late)
+
+    async def _refresh_gauges(self) -> None:
+        self.metrics.set_open(await self.ready()[0].open_counts())
         await self.exit.refresh()
 
     async def _timer(self) -> None:
         while True:
-            try:
-                await self.tick()
-            except (asyncpg.PostgresError, OSError, KafkaError) as exc:
-                log.warning("triage.timer_failed", error=type(exc).__name__, detail=str(exc))
-            except Exception:  # a bug in one tick must not stop releases for good
-                log.exception("triage.timer_error")
+            await self.tick()
             await asyncio.sleep(self.settings.release_interval)
 
     async def database_ready(self) -> bool:

@@ -292,6 +292,7 @@ class TriagePipeline:
         """Read and triage ``batch``; on the worker thread when ``after`` is given or ``on_worker`` is
         set (a batch triaged again while it is written, when the next batch may be triaged on the worker
         meanwhile: the one thread keeps the two from using the candidate index at once)."""
+        outcome.dead = []  # from a triage of this batch before, whose reports may all be stored by now
         snapshot = await self._store.load_batch(query=query)
         clock.lap("load")
         known, issues = snapshot.known_event_ids, snapshot.issues
@@ -392,17 +393,8 @@ class TriagePipeline:
         clock = _StepClock(outcome.seconds)
         if decided.unreadable:
             return await self._one_by_one(decided, clock)
-        current, seen = decided, tuple[int, ...]()
-        # Nothing to write stays nothing: the reports of the batch beneath are stored however it is. A
-        # batch beneath that could not be read was triaged as if it wrote nothing; it wrote its reports.
-        if after is not None and (after.write is not None or after.unreadable) and decided.write is not None:
-            if after.as_decided and after.writer is not None:
-                seen = (after.writer,)
-            else:  # what it was triaged on top of is not what was written
-                outcome.retriaged = True
-                log.info("triage.retriaged", reports=len(decided.batch))
-                current = await self._again(decided, clock)
         try:
+            current, seen = await self._on_top_of_written(decided, after, clock)
             return await self._written(decided, current, seen, clock)
         except Exception as exc:
             if not is_defect(exc):
@@ -411,6 +403,22 @@ class TriagePipeline:
                 "triage.batch_refused", reports=len(decided.batch), error=type(exc).__name__, exc_info=exc
             )
             return await self._one_by_one(decided, clock)
+
+    async def _on_top_of_written(
+        self, decided: Decided, after: Decided | None, clock: _StepClock
+    ) -> tuple[Decided, tuple[int, ...]]:
+        """What to write for ``decided`` now that ``after``, the batch it was triaged on top of, is
+        written: itself, naming that batch's transaction as seen; or, if that batch was not written as
+        decided, itself triaged again."""
+        # Nothing to write stays nothing: the reports of the batch beneath are stored however it is. A
+        # batch beneath that could not be read was triaged as if it wrote nothing; it wrote its reports.
+        if after is None or (after.write is None and not after.unreadable) or decided.write is None:
+            return decided, ()
+        if after.as_decided and after.writer is not None:
+            return decided, (after.writer,)
+        decided.outcome.retriaged = True
+        log.info("triage.retriaged", reports=len(decided.batch))
+        return await self._again(decided, clock), ()
 
     async def _written(
         self, decided: Decided, current: Decided, seen: tuple[int, ...], clock: _StepClock
