@@ -17,6 +17,8 @@ from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.triaged import Decision, TriagedIssue
 from hypercare_sla.app import create_app
@@ -116,6 +118,36 @@ class Stack:
                 return False
 
         await wait_for(known, timeout=60, interval=0.05, what=f"the SLA service to know {issue_id}")
+
+    async def wait_consumed(self, *, group_id: str | None = None, timeout: float = 60.0) -> None:
+        """Wait until a consumer group (the service's by default) has committed every triage decision
+        published so far: the service handled them all (it commits a message once handled)."""
+        group = group_id or self.group_id
+        topic = self.topics["triaged"]
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            # The admin client's metadata, not the consumer's cache (which may not hold the topic yet:
+            # no partitions would mean nothing to wait for).
+            [described] = await admin.describe_topics([topic])
+            partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+            assert partitions, f"{topic} has no partitions"
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+            await consumer.start()
+            try:
+                ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+            finally:
+                await consumer.stop()
+
+            async def caught_up() -> bool:
+                committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+                return all(
+                    end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items()
+                )
+
+            await wait_for(caught_up, timeout=timeout, interval=0.1, what=f"group {group} to consume {topic}")
+        finally:
+            await admin.close()
 
     async def warm_up(self) -> None:
         """Wait until the service consumes triage decisions (its consumer group has joined).

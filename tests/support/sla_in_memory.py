@@ -3,10 +3,11 @@
 No tests in this module; tests/service/test_sla_api*.py use it (tests/support/sla.py: on the real stack).
 """
 
+import copy
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,9 +20,10 @@ from hypercare_domain.sla import ManualClock
 from hypercare_sla.app import create_app
 from hypercare_sla.auth import hash_token
 from hypercare_sla.settings import SlaSettings
+from hypercare_store.sla import SlaIssue
 from pydantic import SecretStr
 
-from tests.factories.sla import FAST_POLICY, FakeStore, make_triaged
+from tests.factories.sla import FAST_POLICY, FakeSession, FakeStore, make_triaged
 
 ALICE = "alice-secret-token"
 SECRET = "link-secret"
@@ -39,6 +41,26 @@ class Sent:
     def json(self) -> Any:
         """The body parsed as JSON."""
         return json.loads(self.body)
+
+
+class _VersionKeepingSession(FakeSession):
+    async def save(self, issue: SlaIssue) -> SlaIssue:
+        saved = replace(await super().save(issue), triage_version=issue.triage_version)
+        self._state.issues[issue.issue_id] = saved
+        self.issue = saved
+        return saved
+
+
+class SlaFakeStore(FakeStore):
+    """:class:`FakeStore` whose sessions also keep ``SlaIssue.triage_version`` (``FakeSession.save`` builds
+    the saved issue field by field, from before that field existed)."""
+
+    @asynccontextmanager
+    async def session(self, issue_id: str) -> AsyncIterator[FakeSession]:
+        async with self._lock:
+            draft = copy.deepcopy(self.state)
+            yield _VersionKeepingSession(draft, draft.issues.get(issue_id))
+            self.state = draft
 
 
 @dataclass
@@ -82,7 +104,7 @@ async def sla_service(*, tokens: bool = True, secret: str | None = SECRET) -> As
         sla_events_topic="t.sla",
         deadletter_topic="t.deadletter",
     )
-    store = FakeStore()
+    store = SlaFakeStore()
     clock = ManualClock(datetime.now(UTC))
     app = create_app(settings, clock=clock, store=store)
     broker: KafkaBroker = app.state.broker

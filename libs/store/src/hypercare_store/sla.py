@@ -1,8 +1,9 @@
 """PostgreSQL adapter of the SLA service: issue clocks, milestones, handled commands and the audit log.
 
-Tables come from ``migrations/0002_sla.sql`` (``audit_log`` from ``0001``). Every change to one issue runs in
-a :meth:`PgSlaStore.session`: one transaction holding a per-issue advisory lock, so concurrent handlers of the
-same issue (a Kafka command, an HTTP request, a triage decision) apply one after the other.
+Tables come from ``migrations/0002_sla.sql`` (``audit_log`` from ``0001``, ``sla_issues.triage_version`` from
+``0010``). Every change to one issue runs in a :meth:`PgSlaStore.session`: one transaction holding a per-issue
+advisory lock, so concurrent handlers of the same issue (a Kafka command, an HTTP request, a triage decision)
+apply one after the other.
 
 Milestones are claimed for emission with ``FOR UPDATE SKIP LOCKED`` and a lease, so several instances share
 the work and each milestone is published by one of them; ``emitted_at`` is set once it was sent.
@@ -11,7 +12,7 @@ the work and each milestone is published by one of them; ``emitted_at`` is set o
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +33,9 @@ class SlaIssue:
     """What the SLA service knows of one issue: its status, owner and the facts of its current cycle.
 
     ``suppressed`` issues have no running clock: they were suppressed before they ever opened, and their
-    cycle starts when triage releases them.
+    cycle starts when triage releases them. ``version`` counts the writes of the row; ``triage_version`` is
+    the ``TriagedIssue.version`` of the last triage decision applied (``None``: none recorded, as for the
+    issues stored before migration ``0010``).
     """
 
     timeline: SlaTimeline
@@ -40,6 +43,7 @@ class SlaIssue:
     team: str
     suppressed: bool = False
     version: int = 0
+    triage_version: int | None = None
 
     @property
     def issue_id(self) -> str:
@@ -144,15 +148,16 @@ class PgIssueSession:
             """
             INSERT INTO sla_issues (issue_id, cycle, status, severity, route, escalation_policy, team,
                 suppressed, opened_at, severity_raised_at, acknowledged_at, resolved_at, paused_intervals,
-                snoozes, version, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, now())
+                snoozes, version, triage_version, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16, now())
             ON CONFLICT (issue_id) DO UPDATE SET cycle = EXCLUDED.cycle, status = EXCLUDED.status,
                 severity = EXCLUDED.severity, route = EXCLUDED.route,
                 escalation_policy = EXCLUDED.escalation_policy, team = EXCLUDED.team,
                 suppressed = EXCLUDED.suppressed, opened_at = EXCLUDED.opened_at,
                 severity_raised_at = EXCLUDED.severity_raised_at, acknowledged_at = EXCLUDED.acknowledged_at,
                 resolved_at = EXCLUDED.resolved_at, paused_intervals = EXCLUDED.paused_intervals,
-                snoozes = EXCLUDED.snoozes, version = EXCLUDED.version, updated_at = now()
+                snoozes = EXCLUDED.snoozes, version = EXCLUDED.version,
+                triage_version = EXCLUDED.triage_version, updated_at = now()
             """,
             t.issue_id,
             t.cycle,
@@ -169,8 +174,9 @@ class PgIssueSession:
             _PAUSES.dump_json(t.waiting_pauses).decode(),
             _PAUSES.dump_json(t.snoozes).decode(),
             version,
+            issue.triage_version,
         )
-        saved = SlaIssue(t, issue.status, issue.team, issue.suppressed, version)
+        saved = replace(issue, version=version)
         self.issue = saved
         return saved
 
@@ -333,7 +339,14 @@ def _issue(row: asyncpg.Record) -> SlaIssue:
         waiting_pauses=_PAUSES.validate_json(row["paused_intervals"]),
         snoozes=_PAUSES.validate_json(row["snoozes"]),
     )
-    return SlaIssue(timeline, IssueStatus(row["status"]), row["team"], row["suppressed"], row["version"])
+    return SlaIssue(
+        timeline,
+        IssueStatus(row["status"]),
+        row["team"],
+        suppressed=row["suppressed"],
+        version=row["version"],
+        triage_version=row["triage_version"],
+    )
 
 
 def _milestone(row: asyncpg.Record) -> StoredMilestone:

@@ -10,7 +10,8 @@ ACK_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0
 
 
 class SlaMetrics(PipelineMetrics):
-    """Pipeline metrics plus SLA events, emission delay, time to acknowledge and lifecycle commands."""
+    """Pipeline metrics plus SLA events, emission delay, time to acknowledge, lifecycle commands and triage
+    decisions."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         super().__init__(registry, service=SERVICE)
@@ -37,6 +38,13 @@ class SlaMetrics(PipelineMetrics):
             "hypercare_lifecycle_commands_total",
             "Lifecycle commands handled, by action, channel and outcome.",
             ["action", "via", "outcome"],
+            registry=registry,
+        )
+        self.decisions = Counter(
+            "hypercare_sla_triage_decisions_total",
+            "Triage decisions consumed, by outcome: applied, or superseded (a redelivery, a replay, or one"
+            " overtaken by a later decision of its issue; it changed nothing).",
+            ["outcome"],
             registry=registry,
         )
         self.pending = Gauge(

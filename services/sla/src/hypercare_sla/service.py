@@ -4,11 +4,13 @@ Every change runs in one store session on the issue: the command is checked agai
 domain (:func:`~hypercare_domain.sla.apply_command`), the timeline is updated, the milestones are planned
 again, the audit log is written, the :class:`LifecycleEvent` is published (the broker acknowledged it before
 the transaction commits, so a failed publish changes nothing) and the command id is remembered, so a replay
-answers the same without acting twice.
+answers the same without acting twice. A triage decision is applied once, and only if it is newer than the
+last one applied to its issue (:func:`~hypercare_sla.triaged.is_superseded`): replaying the triaged topic
+changes nothing.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -31,7 +33,7 @@ from hypercare_store.sla import AuditEntry, CommandRecord, SlaIssue
 from hypercare_sla.metrics import SlaMetrics
 from hypercare_sla.planning import effective_status, planned_milestones, waiting_on_customer
 from hypercare_sla.ports import EventSink, IssueSession, SlaStore
-from hypercare_sla.triaged import TRIAGE_ACTOR, implied_commands
+from hypercare_sla.triaged import TRIAGE_ACTOR, implied_commands, is_superseded
 from hypercare_sla.views import IssueView, build_view
 
 log = get_logger(__name__)
@@ -65,6 +67,9 @@ class _Change:
 
     issue: SlaIssue | None
     dirty: bool = False
+    """The clocks changed: save, plan again, publish."""
+    decided: bool = False
+    """A triage decision was applied: save its version even if it changed no clock."""
     events: list[LifecycleEvent] = field(default_factory=list)
 
 
@@ -102,18 +107,35 @@ class SlaService:
 
         ``created``, ``reopened`` (of an issue not seen before) and ``released`` start a cycle at the decision
         instant; a suppressed issue gets no clock until released; a severity or route change re-plans; a
-        ``resolved`` decision and the source's own actions become lifecycle commands.
+        ``resolved`` decision and the source's own actions become lifecycle commands. A decision whose version
+        is not above the last one applied to the issue changes nothing (no replan, audit row or event) and
+        returns no result: see :func:`~hypercare_sla.triaged.is_superseded`.
         """
         now = self._clock.now()
         results: list[CommandResult] = []
         async with self._store.session(triaged.issue_id) as session:
+            applied = session.issue.triage_version if session.issue is not None else None
+            if is_superseded(triaged, applied):
+                self._metrics.decisions.labels("superseded").inc()
+                log.info(
+                    "sla.decision_superseded",
+                    issue_id=triaged.issue_id,
+                    decision_id=triaged.decision_id,
+                    version=triaged.version,
+                    applied_version=applied,
+                )
+                return []
             change = _Change(session.issue)
             fresh = await self._track(session, change, triaged)
             for command in implied_commands(triaged):
                 if change.issue is None or (fresh and command.action is LifecycleAction.REOPEN):
                     continue
                 results.append(await self._apply(session, change, command, now))
+            if change.issue is not None:
+                change.issue = replace(change.issue, triage_version=triaged.version)
+                change.decided = True
             await self._commit(session, change)
+        self._metrics.decisions.labels("applied").inc()
         for result in results:
             self._count(result)
         return results
@@ -151,9 +173,7 @@ class SlaService:
             timeline = issue.timeline.model_copy(
                 update={"opened_at": at, "severity": triaged.severity, "severity_raised_at": None}
             )
-            change.issue = SlaIssue(
-                timeline, IssueStatus.OPEN, issue.team, suppressed=False, version=issue.version
-            )
+            change.issue = replace(issue, timeline=timeline, status=IssueStatus.OPEN, suppressed=False)
             change.dirty = True
             await session.audit(_triage_audit(triaged, "sla.started", timeline))
             return True
@@ -165,7 +185,7 @@ class SlaService:
             )
             team = triaged.route.team
         if timeline != issue.timeline:
-            change.issue = SlaIssue(timeline, issue.status, team, issue.suppressed, issue.version)
+            change.issue = replace(issue, timeline=timeline, team=team)
             change.dirty = True
             await session.audit(_triage_audit(triaged, "sla.rerated", timeline))
         return False
@@ -187,7 +207,7 @@ class SlaService:
         event = outcome
         timeline = record_event(issue.timeline, event)
         team = event.team if event.action is LifecycleAction.REASSIGN and event.team else issue.team
-        change.issue = SlaIssue(timeline, event.to_status, team, issue.suppressed, issue.version)
+        change.issue = replace(issue, timeline=timeline, status=event.to_status, team=team)
         change.dirty = True
         change.events.append(event)
         await session.audit(_event_audit(event, issue.timeline))
@@ -201,9 +221,11 @@ class SlaService:
         return CommandResult(command, Outcome.APPLIED, event=event)
 
     async def _commit(self, session: IssueSession, change: _Change) -> None:
-        if not change.dirty or change.issue is None:
+        if change.issue is None or not (change.dirty or change.decided):
             return
         saved = await session.save(change.issue)
+        if not change.dirty:
+            return
         await session.replan(saved.issue_id, planned_milestones(saved, self._policy, self._clock.now()))
         for event in change.events:
             await self._sink.lifecycle(event)
