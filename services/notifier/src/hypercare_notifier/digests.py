@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from hypercare_runtime.logging import get_logger
-from hypercare_store.deliveries import DeliveryStore
+from hypercare_store.deliveries import ChooseChannels, DigestWindow
 
+from hypercare_notifier.loops import DEFAULT_BACKOFF, Backoff, Failures
 from hypercare_notifier.metrics import NotifierMetrics
 from hypercare_notifier.planning import Channels, idempotency_key
 
 log = get_logger(__name__)
+
+
+class DigestPlanner(Protocol):
+    """The digest planner's view of the delivery log (``hypercare_store.deliveries.DeliveryStore``)."""
+
+    async def plan_digests(
+        self, *, grace_seconds: float, choose: ChooseChannels, key: Callable[[str, str], str]
+    ) -> list[tuple[DigestWindow, list[str]]]: ...
 
 
 def digest_channels(channels: Channels) -> Callable[[Sequence[str]], list[str]]:
@@ -34,7 +44,7 @@ def digest_key(digest: str, channel: str) -> str:
 
 
 async def plan_due_digests(
-    store: DeliveryStore, channels: Channels, metrics: NotifierMetrics, *, grace_seconds: float
+    store: DigestPlanner, channels: Channels, metrics: NotifierMetrics, *, grace_seconds: float
 ) -> int:
     """Plan the digests of every ended window; returns how many digest deliveries were planned."""
     planned = await store.plan_digests(
@@ -47,16 +57,28 @@ async def plan_due_digests(
 
 
 async def run_digest_planner(
-    store: DeliveryStore,
+    store: DigestPlanner,
     channels: Channels,
     metrics: NotifierMetrics,
     *,
     grace_seconds: float,
     interval: float,
     wake: Callable[[], None],
+    backoff: Backoff = DEFAULT_BACKOFF,
 ) -> None:
-    """Plan due digests every ``interval`` seconds until cancelled, waking the worker when it did."""
+    """Plan due digests every ``interval`` seconds until cancelled, waking the worker when it did.
+
+    A failed round (the database unreachable, a defect) is logged and tried again after ``backoff``
+    (:mod:`hypercare_notifier.loops`): the planner only ends when cancelled.
+    """
+    failures = Failures("digests", backoff)
     while True:
-        if await plan_due_digests(store, channels, metrics, grace_seconds=grace_seconds):
+        try:
+            planned = await plan_due_digests(store, channels, metrics, grace_seconds=grace_seconds)
+        except Exception as exc:  # logged by kind; the next round is tried after the backoff
+            await asyncio.sleep(failures.failed(exc))
+            continue
+        failures.succeeded()
+        if planned:
             wake()
         await asyncio.sleep(interval)

@@ -4,7 +4,9 @@ The batch mixes triage decisions, SLA events and lifecycle events (people's ackn
 the lifecycle topic's commands are not the notifier's and are only counted.
 
 The batch is acknowledged once this returns: the pending rows are the work queue the worker drains,
-so a crash after the acknowledgement loses nothing and a crash before it replays harmlessly.
+so a crash after the acknowledgement loses nothing and a crash before it replays harmlessly. A batch
+PostgreSQL refuses (a defect) is recorded message by message instead, and only the messages refused on
+their own are dead-lettered, so that one message cannot hold up its partition for good.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
 from hypercare_domain.notify.digest import digest_id
-from hypercare_runtime.deadletter import NUL_REASON, defect_reason, holds_nul, record_dead_letter
+from hypercare_runtime.deadletter import NUL_REASON, defect_reason, holds_nul, is_defect, record_dead_letter
 from hypercare_runtime.kafka import RawRecord as ConsumedRecord
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
@@ -71,6 +73,27 @@ class _Context:
     payload: str
     ingested_at: float
     trace_id: str
+
+
+_Incoming = tuple[Message, _Context, ConsumedRecord]
+"""A parsed message, its stored payload and trace, and the record it came in."""
+
+
+@dataclass
+class _Planned:
+    """What planning a run of messages produced, kept apart until it is stored."""
+
+    deliveries: list[tuple[PlannedDelivery, _Context]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    lifecycle: Counter[LifecycleOutcome] = field(default_factory=Counter)
+
+
+@dataclass
+class _Storm:
+    """Storm control's verdicts in one delivery of a batch: for each (route, trigger) counted, the
+    digest window it was folded into, or ``None`` when it is allowed."""
+
+    verdicts: dict[tuple[str, str], DigestWindow | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -168,10 +191,38 @@ class Intake:
         return TriagedIssue.model_validate_json(raw)
 
     async def handle(self, records: Iterable[ConsumedRecord], *, now: datetime | None = None) -> IntakeResult:
-        """Plan and record one batch; returns the new rows, the ``digested`` records and dead letters."""
+        """Plan and record one batch; returns the new rows, the ``digested`` records and dead letters.
+
+        Error policy: a message that is not a valid contract, or holds U+0000, is dead-lettered before
+        anything is planned; one whose planning raises is dead-lettered ``processing_error`` and the
+        batch goes on. If recording the batch fails with a defect (:func:`is_defect`: a value PostgreSQL
+        refuses, a stored snapshot that no longer reads back), its messages are recorded one at a time
+        and only one whose own recording fails so is dead-lettered ``processing_error``; redelivered,
+        the batch would fail the same way for good. Any other failure (the database, Redis or Kafka
+        unreachable) raises, and the batch is delivered again: what was recorded by then is skipped.
+        """
         at = now or datetime.now(UTC)
         result = IntakeResult()
-        messages: list[tuple[Message, _Context, ConsumedRecord]] = []
+        messages = self._parse_all(records, result, at)
+        if not messages:
+            return result
+        storm = _Storm()
+        try:
+            await self._record(messages, storm, at, result)
+        except Exception as exc:
+            if not is_defect(exc):
+                raise
+            log.error(
+                "notifier.batch_refused", messages=len(messages), error=type(exc).__name__, exc_info=exc
+            )
+            await self._one_by_one(messages, storm, at, result)
+        return result
+
+    def _parse_all(
+        self, records: Iterable[ConsumedRecord], result: IntakeResult, at: datetime
+    ) -> list[_Incoming]:
+        """The batch's messages to plan; commands are counted, messages that cannot be read dead-lettered."""
+        messages: list[_Incoming] = []
         for record in records:
             headers = header_map(record.headers)
             if record.topic == self._lifecycle and headers.get(HEADER_MESSAGE_KIND) != MESSAGE_KIND_EVENT:
@@ -193,12 +244,73 @@ class Intake:
             payload = message.model_dump_json()
             ingested = ingested_at_of(headers, kafka_timestamp_ms=record.timestamp)
             messages.append((message, _Context(payload, ingested, trace_id), record))
-        if not messages:
-            return result
-        rows = await self._store.snapshots(sorted({m.issue_id for m, _, _ in messages}))
-        loaded = {i: _state_of(rows.get(i), i) for i in {m.issue_id for m, _, _ in messages}}
+        return messages
+
+    async def _one_by_one(
+        self, messages: Sequence[_Incoming], storm: _Storm, at: datetime, result: IntakeResult
+    ) -> None:
+        """After recording the batch failed with a defect: each message planned and recorded alone, in
+        the batch's order, against the snapshots the ones before it stored; one whose own recording fails
+        with a defect is dead-lettered. Storm control keeps the verdicts the batch was given."""
+        for message in messages:
+            try:
+                await self._record([message], storm, at, result)
+            except Exception as exc:
+                if not is_defect(exc):
+                    raise
+                _, parsed, record = message
+                log.exception("notifier.message_refused", topic=record.topic, offset=record.offset)
+                reason = defect_reason(SERVICE, exc)
+                result.dead.append(
+                    self._dead(record, ErrorClass.PROCESSING_ERROR, reason, parsed.trace_id, at)
+                )
+
+    async def _record(
+        self, messages: Sequence[_Incoming], storm: _Storm, at: datetime, result: IntakeResult
+    ) -> None:
+        """Plan ``messages`` on their issues' stored snapshots, drop what was sent, apply storm control and
+        store it all in one transaction; ``result`` takes what came of them once it is stored."""
+        ids = {m.issue_id for m, _, _ in messages}
+        rows = await self._store.snapshots(sorted(ids))
+        loaded = {i: _state_of(rows.get(i), i) for i in ids}
         states = dict(loaded)
-        planned: list[tuple[PlannedDelivery, _Context]] = []
+        planned = self._plan_all(messages, states, at)
+        sent = await self._marks.already_sent([d.key for d, _ in planned.deliveries])
+        fresh = [(d, c) for d, c in planned.deliveries if d.key not in sent]
+        existing = await self._store.existing_keys([d.key for d, _ in fresh]) if fresh else set()
+        fresh = [(d, c) for d, c in fresh if d.key not in existing]
+        deliveries, windows = await self._storm_control(fresh, storm, at)
+        changed = [_row_of(s) for i, s in states.items() if s != loaded[i]]
+        inserted: set[str] = set()
+        if changed or deliveries or windows:
+            inserted = await self._store.record_intake(
+                snapshots=changed, deliveries=deliveries, windows=windows
+            )
+        result.dead.extend(planned.dead)
+        result.lifecycle.update(planned.lifecycle)
+        result.fast_path_hits += len(sent)
+        stored = [d for d in deliveries if d.key in inserted]
+        result.inserted.extend(stored)
+        result.records.extend(
+            outcome_record(
+                key=d.key,
+                issue_id=d.issue_id,
+                trigger_id=d.trigger_id,
+                channel=d.channel,
+                route=d.route,
+                outcome=DeliveryOutcome.DIGESTED,
+                attempt=1,
+                at=at,
+            )
+            for d in stored
+            if d.status == "digested"
+        )
+
+    def _plan_all(
+        self, messages: Sequence[_Incoming], states: dict[str, IssueState], at: datetime
+    ) -> _Planned:
+        """Plan each message in order on ``states`` (updated as it goes)."""
+        planned = _Planned()
         for message, parsed, record in messages:
             before = states[message.issue_id]
             try:  # planning is pure: what it raises, it would raise on every delivery of the batch
@@ -212,38 +324,15 @@ class Intake:
             except Exception as exc:  # a defect: this message is dead-lettered, the batch goes on
                 log.exception("notifier.message_failed", topic=record.topic, offset=record.offset)
                 reason = defect_reason(SERVICE, exc)
-                result.dead.append(
+                planned.dead.append(
                     self._dead(record, ErrorClass.PROCESSING_ERROR, reason, parsed.trace_id, at)
                 )
                 continue
             if outcome is not None:
-                result.lifecycle[outcome] += 1
+                planned.lifecycle[outcome] += 1
             states[message.issue_id] = plan.state
-            planned.extend((d, context) for d in plan.deliveries)
-        sent = await self._marks.already_sent([d.key for d, _ in planned])
-        result.fast_path_hits = len(sent)
-        fresh = [(d, c) for d, c in planned if d.key not in sent]
-        existing = await self._store.existing_keys([d.key for d, _ in fresh]) if fresh else set()
-        fresh = [(d, c) for d, c in fresh if d.key not in existing]
-        deliveries, windows = await self._storm_control(fresh, at)
-        changed = [_row_of(s) for i, s in states.items() if s != loaded[i]]
-        inserted = await self._store.record_intake(snapshots=changed, deliveries=deliveries, windows=windows)
-        result.inserted = [d for d in deliveries if d.key in inserted]
-        result.records = [
-            outcome_record(
-                key=d.key,
-                issue_id=d.issue_id,
-                trigger_id=d.trigger_id,
-                channel=d.channel,
-                route=d.route,
-                outcome=DeliveryOutcome.DIGESTED,
-                attempt=1,
-                at=at,
-            )
-            for d in result.inserted
-            if d.status == "digested"
-        ]
-        return result
+            planned.deliveries.extend((d, context) for d in plan.deliveries)
+        return planned
 
     def _plan(self, message: Message, state: IssueState) -> Plan:
         if isinstance(message, SlaEvent):
@@ -253,33 +342,42 @@ class Intake:
         return plan_decision(message, state, self._channels)
 
     async def _storm_control(
-        self, fresh: list[tuple[PlannedDelivery, _Context]], at: datetime
+        self, fresh: list[tuple[PlannedDelivery, _Context]], storm: _Storm, at: datetime
     ) -> tuple[list[NewDelivery], list[DigestWindow]]:
-        """Count new limited triggers per route; those past the route's limit are folded into its digest."""
+        """Count new limited triggers per route; those past the route's limit are folded into its digest.
+
+        A trigger ``storm`` holds a verdict on (its batch was counted, then refused and recorded message
+        by message) keeps that verdict and is not counted again.
+        """
         triggers: dict[str, list[str]] = {}
         for d, _ in fresh:
-            if d.limited and d.skip is None and d.trigger_id not in triggers.setdefault(d.route, []):
-                triggers[d.route].append(d.trigger_id)
-        window = window_of(at, self._policy.window_seconds)
-        allowed = await self._storm.take(
-            {r: len(t) for r, t in triggers.items()},
-            window,
-            {r: self._policy.limit_for(r) for r in triggers},
-        )
-        folded = {t for r, ts in triggers.items() for t in ts[allowed.get(r, 0) :]}
-        windows = {
-            route: DigestWindow(digest_id(route, window.end), route, window.start, window.end)
-            for route, ts in triggers.items()
-            if any(t in folded for t in ts)
-        }
+            if d.limited and d.skip is None and (d.route, d.trigger_id) not in storm.verdicts:
+                counted = triggers.setdefault(d.route, [])
+                if d.trigger_id not in counted:
+                    counted.append(d.trigger_id)
+        if triggers:
+            window = window_of(at, self._policy.window_seconds)
+            allowed = await self._storm.take(
+                {r: len(t) for r, t in triggers.items()},
+                window,
+                {r: self._policy.limit_for(r) for r in triggers},
+            )
+            for route, ts in triggers.items():
+                digest = DigestWindow(digest_id(route, window.end), route, window.start, window.end)
+                for index, trigger in enumerate(ts):
+                    storm.verdicts[route, trigger] = digest if index >= allowed.get(route, 0) else None
+        windows: dict[str, DigestWindow] = {}
         deliveries = []
         for d, c in fresh:
             status: NewStatus = "pending"
-            digest: str | None = None
+            folded: DigestWindow | None = None
             if d.skip is not None:
                 status = "skipped"
-            elif d.limited and d.trigger_id in folded:
-                status, digest = "digested", windows[d.route].digest_id
+            elif d.limited:
+                folded = storm.verdicts.get((d.route, d.trigger_id))
+            if folded is not None:
+                status = "digested"
+                windows[folded.digest_id] = folded
             deliveries.append(
                 NewDelivery(
                     key=d.key,
@@ -292,7 +390,7 @@ class Intake:
                     kind=None if d.kind is None else d.kind.value,
                     status=status,
                     payload=c.payload,
-                    digest_id=digest,
+                    digest_id=None if folded is None else folded.digest_id,
                     ingested_at=c.ingested_at,
                     trace_id=c.trace_id,
                     note=None if d.skip is None else f"skipped: issue {d.skip.value}",

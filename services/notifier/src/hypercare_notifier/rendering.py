@@ -66,37 +66,51 @@ class Renderer:
     async def render(self, row: ClaimedDelivery, now: datetime) -> Rendered:
         """Render ``row``.
 
+        Rendering is pure once a digest's members are read: whatever it raises (a payload that no
+        longer validates, a time out of range, a defect) it would raise on every attempt, so it is a
+        :class:`RenderError` and the delivery fails. Reading the members is the one part that can fail
+        for a while (the database); that failure is raised as it is, and the delivery is tried again.
+
         Raises:
             RenderError: the stored trigger does not render.
         """
-        kind = TriggerKind(row.trigger_kind)
+        members: list[str] = []
+        if row.trigger_kind == TriggerKind.DIGEST.value:
+            members = await self._members(row.trigger_id)
         try:
-            if kind is TriggerKind.DECISION:
-                issue = TriagedIssue.model_validate_json(row.payload)
-                override = NotificationKind(row.kind) if row.kind else None
-                links = self._signer.links(issue.issue_id, now)
-                return Rendered(render(issue, links=links, sla=None, kind=override))
-            if kind is TriggerKind.SLA:
-                stored = json.loads(row.payload)
-                event = SlaEvent.model_validate(stored["event"])
-                known = TriagedIssue.model_validate(stored["issue"]) if stored.get("issue") else None
-                return Rendered(render_sla(event, known, self._signer.links(event.issue_id, now)))
-            if kind is TriggerKind.LIFECYCLE:
-                stored = json.loads(row.payload)
-                change = LifecycleEvent.model_validate(stored["event"])
-                issue = TriagedIssue.model_validate(stored["issue"])
-                return Rendered(render_lifecycle(change, issue, self._signer.links(change.issue_id, now)))
-            return await self._digest(row)
-        except ValueError as exc:  # pydantic's ValidationError and the renderers' ValueError
-            raise RenderError(f"cannot render {kind.value} {row.trigger_id}: {type(exc).__name__}") from exc
+            return self._render(row, now, members)
+        except RenderError:
+            raise
+        except Exception as exc:  # pure code failing on this row: it would fail on every attempt
+            raise RenderError(
+                f"cannot render {row.trigger_kind} {row.trigger_id}: {type(exc).__name__}"
+            ) from exc
 
-    async def _digest(self, row: ClaimedDelivery) -> Rendered:
-        window = json.loads(row.payload)
-        members = [TriagedIssue.model_validate_json(text) for text in await self._members(row.trigger_id)]
+    def _render(self, row: ClaimedDelivery, now: datetime, members: list[str]) -> Rendered:
+        kind = TriggerKind(row.trigger_kind)
+        if kind is TriggerKind.DECISION:
+            issue = TriagedIssue.model_validate_json(row.payload)
+            override = NotificationKind(row.kind) if row.kind else None
+            links = self._signer.links(issue.issue_id, now)
+            return Rendered(render(issue, links=links, sla=None, kind=override))
+        if kind is TriggerKind.SLA:
+            stored = json.loads(row.payload)
+            event = SlaEvent.model_validate(stored["event"])
+            known = TriagedIssue.model_validate(stored["issue"]) if stored.get("issue") else None
+            return Rendered(render_sla(event, known, self._signer.links(event.issue_id, now)))
+        if kind is TriggerKind.LIFECYCLE:
+            stored = json.loads(row.payload)
+            change = LifecycleEvent.model_validate(stored["event"])
+            issue = TriagedIssue.model_validate(stored["issue"])
+            return Rendered(render_lifecycle(change, issue, self._signer.links(change.issue_id, now)))
+        return self._digest(row, members)
+
+    def _digest(self, row: ClaimedDelivery, members: list[str]) -> Rendered:
         if not members:
             raise RenderError(f"digest {row.trigger_id} has no folded notifications")
+        window = json.loads(row.payload)
         note = render_digest(
-            members,
+            [TriagedIssue.model_validate_json(text) for text in members],
             route=window["route"],
             window_start=datetime.fromisoformat(window["window_start"]),
             window_end=datetime.fromisoformat(window["window_end"]),

@@ -14,19 +14,20 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal, Protocol
 
 from hypercare_contracts.notifications import DeliveryOutcome, NotificationRecord
 from hypercare_domain.notify.retry import RetryPolicy
 from hypercare_runtime.logging import get_logger
-from hypercare_store.deliveries import ClaimedDelivery, DeliveryStore
+from hypercare_store.deliveries import ClaimedDelivery
 
 from hypercare_notifier.channels import AttemptReport, Channel, DeliveryResult, deliver
+from hypercare_notifier.loops import DEFAULT_BACKOFF, Backoff, Failures
 from hypercare_notifier.metrics import NotifierMetrics
-from hypercare_notifier.records import Recorder, outcome_record
-from hypercare_notifier.redis_state import SentMarks
+from hypercare_notifier.records import outcome_record
 from hypercare_notifier.rendering import Renderer, RenderError
 
 log = get_logger(__name__)
@@ -39,13 +40,54 @@ def default_instance_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """How the worker claims and how many deliveries it runs at once."""
+    """How the worker claims, how many deliveries it runs at once, and how it waits after a failed round."""
 
     instance_id: str
     concurrency: int
     claim_seconds: float
     poll_seconds: float
     shutdown_grace_seconds: float = 10.0
+    backoff: Backoff = DEFAULT_BACKOFF
+
+
+class DeliveryLog(Protocol):
+    """The worker's view of the delivery log (``hypercare_store.deliveries.DeliveryStore``)."""
+
+    async def claim(self, *, worker: str, limit: int, lease_seconds: float) -> list[ClaimedDelivery]: ...
+
+    async def extend(self, *, worker: str, keys: Sequence[str], lease_seconds: float) -> None: ...
+
+    async def release(self, *, worker: str, keys: Sequence[str]) -> None: ...
+
+    async def pending_count(self) -> int: ...
+
+    async def record_attempt(
+        self, key: str, *, attempts: int, status_code: int | None, error: str | None
+    ) -> None: ...
+
+    async def finish(
+        self,
+        key: str,
+        *,
+        status: Literal["sent", "failed"],
+        attempts: int,
+        status_code: int | None,
+        error: str | None,
+    ) -> bool: ...
+
+
+class SentMarker(Protocol):
+    """Remembers sent keys for the intake's fast path (``redis_state.SentMarks``)."""
+
+    async def mark(self, key: str) -> None: ...
+
+
+class OutcomeRecorder(Protocol):
+    """Publishes outcome records and delivery dead letters (``records.Recorder``)."""
+
+    async def publish(self, record: NotificationRecord) -> None: ...
+
+    async def delivery_failed(self, row: ClaimedDelivery, reason: str) -> None: ...
 
 
 class DeliveryWorker:
@@ -54,12 +96,12 @@ class DeliveryWorker:
     def __init__(
         self,
         *,
-        store: DeliveryStore,
-        marks: SentMarks,
+        store: DeliveryLog,
+        marks: SentMarker,
         channels: Mapping[str, Channel],
         retry: Mapping[str, RetryPolicy],
         renderer: Renderer,
-        recorder: Recorder,
+        recorder: OutcomeRecorder,
         metrics: NotifierMetrics,
         config: WorkerConfig,
     ) -> None:
@@ -79,20 +121,22 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Claim and start deliveries until cancelled; renew leases meanwhile."""
-        renewing = asyncio.create_task(self._renew_leases())
+        """Claim and start deliveries until cancelled; renew leases meanwhile.
+
+        A failed round (the database unreachable, a defect) is logged and tried again after a backoff
+        (:mod:`hypercare_notifier.loops`): the loop only ends when cancelled.
+        """
+        renewing = asyncio.create_task(self._renew_leases(), name="renew-leases")
+        failures = Failures("claim", self._config.backoff)
         try:
             while True:
-                free = self._config.concurrency - len(self._inflight)
-                claimed = await self._store.claim(
-                    worker=self._config.instance_id, limit=free, lease_seconds=self._config.claim_seconds
-                )
-                for row in claimed:
-                    task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.key[:12]}")
-                    self._inflight[row.key] = task
-                    task.add_done_callback(self._done(row.key))
-                self._metrics.pending.set(await self._store.pending_count())
-                if claimed and len(self._inflight) < self._config.concurrency:
+                try:
+                    more = await self._claim_round()
+                except Exception as exc:  # logged by kind; the next round is tried after the backoff
+                    await asyncio.sleep(failures.failed(exc))
+                    continue
+                failures.succeeded()
+                if more:
                     continue
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -101,12 +145,27 @@ class DeliveryWorker:
             renewing.cancel()
             await self._stop_inflight()
 
+    async def _claim_round(self) -> bool:
+        """Claim what fits and start it; true when there may be more to claim at once."""
+        free = self._config.concurrency - len(self._inflight)
+        claimed = await self._store.claim(
+            worker=self._config.instance_id, limit=free, lease_seconds=self._config.claim_seconds
+        )
+        for row in claimed:
+            task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.key[:12]}")
+            self._inflight[row.key] = task
+            task.add_done_callback(self._done(row.key))
+        self._metrics.pending.set(await self._store.pending_count())
+        return bool(claimed) and len(self._inflight) < self._config.concurrency
+
     def _done(self, key: str) -> Callable[[asyncio.Task[None]], None]:
         def callback(task: asyncio.Task[None]) -> None:
             self._inflight.pop(key, None)
             self._wake.set()
-            if not task.cancelled() and task.exception() is not None:
-                log.error("delivery.crashed", key=key, error=type(task.exception()).__name__)
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                # Still pending in the log: claimed again once its lease expires.
+                log.error("delivery.crashed", key=key, error=type(error).__name__, exc_info=error)
 
         return callback
 
@@ -118,19 +177,39 @@ class DeliveryWorker:
         for task in list(self._inflight.values()):
             task.cancel()
         await asyncio.gather(*self._inflight.values(), return_exceptions=True)
-        if keys:
+        if not keys:
+            return
+        try:
             await self._store.release(worker=self._config.instance_id, keys=keys)
-            log.info("worker.released", deliveries=len(keys))
+        except Exception as exc:  # the leases expire by themselves; the shutdown goes on
+            log.warning("worker.release_failed", deliveries=len(keys), error=type(exc).__name__)
+            return
+        log.info("worker.released", deliveries=len(keys))
 
     async def _renew_leases(self) -> None:
+        """Renew the leases of running deliveries every third of a lease until cancelled.
+
+        A failed renewal is tried again after the backoff, but never later than the next regular
+        renewal, so that a lease does not lapse under a running delivery (which another claim would
+        then send a second time).
+        """
+        period = self._config.claim_seconds / 3
+        failures = Failures("renew", self._config.backoff)
+        wait = period
         while True:
-            await asyncio.sleep(self._config.claim_seconds / 3)
-            if self._inflight:
-                await self._store.extend(
-                    worker=self._config.instance_id,
-                    keys=list(self._inflight),
-                    lease_seconds=self._config.claim_seconds,
-                )
+            await asyncio.sleep(wait)
+            try:
+                if self._inflight:
+                    await self._store.extend(
+                        worker=self._config.instance_id,
+                        keys=list(self._inflight),
+                        lease_seconds=self._config.claim_seconds,
+                    )
+            except Exception as exc:  # logged by kind; tried again soon
+                wait = min(period, failures.failed(exc))
+                continue
+            failures.succeeded()
+            wait = period
 
     async def _deliver(self, row: ClaimedDelivery) -> None:
         channel = self._channels.get(row.channel)
@@ -140,7 +219,9 @@ class DeliveryWorker:
         try:
             rendered = await self._renderer.render(row, datetime.now(UTC))
         except RenderError as exc:
-            log.error("delivery.unrenderable", key=row.key, trigger_id=row.trigger_id, error=str(exc))
+            log.error(
+                "delivery.unrenderable", key=row.key, trigger_id=row.trigger_id, error=str(exc), exc_info=exc
+            )
             await self._fail(row, str(exc), None, row.attempts + 1)
             return
 
