@@ -306,3 +306,20 @@ async def test_scheduler_emits_each_due_milestone_once_with_its_true_due_time() 
     assert datetime.fromisoformat(breached["emitted_at"]) == opened_at + timedelta(seconds=7)
     assert breached["late"] is False
     assert emitted[f"{issue_id}:1:escalation:1"]["late"] is True  # due at 1.5s, sent at 7s
+
+
+async def test_a_kafka_command_for_an_issue_not_known_yet_is_dead_lettered_to_be_redriven() -> None:
+    # Acknowledged and dropped, a person's acknowledge sent before the issue's first decision reached
+    # this service would be lost, and the issue would go on escalating.
+    async with sla_service() as sla:
+        early = make_command("iss_not_yet", LifecycleAction.ACKNOWLEDGE)
+        await sla.broker.publish(early.model_dump_json().encode(), "t.lifecycle")
+        issue_id = await opened(sla)
+        ack = make_command(issue_id, LifecycleAction.ACKNOWLEDGE)
+        await sla.broker.publish(ack.model_dump_json().encode(), "t.lifecycle")
+        dead = sla.on("t.deadletter")
+        events = sla.lifecycle_events()
+    assert [d.json()["error_class"] for d in dead] == ["unknown_issue"]
+    assert "iss_not_yet is unknown" in dead[0].json()["reason"]
+    assert LifecycleCommand.model_validate_json(dead[0].json()["original"]) == early, "kept to redrive"
+    assert [e.command_id for e in events] == [ack.command_id]

@@ -25,6 +25,9 @@ class ErrorClass(StrEnum):
     UNKNOWN_TOPIC = "unknown_topic"
     DELIVERY_FAILED = "delivery_failed"
     PROCESSING_ERROR = "processing_error"
+    UNKNOWN_ISSUE = "unknown_issue"
+    """A command for an issue the service does not know: sent before its issue's first decision reached
+    it, or naming no issue. Redriven once the issue exists, it applies."""
 
 
 class DeadLetter(Contract):

@@ -12,6 +12,7 @@ import asyncpg
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
+from hypercare_contracts.lifecycle import LifecycleCommand
 from hypercare_domain.sla import Clock, SystemClock, load_sla_policy
 from hypercare_runtime.db import apply_migrations, open_pool
 from hypercare_runtime.kafka import create_broker
@@ -26,7 +27,7 @@ from hypercare_sla.kafka import KafkaEventSink, add_subscribers
 from hypercare_sla.metrics import SERVICE, SlaMetrics
 from hypercare_sla.ports import SlaStore
 from hypercare_sla.scheduler import Scheduler
-from hypercare_sla.service import SlaService
+from hypercare_sla.service import Outcome, SlaService
 from hypercare_sla.settings import SlaSettings
 
 log = get_logger(__name__)
@@ -51,6 +52,11 @@ class _Running:
         if self.service is None:
             raise RuntimeError("the SLA service has not started (its lifespan did not run)")
         return self.service
+
+    async def command_applies_to_a_known_issue(self, command: LifecycleCommand) -> bool:
+        """Execute a command from Kafka; False when its issue is unknown (nothing was done)."""
+        result = await self.get_service().execute(command)
+        return result.outcome is not Outcome.NOT_FOUND
 
 
 def create_app(
@@ -77,7 +83,7 @@ def create_app(
         settings,
         metrics,
         on_triaged=lambda issue: running.get_service().on_triaged(issue),
-        on_command=lambda command: running.get_service().execute(command),
+        on_command=running.command_applies_to_a_known_issue,
     )
 
     @asynccontextmanager

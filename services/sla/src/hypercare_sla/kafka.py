@@ -30,6 +30,7 @@ from hypercare_sla.settings import SlaSettings
 log = get_logger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 
 
 class KafkaEventSink:
@@ -72,15 +73,19 @@ def add_subscribers(
     metrics: SlaMetrics,
     *,
     on_triaged: Callable[[TriagedIssue], Awaitable[object]],
-    on_command: Callable[[LifecycleCommand], Awaitable[object]],
+    on_command: Callable[[LifecycleCommand], Awaitable[bool]],
 ) -> None:
-    """Subscribe to triage decisions and lifecycle commands.
+    """Subscribe to triage decisions and lifecycle commands (``on_command`` answers whether the command's
+    issue is known).
 
     Error policy: a message that is not a valid contract, or that PostgreSQL could not store (a string
     holding U+0000), goes to the dead-letter topic, and so does one whose handling raised a defect
     (:func:`~hypercare_runtime.deadletter.is_defect`: ``processing_error``, the exception in the reason);
     a database or broker failure raises, the message is not acknowledged and is delivered again
-    (handling is idempotent). Events this service published itself on the lifecycle topic are skipped.
+    (handling is idempotent). A command for an issue this service does not know goes to the dead-letter
+    topic as ``unknown_issue``: acknowledged and dropped, a person's acknowledge would be lost while the
+    issue went on escalating; redriven once the issue exists, it applies. Events this service published
+    itself on the lifecycle topic are skipped.
     """
 
     async def send_to_dead_letters(record: ConsumerRecord, error_class: ErrorClass, reason: str) -> None:
@@ -110,18 +115,19 @@ def add_subscribers(
         await send_to_dead_letters(record, error_class, reason)
         return None
 
-    async def handle(message: KafkaMessage, work: Awaitable[object]) -> None:
-        """Await ``work``, the handling of ``message``: a defect it raises sends the message to the
-        dead-letter topic (delivered again, it would raise again and hold up its partition for good);
-        anything else raises, and the message is delivered again."""
+    async def handle(message: KafkaMessage, work: Awaitable[T]) -> T | None:
+        """Await ``work``, the handling of ``message``, and return what it returns: a defect it raises
+        sends the message to the dead-letter topic (delivered again, it would raise again and hold up its
+        partition for good) and returns None; anything else raises, and the message is delivered again."""
         try:
-            await work
+            return await work
         except Exception as exc:
             if not is_defect(exc):
                 raise
             record = _record(message)
             log.exception("sla.message_failed", topic=record.topic, offset=record.offset)
             await send_to_dead_letters(record, ErrorClass.PROCESSING_ERROR, defect_reason(SERVICE, exc))
+            return None
 
     @broker.subscriber(
         settings.triaged_topic,
@@ -146,8 +152,13 @@ def add_subscribers(
         if header_map(_record(message).headers).get(HEADER_MESSAGE_KIND) == MESSAGE_KIND_EVENT:
             return
         command = await parse(message, LifecycleCommand)
-        if command is not None:
-            await handle(message, on_command(command))
+        if command is not None and await handle(message, on_command(command)) is False:
+            reason = (
+                f"issue {command.issue_id} is unknown to the SLA service: the command came before the"
+                " issue's first triage decision reached it, or names no issue; redrive it once the issue"
+                " exists (hypercare dead-letters redrive --error-class unknown_issue)"
+            )
+            await send_to_dead_letters(_record(message), ErrorClass.UNKNOWN_ISSUE, reason)
 
 
 def _record(message: KafkaMessage) -> ConsumerRecord:
