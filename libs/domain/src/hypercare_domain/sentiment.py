@@ -36,6 +36,9 @@ _WORD_CACHE_SIZE = 1 << 16
 """Distinct whitespace-separated tokens remembered with their stripped, lowercased word."""
 _VALENCE_CACHE_SIZE = 1 << 16
 """Distinct (window, position, cap differential) keys remembered with the valence VADER gave them."""
+_CACHE_CHARS = 1 << 21
+"""Characters of the tokens each of the two caches holds at most: a producer sending unique tokens of
+thousands of characters would otherwise fill their 65,536 entries with hundreds of megabytes."""
 
 
 class _Analyzer(Protocol):
@@ -79,7 +82,9 @@ class _WindowedAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]  # un
         self._but_tokens: set[str] = set()
         self._upper_tokens: set[str] = set()
         self._tokens: dict[str, str] = {}
+        self._token_chars = 0
         self._valences: dict[tuple[tuple[str, ...], int, bool], float] = {}
+        self._valence_chars = 0
 
     def _has_emoji(self, text: str) -> bool:
         """Whether ``text`` holds a character VADER's emoji pass replaces."""
@@ -122,11 +127,17 @@ class _WindowedAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]  # un
         Tokens repeat across texts, and stripping their punctuation is the costly part of the split.
         """
         known = self._known_tokens
-        if len(known) + len(tokens) > _WORD_CACHE_SIZE:
+        new = set(tokens).difference(known)
+        chars = sum(map(len, new))
+        if len(known) + len(tokens) > _WORD_CACHE_SIZE or self._token_chars + chars > _CACHE_CHARS:
             for tokens_set in (known, self._scored_tokens, self._upper_tokens, self._but_tokens):
                 tokens_set.clear()
             self._tokens.clear()
-        for token in set(tokens).difference(known):
+            self._token_chars = 0
+            new = set(tokens)
+            chars = sum(map(len, new))
+        self._token_chars += chars
+        for token in new:
             word = SentiText._strip_punc_if_word(token).lower()
             if word in self._scored:
                 self._scored_tokens.add(token)
@@ -170,8 +181,11 @@ class _WindowedAnalyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]  # un
             key = (tuple(tokens[low : i + _AFTER + 1]), i - low, is_cap_diff)
             valence = valences.get(key)
             if valence is None:
-                if len(valences) >= _VALENCE_CACHE_SIZE:
+                chars = sum(map(len, key[0]))
+                if len(valences) >= _VALENCE_CACHE_SIZE or self._valence_chars + chars > _CACHE_CHARS:
                     valences.clear()
+                    self._valence_chars = 0
+                self._valence_chars += chars
                 window = list(map(SentiText._strip_punc_if_word, key[0]))
                 valence = self.sentiment_valence(
                     0, _Window(window, is_cap_diff), window[i - low], i - low, []

@@ -110,6 +110,9 @@ _PHRASES_BY_FIRST_WORD: Mapping[str, tuple[int, ...]] = {
     for first in {needle.split()[0] for needle, _, _ in _PHRASES_LONGEST_FIRST}
 }
 _LEXICON_CACHE_SIZE = 1 << 16
+_LEXICON_CACHE_CHARS = 1 << 21
+"""Characters of the words the lexicon cache holds at most: a producer sending unique words of thousands
+of characters would otherwise fill its 65,536 entries with hundreds of megabytes."""
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _APOSTROPHE = re.compile(r"['\u2019`]")
@@ -166,15 +169,19 @@ class _LexiconCache:
         self._classed: dict[str, str] = {}
         self._classed_words: set[str] = set()
         self._limit = limit
+        self._chars = 0
 
     def classes_of(self, words: set[str]) -> set[str]:
         """The non-empty problem classes of ``words``."""
         missing = words.difference(self._known)  # iterates the words, not the cache
         if missing:
-            if len(self._known) + len(missing) > self._limit:
+            chars = sum(map(len, missing))
+            if len(self._known) + len(missing) > self._limit or self._chars + chars > _LEXICON_CACHE_CHARS:
                 self._known.clear()
                 self._classed.clear()
                 self._classed_words.clear()
+                self._chars = 0
+            self._chars += chars
             for word in missing:
                 problem = _lexicon_class(word)
                 if problem:
