@@ -192,12 +192,8 @@ async def test_an_invalid_message_is_dead_lettered_and_the_next_one_triaged() ->
     assert [d.decision for d, _, _ in h.triaged] == [Decision.CREATED]
 
 
-async def test_a_report_triage_fails_on_is_dead_lettered_and_the_others_stored(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # A defect that raises on one report would raise on every attempt: the batch, fetched again and again,
-    # would hold up every report behind it.
-    bad, good = make_report(title="Checkout fails, defect inside"), make_report(minutes=1)
+def _engine_fails_on(monkeypatch: pytest.MonkeyPatch, bad: NormalizedReport) -> None:
+    """Make the triage engine raise a defect on ``bad`` (and only on it)."""
 
     def failing_on_bad(report: NormalizedReport, *args: Any, **kwargs: Any) -> Step:
         if report.event_id == bad.event_id:
@@ -205,6 +201,15 @@ async def test_a_report_triage_fails_on_is_dead_lettered_and_the_others_stored(
         return decide(report, *args, **kwargs)
 
     monkeypatch.setattr(batch_module, "decide", failing_on_bad)
+
+
+async def test_a_report_triage_fails_on_is_dead_lettered_and_the_others_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A defect that raises on one report would raise on every attempt: the batch, fetched again and again,
+    # would hold up every report behind it.
+    bad, good = make_report(title="Checkout fails, defect inside"), make_report(minutes=1)
+    _engine_fails_on(monkeypatch, bad)
     async with harness() as h:
         await h.send(bad)
         await h.send(good)
@@ -238,13 +243,7 @@ async def test_a_report_triage_failed_on_but_another_instance_stored_is_not_dead
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bad, good = make_report(title="Checkout fails, defect inside"), make_report(minutes=1)
-
-    def failing_on_bad(report: NormalizedReport, *args: Any, **kwargs: Any) -> Step:
-        if report.event_id == bad.event_id:
-            raise ZeroDivisionError("a defect")
-        return decide(report, *args, **kwargs)
-
-    monkeypatch.setattr(batch_module, "decide", failing_on_bad)
+    _engine_fails_on(monkeypatch, bad)
     store = _OtherInstanceWritesFirst(also=bad)
     consumer, dead, _, _ = await _handle_batches(store, [_records([bad, good])], overlap=False)
 
