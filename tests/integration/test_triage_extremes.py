@@ -3,7 +3,7 @@
 A valid report that triage or PostgreSQL cannot handle is worse than an invalid one: the batch holding it
 fails, is fetched again and fails again, for good, and every report behind it waits. Each case here is a
 report at an edge of the contract (longest identifiers in four-byte characters, the ends of the calendar,
-numbers far past any real count); the test triages it twice, as a new issue and as a duplicate, through
+the largest counts and amounts); the test triages it twice, as a new issue and as a duplicate, through
 the real store, and reads the issue back from a store that holds nothing.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from hypercare_contracts import NormalizedReport, ReporterKind
-from hypercare_contracts.common import INSTANT_MAX, INSTANT_MIN, KEY_MAX
+from hypercare_contracts.common import COUNT_MAX, INSTANT_MAX, INSTANT_MIN, KEY_MAX
 from hypercare_contracts.normalized import TEXT_MAX, TITLE_MAX
 from hypercare_runtime.db import open_pool
 from hypercare_store.issues import PgIssueStore
@@ -58,14 +58,14 @@ EXTREMES: dict[str, dict[str, Any]] = {
         "received_at": INSTANT_MAX - timedelta(microseconds=1),
         "occurred_at": datetime(1, 1, 1, 14, 0, tzinfo=timezone(timedelta(hours=14))),
     },
-    "numbers far past any real count": {
+    "the largest counts the contract takes": {
         "signals": {
-            "users_affected": 10**30,
-            "engagement": 10**30,
+            "users_affected": COUNT_MAX,
+            "engagement": COUNT_MAX,
             "revenue_at_risk": 1.7e308,
             "rating": 1,
         },
-        "reporter": {"followers": 10**30, "tier": "enterprise", "verified": True},
+        "reporter": {"followers": COUNT_MAX, "tier": "enterprise", "verified": True},
         "sentiment": -1.0,
     },
     "a reporter id as long as a message": {"reporter": {"id": "r" * 500_000}},
