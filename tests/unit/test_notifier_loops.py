@@ -308,6 +308,11 @@ async def test_the_digest_planner_goes_on_after_a_failed_round(failure: Exceptio
 
     assert planner.failing == [], "the round failed once"
     assert registry.get_sample_value("hypercare_notification_digests_total", {"route": "payments"}) == 1
+    kind = "defect" if isinstance(failure, ZeroDivisionError) else "surroundings"
+    assert (
+        registry.get_sample_value("hypercare_notifier_loop_failures_total", {"loop": "digests", "kind": kind})
+        == 1
+    ), "counted, so that an alert can tell a loop that keeps failing"
 
 
 def test_the_wait_after_failures_doubles_up_to_its_bound() -> None:

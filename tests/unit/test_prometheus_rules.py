@@ -81,6 +81,7 @@ def test_every_alert_is_tested_firing_and_quiet() -> None:
         "HypercareProcessingErrors",
         "HypercareSlaBreachRateHigh",
         "HypercareNotificationsFailing",
+        "HypercareNotifierLoopFailing",
         "HypercareNotExitReady",
     }
     assert alerts - firing == set()

@@ -71,7 +71,7 @@ async def run_digest_planner(
     A failed round (the database unreachable, a defect) is logged and tried again after ``backoff``
     (:mod:`hypercare_notifier.loops`): the planner only ends when cancelled.
     """
-    failures = Failures("digests", backoff)
+    failures = Failures("digests", backoff, metrics.loop_failures)
     while True:
         try:
             planned = await plan_due_digests(store, channels, metrics, grace_seconds=grace_seconds)

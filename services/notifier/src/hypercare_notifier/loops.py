@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from hypercare_runtime.deadletter import is_defect
 from hypercare_runtime.logging import get_logger
+from prometheus_client import Counter
 
 log = get_logger(__name__)
 
@@ -35,17 +36,21 @@ DEFAULT_BACKOFF = Backoff()
 
 
 class Failures:
-    """The failed rounds in a row of one loop: each is logged and says how long to wait before the next."""
+    """The failed rounds in a row of one loop: each is logged, counted (``counter``, labelled with the
+    loop and ``defect`` or ``surroundings``) and says how long to wait before the next."""
 
-    def __init__(self, loop: str, backoff: Backoff) -> None:
+    def __init__(self, loop: str, backoff: Backoff, counter: Counter | None = None) -> None:
         self._loop = loop
         self._backoff = backoff
+        self._counter = counter
         self._count = 0
 
     def failed(self, exc: Exception) -> float:
         """Log a failed round (call it in the ``except`` block); returns the seconds to wait."""
         self._count += 1
         delay = self._backoff.delay(self._count)
+        if self._counter is not None:
+            self._counter.labels(self._loop, "defect" if is_defect(exc) else "surroundings").inc()
         if is_defect(exc):
             log.exception(
                 "loop.defect", loop=self._loop, error=type(exc).__name__, failures=self._count, retry_in=delay

@@ -11,6 +11,13 @@ class NotifierMetrics(PipelineMetrics):
 
     def __init__(self, registry: CollectorRegistry) -> None:
         super().__init__(registry, service=SERVICE)
+        self.loop_failures = Counter(
+            "hypercare_notifier_loop_failures_total",
+            "Failed rounds of the notifier's background loops (claim, renew, digests), each tried again after"
+            " a backoff: by loop and kind (surroundings: the database or Kafka failing; defect: the code).",
+            ["loop", "kind"],
+            registry=registry,
+        )
         self.notifications = Counter(
             "hypercare_notifications_total",
             "Notification outcomes by channel: sent, retried, failed, digested.",

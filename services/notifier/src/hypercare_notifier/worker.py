@@ -127,7 +127,7 @@ class DeliveryWorker:
         (:mod:`hypercare_notifier.loops`): the loop only ends when cancelled.
         """
         renewing = asyncio.create_task(self._renew_leases(), name="renew-leases")
-        failures = Failures("claim", self._config.backoff)
+        failures = Failures("claim", self._config.backoff, self._metrics.loop_failures)
         try:
             while True:
                 try:
@@ -194,7 +194,7 @@ class DeliveryWorker:
         then send a second time).
         """
         period = self._config.claim_seconds / 3
-        failures = Failures("renew", self._config.backoff)
+        failures = Failures("renew", self._config.backoff, self._metrics.loop_failures)
         wait = period
         while True:
             await asyncio.sleep(wait)
