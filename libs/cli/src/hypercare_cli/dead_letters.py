@@ -249,10 +249,15 @@ def _selection(args: argparse.Namespace) -> Selection:
     )
 
 
-def _read(args: argparse.Namespace) -> tuple[list[Found], set[str]] | None:
+def _bootstrap(args: argparse.Namespace) -> str:
+    """``--bootstrap``, else ``HYPERCARE_KAFKA_BOOTSTRAP`` (the services' setting)."""
     bootstrap: str = args.bootstrap or ServiceSettings().kafka_bootstrap
+    return bootstrap
+
+
+def _read(args: argparse.Namespace) -> tuple[list[Found], set[str]] | None:
     try:
-        return asyncio.run(read_dead_letters(bootstrap, args.topic, within_s=args.read_within))
+        return asyncio.run(read_dead_letters(_bootstrap(args), args.topic, within_s=args.read_within))
     except (KafkaReadError, KafkaError, OSError) as exc:
         print(f"hypercare dead-letters: cannot read {args.topic!r}: {exc}", file=sys.stderr)
         return None
@@ -289,9 +294,8 @@ def run_redrive(args: argparse.Namespace) -> int:
             print(f"cannot redrive {item.at}: {outcome}")
     resends = [outcome for _, outcome in plan if isinstance(outcome, Resend)]
     if resends and not args.dry_run:
-        bootstrap: str = args.bootstrap or ServiceSettings().kafka_bootstrap
         try:
-            asyncio.run(send_all(bootstrap, resends))
+            asyncio.run(send_all(_bootstrap(args), resends))
         except (KafkaError, OSError) as exc:
             print(f"hypercare dead-letters: sending failed ({exc}); run it again", file=sys.stderr)
             return EXIT_ERROR

@@ -49,9 +49,10 @@ class Failures:
         """Log a failed round (call it in the ``except`` block); returns the seconds to wait."""
         self._count += 1
         delay = self._backoff.delay(self._count)
+        defect = is_defect(exc)
         if self._counter is not None:
-            self._counter.labels(self._loop, "defect" if is_defect(exc) else "surroundings").inc()
-        if is_defect(exc):
+            self._counter.labels(self._loop, "defect" if defect else "surroundings").inc()
+        if defect:
             log.exception(
                 "loop.defect", loop=self._loop, error=type(exc).__name__, failures=self._count, retry_in=delay
             )
