@@ -22,7 +22,7 @@ from hypercare_normalizer.app import create_app as create_normalizer
 from hypercare_normalizer.settings import NormalizerSettings
 from hypercare_runtime.db import apply_migrations, open_pool
 from hypercare_store.issues import PgIssueStore
-from hypercare_store.ports import BatchWrite, CandidateQuery, Snapshot
+from hypercare_store.ports import BatchWrite, CandidateQuery, OutgoingDecision, Snapshot
 from hypercare_triage.app import create_app
 from hypercare_triage.hints import RedisHints
 from hypercare_triage.settings import TriageSettings
@@ -215,6 +215,70 @@ async def test_a_report_postgresql_refuses_for_a_reason_not_checked_is_dead_lett
     assert NormalizedReport.model_validate_json(letter.original) == bad, "kept whole, to replay"
     assert _decisions(out)[0].decision is Decision.CREATED
     assert split == {(): 1.0}
+
+
+class SweptDuringSplitStore(PgIssueStore):
+    """The real store, whose write of ``last`` written alone (its batch written report by report) waits
+    until the timer swept the outbox after the first report written alone had been in it for longer
+    than the sweep's age: as when a batch of a thousand takes seconds to be written report by report."""
+
+    def __init__(self, pool: asyncpg.Pool, *, last: str) -> None:
+        super().__init__(pool)
+        self.last = last
+        self.refused = False
+        self.first_alone_at: float | None = None
+        self.late_sweeps = 0
+
+    async def save_batch(self, *, write: BatchWrite) -> int:
+        if self.refused and any(stored.report.event_id == self.last for stored in write.reports):
+            await wait_for(lambda: self.late_sweeps > 0, timeout=30, what="a sweep during the split")
+        try:
+            writer = await super().save_batch(write=write)
+        except asyncpg.CheckViolationError:
+            self.refused = True
+            raise
+        if self.refused and write.reports and self.first_alone_at is None:
+            self.first_alone_at = time.monotonic()
+        return writer
+
+    async def unpublished(self, *, older_than_seconds: float, limit: int) -> list[OutgoingDecision]:
+        since = time.monotonic() - self.first_alone_at if self.first_alone_at is not None else 0.0
+        late = await super().unpublished(older_than_seconds=older_than_seconds, limit=limit)
+        self.late_sweeps += since > older_than_seconds
+        return late
+
+
+async def test_a_batch_written_report_by_report_publishes_each_decision_once(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str, database_url: str
+) -> None:
+    # Written report by report, a batch of a thousand takes about as long as the timer leaves a decision
+    # unconfirmed in the outbox before it publishes it again: decisions that waited for the batch's end
+    # were published twice.
+    names = await kafka.topics("normalized", "triaged", "lifecycle", "deadletter", partitions=1)
+    good = [
+        make_report(minutes=i, component=f"svc-{i}", fingerprint=f"svc-{i}:production:fail") for i in range(4)
+    ]
+    bad = make_report(minutes=0.5, title=f"Checkout fails, {REFUSED_MARK}")
+    settings = _settings(endpoints, names, group_id, database_url).model_copy(
+        update={"release_interval": 0.2, "outbox_sweep_after": 0.5, "overlap_from": 1_000_000}
+    )
+    await refuse_marked_reports(database_url)
+    await _publish(kafka, names["normalized"], [good[0], bad, *good[1:]])  # one batch
+    async with AsyncExitStack() as stack:
+        pool = await open_pool(database_url)
+        stack.push_async_callback(pool.close)
+        store = SweptDuringSplitStore(pool, last=good[-1].event_id)
+        app = await stack.enter_async_context(running(create_app(settings, store=store)))
+        await _stored(database_url, len(good), timeout=30)
+        out = await kafka.collect([names["triaged"]], count=len(good), timeout=30, settle=2.0)
+        split = await metric_values(app, "hypercare_triage_batches_split_total")
+
+    assert store.late_sweeps > 0, "the timer swept the outbox while the batch was written"
+    assert split == {(): 1.0}
+    decisions = _decisions(out)
+    assert len({d.decision_id for d in decisions}) == len(decisions), "a decision was published twice"
+    assert sorted(d.event_id or "" for d in decisions) == sorted(r.event_id for r in good)
+    assert await _fetchval(database_url, "SELECT count(*) FROM triage_outbox") == 0, "all confirmed"
 
 
 async def test_a_report_whose_stored_issue_no_longer_reads_back_is_dead_lettered_alone(

@@ -3,7 +3,7 @@
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Container, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,14 +42,16 @@ from hypercare_store.ports import (
 )
 from hypercare_triage import pipeline as pipeline_module
 from hypercare_triage.app import BatchAbandonedError, _Service, create_app
-from hypercare_triage.hints import NoHints
+from hypercare_triage.hints import NoHints, RedisHints
 from hypercare_triage.metrics import TriageMetrics
 from hypercare_triage.pipeline import Incoming, TriagePipeline
 from hypercare_triage.settings import TriageSettings
 from prometheus_client import CollectorRegistry
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tests.factories.sla import make_triaged
 from tests.support.kafka import wait_for
+from tests.support.pipeline import metric_values
 from tests.unit.triage_factories import make_alert, make_report, shipped_policies
 
 pytestmark = pytest.mark.service
@@ -616,6 +618,69 @@ async def test_the_timers_flush_never_overtakes_an_exchange_in_flight() -> None:
 
 
 @dataclass
+class _FlakyRedis:
+    """A Redis client running the hint exchange's script over a dict; the calls numbered in ``fail``
+    time out (counted from 1)."""
+
+    fail: Container[int] = ()
+    kept: dict[str, bytes] = field(default_factory=dict)
+    calls: int = 0
+
+    def register_script(self, script: str) -> Any:
+        async def run(*, keys: list[str], args: list[object]) -> list[bytes | None]:
+            self.calls += 1
+            if self.calls in self.fail:
+                raise RedisTimeoutError("Timeout reading from socket")
+            count = int(str(args[-1]))
+            self.kept.update(
+                {key: str(value).encode() for key, value in zip(keys[:count], args, strict=False)}
+            )
+            return [self.kept.get(key) for key in keys[count:]]
+
+        return run
+
+
+async def test_hints_an_exchange_failed_to_store_are_stored_by_the_next_one() -> None:
+    # Lost, they would leave Redis with an older hint for their keys (a fingerprint's issue before a new
+    # one took over, say): lookups would load that issue instead of asking the index, and miss the new one.
+    redis = _FlakyRedis(fail={2})  # the second batch's lookup, carrying the first batch's hints
+    client: Any = redis
+    hints = RedisHints(client, prefix="p", ttl_seconds=60, pause_seconds=0)
+    pipeline = TriagePipeline(FakeIssueStore(), hints, shipped_policies(), clock=lambda: NOW)
+    first, second = make_report(minutes=0), make_report(minutes=1, source_ref="zendesk:other")
+    await pipeline.save(await pipeline.decide([Incoming(first, 0.0)]))
+    await pipeline.save(await pipeline.decide([Incoming(second, 0.0)]))
+    await pipeline.flush_hints()
+    pipeline.close()
+
+    assert redis.calls == 3
+    issue_id = redis.kept[f"p:ref:{first.source_ref}"]
+    assert redis.kept == {
+        f"p:ref:{first.source_ref}": issue_id,
+        f"p:fp:{first.fingerprint}": issue_id,
+        f"p:ref:{second.source_ref}": issue_id,
+    }
+
+
+async def test_hints_beyond_what_is_kept_while_redis_is_down_are_dropped_and_counted() -> None:
+    settings = TriageSettings(release_interval=3600, log_json=True, hints_pending_max=2)
+    client: Any = _FlakyRedis(fail=range(1, 1000))
+    hints = RedisHints(client, prefix="p", ttl_seconds=60, pause_seconds=0)
+    store = FakeIssueStore()
+    app = create_app(settings, store=store, hints=hints, clock=lambda: NOW)
+    broker = app.broker
+    assert isinstance(broker, KafkaBroker)
+    async with TestKafkaBroker(broker), app.start_lifespan_context():
+        for minutes in range(3):  # one issue: each report leaves its ticket's hint and the fingerprint's
+            report = make_report(minutes=minutes)
+            await broker.publish(report.model_dump_json().encode(), settings.normalized_topic)
+        dropped = await metric_values(app, "hypercare_triage_hints_dropped_total")
+
+    assert len(store.reports) == 3, "triaged without Redis"
+    assert dropped == {(): 2.0}, "the first two tickets' hints, the oldest"
+
+
+@dataclass
 class _TakingConsumer:
     """A consumer of ``partitions`` whose first ``getmany`` returns ``fetched``, its second raises
     ``error`` if given; others return nothing."""
@@ -839,6 +904,32 @@ async def test_a_report_whose_write_the_database_refuses_is_dead_lettered_and_it
     assert registry.get_sample_value("hypercare_triage_batches_split_total") == 1
     if overlap:  # the second batch was triaged on top of the first as decided, not as written
         assert registry.get_sample_value("hypercare_triage_overlap_redone_total", {"why": "retriaged"}) == 1
+
+
+@dataclass
+class _RefusingNotingUnconfirmed(_Refusing):
+    """Notes, before each write, how many committed decisions Kafka had not confirmed yet."""
+
+    unconfirmed: list[int] = field(default_factory=list)
+
+    async def save_batch(self, *, write: BatchWrite) -> int:
+        self.unconfirmed.append(len(self.outbox.keys() - self.published))
+        return await super().save_batch(write=write)
+
+
+async def test_a_batch_written_report_by_report_publishes_each_reports_decisions_before_the_next() -> None:
+    # A batch of a thousand takes seconds written report by report: decisions left unconfirmed in the
+    # outbox that long would be published again by the timer's sweep.
+    reports = [
+        make_report(minutes=i, component=f"svc-{i}", fingerprint=f"svc-{i}:production:fail") for i in range(4)
+    ]
+    store = _RefusingNotingUnconfirmed(refused=reports[1].event_id)
+
+    _, dead, triaged, _ = await _handle_batches(store, [_records(reports)], overlap=False)
+
+    assert store.unconfirmed == [0] * 5, "the batch, then each report alone, with nothing unconfirmed"
+    assert [d.event_id for d in triaged] == [reports[i].event_id for i in (0, 2, 3)]
+    assert [d.offset for d in dead] == [1]
 
 
 async def test_a_lost_connection_while_writing_report_by_report_fetches_the_batch_again() -> None:

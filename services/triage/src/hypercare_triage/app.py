@@ -280,10 +280,12 @@ class _Service:
     async def _write(self, writing: _InFlight, dead: Sequence[DeadLetter], started: float) -> None:
         store, pipeline = self.ready()
         with self.committer.settle(writing.records):
-            outcome = await pipeline.save(writing.decided)
+            outcome = await pipeline.save(
+                writing.decided, publish=lambda decisions: self.out.publish(store, decisions)
+            )
             published = time.perf_counter()
             await self.out.publish(store, outcome.decisions, [*dead, *outcome.dead])
-            outcome.seconds["publish"] = time.perf_counter() - published
+            outcome.seconds["publish"] += time.perf_counter() - published
         _record_batch(self.metrics, outcome, [r.topic for r in writing.records], started)
         if self.collector is not None:
             self.collector.after_batch()
@@ -432,7 +434,13 @@ class _Service:
                     )
             self._store = store
             self._pipeline = TriagePipeline(
-                store, hints or NoHints(), self.policies, clock=self.now, max_attempts=settings.max_attempts
+                store,
+                hints or NoHints(),
+                self.policies,
+                clock=self.now,
+                max_attempts=settings.max_attempts,
+                hints_pending_max=settings.hints_pending_max,
+                on_hints_dropped=self.metrics.hints_dropped.inc,
             )
             task = asyncio.create_task(self._timer(), name="triage-timer")
             log.info("triage.start", topic=settings.normalized_topic, group=settings.group_id)

@@ -1,10 +1,13 @@
 """The hot lookup in Redis: fingerprint or source item key -> the issue id that currently holds it.
 
 Only a shortcut: the store looks hinted keys up by issue id instead of through their index. Losing
-Redis (or flushing it) costs nothing but those shortcuts; every miss falls back to the SQL indexes.
+Redis (or flushing it) costs nothing but those shortcuts; every miss falls back to the SQL indexes. A
+hint that Redis did not take, though, while it still holds an older one for the key, would send
+lookups to the issue the older one names: hints are kept until Redis took them (:class:`PendingHints`).
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import islice
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -41,9 +44,11 @@ def hint_pairs(links: Iterable[StoredReport], fingerprints: dict[str, str]) -> d
 class IssueHints(Protocol):
     """Where the service keeps and finds hints."""
 
-    async def exchange(self, *, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str]:
+    async def exchange(self, *, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str] | None:
         """Store the hints of batches committed since the last call (``remember``), then return the
-        hints known for ``keys`` (``fp:...``/``ref:...``), which see them: one round trip per batch."""
+        hints known for ``keys`` (``fp:...``/``ref:...``), which see them: one round trip per batch.
+        None when the store did not answer: nothing was stored (the caller keeps ``remember`` for the
+        next call) and nothing is known."""
         ...
 
 
@@ -53,6 +58,58 @@ class NoHints:
     async def exchange(self, *, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str]:
         """Nothing is kept, nothing is known."""
         return {}
+
+
+PENDING_HINTS_MAX = 20_000
+"""Hints kept for the next exchange while Redis does not answer, by default (a batch of a thousand
+reports leaves about 2,000): the newest of a short outage, and few enough for the exchange after it to
+end well within the client's 0.5 s timeout (else it would fail again for its size)."""
+
+
+class PendingHints:
+    """The hints of committed batches not stored yet, oldest first, at most ``limit`` of them.
+
+    A failed exchange puts what it carried back, so Redis is not left with an older hint for a key
+    whose newer hint was lost (a lookup would load the issue the older one names instead of asking
+    the index, and miss the current one). While Redis is down they pile up: beyond ``limit`` the
+    oldest are dropped, and ``on_dropped`` is told how many.
+    """
+
+    def __init__(self, *, limit: int, on_dropped: Callable[[int], None] = lambda count: None) -> None:
+        """Keep at most ``limit`` hints (the newest)."""
+        self._hints: dict[str, str] = {}
+        self._limit = limit
+        self._on_dropped = on_dropped
+
+    def __len__(self) -> int:
+        return len(self._hints)
+
+    def add(self, pairs: Mapping[str, str]) -> None:
+        """Hints newer than every one pending (a batch just committed): they replace those of the
+        same keys and are the last to be dropped."""
+        for key in pairs.keys() & self._hints.keys():
+            del self._hints[key]  # moved to the end: it is the newest now
+        self._hints.update(pairs)
+        self._trim()
+
+    def take(self) -> dict[str, str]:
+        """Every pending hint, oldest first; none is pending afterwards."""
+        taken, self._hints = self._hints, {}
+        return taken
+
+    def put_back(self, taken: dict[str, str]) -> None:
+        """What :meth:`take` returned, after an exchange that stored none of it: older than what was
+        added meanwhile, which wins over it."""
+        newer, self._hints = self._hints, taken
+        self.add(newer)
+
+    def _trim(self) -> None:
+        excess = len(self._hints) - self._limit
+        if excess <= 0:
+            return
+        for key in list(islice(self._hints, excess)):
+            del self._hints[key]
+        self._on_dropped(excess)
 
 
 _EXCHANGE = """
@@ -91,12 +148,12 @@ class RedisHints:
         self._guard = ShortcutGuard(what="triage hints", pause_s=pause_seconds)
         self._script: AsyncScript | None = None  # registered on first use
 
-    async def exchange(self, *, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str]:
-        """One round trip; none at all while Redis does not answer (what was to be stored is then
-        dropped: a missing hint only sends a lookup through the SQL indexes)."""
+    async def exchange(self, *, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str] | None:
+        """One round trip; None, and none at all, while Redis does not answer (the caller keeps what
+        was to be stored for the next exchange)."""
         if not remember and not keys:
             return {}
-        return await self._guard.run("exchange", lambda: self._exchange(remember, keys), {})
+        return await self._guard.run("exchange", lambda: self._exchange(remember, keys), None)
 
     async def _exchange(self, remember: dict[str, str], keys: Sequence[str]) -> dict[str, str]:
         if self._script is None:

@@ -62,6 +62,12 @@ class TriageMetrics(PipelineMetrics):
             " were then written one by one, the one at fault dead-lettered.",
             registry=registry,
         )
+        self.hints_dropped = Counter(
+            "hypercare_triage_hints_dropped_total",
+            "Hints of committed batches dropped unstored: Redis did not answer for so long that more than"
+            " the pipeline keeps for the next exchange piled up (the oldest go first).",
+            registry=registry,
+        )
         self.records_taken = Counter(
             "hypercare_triage_records_taken_total",
             "Records taken from the consumer while a batch was written in turn, and triaged as the next"

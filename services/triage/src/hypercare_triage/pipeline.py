@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -40,7 +40,7 @@ from hypercare_store.ports import (
 )
 from pydantic import ValidationError
 
-from hypercare_triage.hints import IssueHints, hint_pairs
+from hypercare_triage.hints import PENDING_HINTS_MAX, IssueHints, PendingHints, hint_pairs
 from hypercare_triage.lifecycle import lifecycle_audit, with_lifecycle
 from hypercare_triage.metrics import SERVICE
 from hypercare_triage.records import RawRecord
@@ -48,6 +48,9 @@ from hypercare_triage.records import RawRecord
 log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
+
+Publish = Callable[[Sequence[OutgoingDecision]], Awaitable[None]]
+"""Publishes committed decisions, waits for Kafka's acknowledgement and takes them out of the outbox."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class Outcome:
     """What a batch produced: decisions to publish (already committed), and what happened to it."""
 
     decisions: list[OutgoingDecision] = field(default_factory=list)
+    """None left after a batch written report by report with a ``publish`` (published as it went)."""
     result: BatchResult = field(default_factory=BatchResult)
     skipped: int = 0
     stale_reads: int = 0
@@ -150,7 +154,7 @@ class Outcome:
     ingested_at: list[float] = field(default_factory=list)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     """Time spent per step, summed over attempts: hints (storing the last batches' and reading this
-    one's), load, decide, save."""
+    one's), load, decide, save (and publish, for a batch written report by report)."""
     dead: list[DeadLetter] = field(default_factory=list)
     """The reports triage failed on (a defect), left out of the write; from the batch's last triage. After
     a split, also the reports whose own read or write failed with a defect."""
@@ -228,16 +232,20 @@ class TriagePipeline:
         *,
         clock: Clock = lambda: datetime.now(UTC),
         max_attempts: int = 5,
+        hints_pending_max: int = PENDING_HINTS_MAX,
+        on_hints_dropped: Callable[[int], None] = lambda count: None,
     ) -> None:
-        """Wire the pipeline; ``clock`` stamps decisions (tests pass a fixed one)."""
+        """Wire the pipeline; ``clock`` stamps decisions (tests pass a fixed one). Hints the hint store
+        did not take are kept for the next exchange, the newest ``hints_pending_max`` of them; how many
+        were dropped beyond that goes to ``on_hints_dropped``."""
         self._store = store
         self._hints = hints
         self._policies = policies
         self._clock = clock
         self._max_attempts = max_attempts
-        self._pending_hints: dict[str, str] = {}
-        """Hints of the batches committed since the last exchange with the hint store, in commit order
-        (a later batch's hint for a key replaces an earlier one's)."""
+        self._pending_hints = PendingHints(limit=hints_pending_max, on_dropped=on_hints_dropped)
+        """Hints of the batches committed and not stored yet, in commit order (a later batch's hint for
+        a key replaces an earlier one's)."""
         self._exchanging = asyncio.Lock()
         self._index = SnapshotIndex()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage")
@@ -377,13 +385,14 @@ class TriagePipeline:
             query=query,
         )
 
-    async def save(self, decided: Decided) -> Outcome:
+    async def save(self, decided: Decided, *, publish: Publish | None = None) -> Outcome:
         """Write a decided batch; returns its outcome with the committed decisions to publish.
 
         A batch triaged on top of another (:meth:`decide`'s ``after``) is written after it, naming its
         transaction as seen; if that batch had to be triaged again before it was committed, this one is
         triaged again too, against what was committed. If the read, triage or write failed with a
-        defect, the batch is written report by report (:meth:`_one_by_one`).
+        defect, the batch is written report by report (:meth:`_one_by_one`), and each report's
+        decisions are handed to ``publish`` once written, when it is given, instead of being returned.
 
         Raises:
             StaleReadError: the batch kept conflicting with another instance ``max_attempts`` times.
@@ -392,7 +401,7 @@ class TriagePipeline:
         decided.after = None  # written by now: no chain of batches kept alive
         clock = _StepClock(outcome.seconds)
         if decided.unreadable:
-            return await self._one_by_one(decided, clock)
+            return await self._one_by_one(decided, clock, publish)
         try:
             current, seen = await self._on_top_of_written(decided, after, clock)
             return await self._written(decided, current, seen, clock)
@@ -402,7 +411,7 @@ class TriagePipeline:
             log.error(
                 "triage.batch_refused", reports=len(decided.batch), error=type(exc).__name__, exc_info=exc
             )
-            return await self._one_by_one(decided, clock)
+            return await self._one_by_one(decided, clock, publish)
 
     async def _on_top_of_written(
         self, decided: Decided, after: Decided | None, clock: _StepClock
@@ -444,7 +453,7 @@ class TriagePipeline:
             decided.as_decided, decided.writer = current is decided, writer
             # Hints are only hints: kept until the next batch's lookup (or the timer's flush) sends them.
             fingerprints = {issue_id: state.fingerprint for issue_id, state in result.states_changed.items()}
-            self._pending_hints.update(hint_pairs(write.reports, fingerprints))
+            self._pending_hints.add(hint_pairs(write.reports, fingerprints))
             outcome.decisions = list(write.decisions)
             outcome.result = result
             outcome.ingested_at = current.ingested_at
@@ -452,11 +461,15 @@ class TriagePipeline:
         self.abandon()
         raise StaleReadError(f"batch still conflicting after {self._max_attempts} attempts")
 
-    async def _one_by_one(self, decided: Decided, clock: _StepClock) -> Outcome:
+    async def _one_by_one(self, decided: Decided, clock: _StepClock, publish: Publish | None) -> Outcome:
         """After the batch's read, triage or write failed with a defect (a value the store refuses for a
         reason no check before the write knew of, a stored issue that no longer reads back): each report
         read, triaged and written alone, in the batch's order, and one whose own read, triage or write
         fails with a defect dead-lettered, so that it does not hold up its partition for good.
+
+        Each report's decisions are published (``publish``) as soon as it is written: a large batch
+        takes seconds this way, about as long as decisions may stay unconfirmed in the outbox before
+        the timer's sweep publishes them again, and it would, had they all waited for the batch's end.
 
         Ends like a batch triaged again: a batch triaged on top of this one is triaged again too. A
         failure that is not a defect (a lost connection) raises, and the batch is fetched again: what
@@ -477,10 +490,14 @@ class TriagePipeline:
                 self.abandon()  # it may hold what this report's triage taught it
                 outcome.dead.append(_refused_letter(item, exc))
                 continue
+            if publish is None:
+                outcome.decisions.extend(part.decisions)
+            elif part.decisions:
+                await publish(part.decisions)
+                clock.lap("publish")
             outcome.skipped += part.skipped
             outcome.stale_reads += part.stale_reads
             outcome.dead.extend(part.dead)
-            outcome.decisions.extend(part.decisions)
             outcome.ingested_at.extend(part.ingested_at)
             links.extend(part.result.report_links)
         outcome.result = BatchResult(report_links=links)
@@ -513,10 +530,16 @@ class TriagePipeline:
         beside the batches, and two exchanges in flight at once (on two Redis connections) could land in
         either order, an earlier batch's hint for a key replacing a later one's."""
         async with self._exchanging:
-            pending, self._pending_hints = self._pending_hints, {}
+            pending = self._pending_hints.take()
             if not pending and not keys:
                 return {}
-            return await self._hints.exchange(remember=pending, keys=keys)
+            found = await self._hints.exchange(remember=pending, keys=keys)
+            if found is None:
+                # Nothing stored: kept for the next exchange, else Redis would keep an older hint for
+                # some key, and a lookup would miss the issue the lost one named.
+                self._pending_hints.put_back(pending)
+                return {}
+            return found
 
     async def release(self) -> list[OutgoingDecision]:
         """RELEASED decisions for suppressed open issues whose window ended (committed first)."""

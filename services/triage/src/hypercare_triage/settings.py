@@ -2,6 +2,9 @@
 
 from hypercare_contracts import topics
 from hypercare_runtime.settings import StreamSettings
+from pydantic import PositiveInt
+
+from hypercare_triage.hints import PENDING_HINTS_MAX
 
 
 class TriageSettings(StreamSettings):
@@ -34,6 +37,9 @@ class TriageSettings(StreamSettings):
     redis_prefix: str = "hypercare:triage"
     hint_ttl_seconds: int = 3600
     use_redis: bool = True
+    hints_pending_max: PositiveInt = PENDING_HINTS_MAX
+    """Hints of committed batches kept for the next exchange while Redis does not answer; beyond, the
+    oldest are dropped (``hypercare_triage_hints_dropped_total``)."""
     exit_refresh_seconds: float = 30.0
     """Seconds between re-evaluations of the hypercare exit criteria (``hypercare_exit_*`` gauges)."""
 
