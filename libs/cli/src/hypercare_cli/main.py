@@ -1,5 +1,5 @@
-"""The ``hypercare`` command: offline triage replay, the launch-day demo, the exit report, and the dead
-letters."""
+"""The ``hypercare`` command: offline triage replay, the launch-day demo, the exit report, the dead
+letters, and data retention."""
 
 import argparse
 import importlib
@@ -13,6 +13,7 @@ _COMMANDS = (
     "hypercare_cli.demo",
     "hypercare_cli.exit_report",
     "hypercare_cli.dead_letters",
+    "hypercare_cli.retention",
 )
 
 
