@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -20,10 +21,13 @@ from faststream.kafka.publisher.state import RealProducer
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from hypercare_contracts.topics import DEADLETTER
 from prometheus_client import CollectorRegistry
 
+from hypercare_runtime.consumer import HeaderSafeConsumer
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.settings import ServiceSettings, StreamSettings
+from hypercare_runtime.unreadable import UnreadableRecords
 
 log = get_logger(__name__)
 
@@ -73,6 +77,10 @@ def create_broker(
     Producer settings favour throughput with safety: ``acks=all``, idempotence, lz4-free defaults and a
     short linger so batches form under load.
 
+    Its consumers are :class:`~hypercare_runtime.consumer.HeaderSafeConsumer`: a record with a Kafka
+    header name that is not UTF-8, which aiokafka cannot read, goes to the service's dead-letter topic
+    (``settings.deadletter_topic``) instead of stopping its partition for good.
+
     Args:
         settings: the service settings (bootstrap servers, security).
         service: used as client id and metrics app name.
@@ -97,12 +105,49 @@ def create_broker(
         "logger": logging.getLogger(f"hypercare.{service}.broker"),
         "log_level": logging.DEBUG,
     }
-    return KafkaBroker(
+    return HeaderSafeBroker(
         settings.kafka_bootstrap,
         client_id=f"{settings.kafka_client_id_prefix}-{service}",
         security=_security(settings),
+        service=service,
+        # Each consuming service's settings name its dead-letter topic (the gateway consumes nothing).
+        deadletter_topic=str(getattr(settings, "deadletter_topic", DEADLETTER)),
+        registry=registry,
         **{**defaults, **options},
     )
+
+
+class HeaderSafeBroker(KafkaBroker):
+    """A FastStream Kafka broker whose subscribers consume with
+    :class:`~hypercare_runtime.consumer.HeaderSafeConsumer`, handing the records it sets aside to
+    :class:`~hypercare_runtime.unreadable.UnreadableRecords`.
+
+    FastStream makes a subscriber's consumer with the factory its ``connect`` builds (aiokafka's
+    consumer, with the broker's connection options); this broker swaps it for the same options on the
+    subclass. Under FastStream's in-memory test broker, which replaces ``connect``, nothing changes.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        service: str,
+        deadletter_topic: str,
+        registry: CollectorRegistry | None,
+        **options: Any,
+    ) -> None:
+        """``args`` and ``options`` are :class:`KafkaBroker`'s."""
+        super().__init__(*args, **options)
+        self._unreadable = UnreadableRecords(
+            self.publish, service=service, topic=deadletter_topic, registry=registry
+        )
+
+    async def _connect(self) -> Callable[..., AIOKafkaConsumer]:
+        builder = await super()._connect()
+        if not (isinstance(builder, partial) and builder.func is AIOKafkaConsumer):
+            raise TypeError(f"FastStream's consumer factory is no longer aiokafka's consumer: {builder!r}")
+        safe = partial(HeaderSafeConsumer, *builder.args, unreadable=self._unreadable, **builder.keywords)
+        self.config.broker_config.builder = safe
+        return safe
 
 
 async def text_headers(

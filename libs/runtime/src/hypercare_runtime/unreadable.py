@@ -1,0 +1,107 @@
+"""Dead letters for records a consumer could not read: a Kafka header name that is not UTF-8.
+
+:class:`~hypercare_runtime.consumer.HeaderSafeConsumer` sets such records aside; every service's broker
+(:func:`hypercare_runtime.kafka.create_broker`) hands them to :class:`UnreadableRecords`, which sends
+them to the service's dead-letter topic (``invalid_encoding``) before the records after them are
+processed, counts them in ``hypercare_dead_letters_total`` and logs each.
+"""
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from hypercare_contracts import DeadLetter, ErrorClass
+from prometheus_client import CollectorRegistry, Counter
+
+from hypercare_runtime.logging import get_logger
+from hypercare_runtime.records import undecodable_header_names
+from hypercare_runtime.tracing import header_map, trace_id_of
+
+log = get_logger(__name__)
+
+DEAD_LETTERS_METRIC = "hypercare_dead_letters_total"
+
+Publish = Callable[..., Awaitable[Any]]
+"""``publish(body, topic, key=..., headers=...)``, returning once Kafka acknowledged the message."""
+
+
+class UnreadableRecords:
+    """Sends the records a service's consumers set aside to its dead-letter topic, one by one, each
+    acknowledged by Kafka before the next (an exception propagates: the consumer fetches them again)."""
+
+    def __init__(
+        self, publish: Publish, *, service: str, topic: str, registry: CollectorRegistry | None
+    ) -> None:
+        """``publish``: the broker's (:meth:`KafkaBroker.publish`, which waits for Kafka's acknowledgement);
+        ``registry``: where the service's ``hypercare_dead_letters_total`` is (None: not counted)."""
+        self._publish = publish
+        self._service = service
+        self._topic = topic
+        self._registry = registry
+
+    async def __call__(self, records: Sequence[Any]) -> None:
+        """Dead-letter ``records`` (aiokafka ``ConsumerRecord``)."""
+        # deadletter imports hypercare_runtime.kafka, which imports this module.
+        from hypercare_runtime.deadletter import dead_letter_headers  # noqa: PLC0415
+
+        for record in records:
+            dead = unreadable_dead_letter(record, service=self._service)
+            log.error(
+                "kafka.record_unreadable",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                header_names=[repr(name) for name in undecodable_header_names(record.headers)],
+                deadletter_topic=self._topic,
+            )
+            await self._publish(
+                dead.model_dump_json().encode(),
+                self._topic,
+                key=record.key,
+                headers=dead_letter_headers(dead),
+            )
+            counter = _dead_letters_counter(self._registry)
+            if counter is not None:
+                counter.labels(self._service, ErrorClass.INVALID_ENCODING.value).inc()
+
+
+def unreadable_dead_letter(record: Any, *, service: str, failed_at: datetime | None = None) -> DeadLetter:
+    """The dead letter of a consumed record with a header name that is not UTF-8 (``invalid_encoding``).
+
+    Its headers are kept as text, the bytes of such a name written as ``\\xNN`` escapes: redriving it
+    sends them so, which every Kafka client can read.
+    """
+    from hypercare_runtime.deadletter import record_dead_letter  # noqa: PLC0415 - see UnreadableRecords
+
+    names = ", ".join(repr(name) for name in undecodable_header_names(record.headers))
+    headers = [(_text(name), value) for name, value in record.headers]
+    trace_id = trace_id_of(
+        header_map(headers), topic=record.topic, partition=record.partition, offset=record.offset
+    )
+    return record_dead_letter(
+        dataclasses.replace(record, headers=tuple(headers)),
+        service=service,
+        error_class=ErrorClass.INVALID_ENCODING,
+        reason=(
+            f"a Kafka header name is not UTF-8 ({names}), which Kafka clients cannot read: the producer"
+            " wrote raw bytes as a header name (librdkafka, kcat -H); fix the producer. In"
+            " original_headers such a name has its bytes as \\x escapes, and a redrive sends it so"
+        ),
+        trace_id=trace_id,
+        failed_at=failed_at,
+    )
+
+
+def _text(name: str) -> str:
+    """A header name read with ``surrogateescape`` as valid text: its undecodable bytes as ``\\xNN``."""
+    return name.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
+
+
+def _dead_letters_counter(registry: CollectorRegistry | None) -> Counter | None:
+    """The service's dead-letter counter (:class:`~hypercare_runtime.metrics.PipelineMetrics`), which the
+    broker is not handed: prometheus_client has no public lookup by name."""
+    if registry is None:
+        return None
+    collector = registry._names_to_collectors.get(DEAD_LETTERS_METRIC)  # private: see the docstring
+    return collector if isinstance(collector, Counter) else None
