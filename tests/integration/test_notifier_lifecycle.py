@@ -1,15 +1,10 @@
 """A person's acknowledge and resolve mirrored to PagerDuty and the webhook, on the real Kafka, PostgreSQL,
 Redis and HTTP receivers; once, whatever is replayed."""
 
-import asyncio
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
-from faststream.asgi import AsgiFastStream
 from hypercare_contracts import DeadLetter, ErrorClass
 from hypercare_contracts.lifecycle import LifecycleAction, Via
 from hypercare_contracts.triaged import TriagedIssue
@@ -17,7 +12,6 @@ from hypercare_notifier import intake as intake_module
 from hypercare_notifier import planning
 from hypercare_notifier.app import create_app
 from hypercare_notifier.planning import Plan
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories.sla import make_command
 from tests.support.environment import Endpoints
@@ -25,51 +19,21 @@ from tests.support.kafka import wait_for
 from tests.support.receivers import (
     ROUTING_KEY,
     NotifierStack,
+    consumed,
     make_decision,
     make_lifecycle_event,
+    metric,
+    stays,
 )
 from tests.support.services import running
 from tests.support.sla import AUTH, in_process, make_stack
 
 pytestmark = pytest.mark.integration
 
-QUIET = 1.5
-"""How long a count must stay put once the notifier consumed everything, to show nothing more is coming."""
-
 
 def paging(**overrides: Any) -> TriagedIssue:
     """A critical ``created`` decision on a route with PagerDuty and the webhook."""
     return make_decision(channels=["pagerduty-payments", "webhook"], **overrides)
-
-
-async def metric(app: AsgiFastStream, name: str, **labels: str) -> float:
-    """One sample of the notifier's ``/metrics`` (0 when absent), read as a scraper would."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
-        text = (await client.get("/metrics")).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
-
-
-async def consumed(app: AsgiFastStream, topic: str, count: int) -> None:
-    """Wait until the notifier has handled ``count`` messages of ``topic`` (its consumed counter)."""
-
-    async def done() -> bool:
-        return await metric(app, "hypercare_messages_consumed_total", topic=topic) >= count
-
-    await wait_for(done, timeout=30, what=f"{count} messages of {topic} handled")
-
-
-async def stays(value: Callable[[], int], expected: int, *, seconds: float = QUIET) -> None:
-    """Assert ``value()`` is ``expected`` now and keeps that value for ``seconds``."""
-    until = time.monotonic() + seconds
-    while time.monotonic() < until:
-        assert value() == expected
-        await asyncio.sleep(0.1)
-    assert value() == expected
 
 
 def pd_actions(stack: NotifierStack) -> list[tuple[str, str, str]]:

@@ -9,7 +9,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,16 +17,20 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from aiosmtpd.controller import Controller
+from faststream.asgi import AsgiFastStream
 from hypercare_contracts.common import ScoreItem, Severity, Source
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_contracts.notifications import NotificationRecord
+from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.triaged import Decision, Impact, IssueStatus, MergeRule, Route, TriagedIssue
 from hypercare_notifier.settings import NotifierSettings
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.environment import Endpoints
-from tests.support.kafka import KafkaTestKit
+from tests.support.kafka import KafkaTestKit, wait_for
 
 IDEMPOTENCY = "x-hypercare-idempotency-key"
 
@@ -370,6 +374,11 @@ class NotifierStack:
                 headers=headers,
             )
 
+    async def sla(self, *events: SlaEvent) -> None:
+        """Produce SLA events on the SLA topic, keyed by issue."""
+        for event in events:
+            await self.kafka.send(self.topics["sla"], event.model_dump_json(), key=event.issue_id.encode())
+
     async def records(
         self, count: int, *, settle: float = 1.5, timeout: float = 30
     ) -> list[NotificationRecord]:
@@ -393,3 +402,39 @@ async def notifier_stack(
             receiver.script("/pd", Reply(status=202))
             prefix = f"test-notifier-{uuid.uuid4().hex[:10]}"
             yield NotifierStack(kafka, topics, receiver, mailbox, port, database_url, endpoints, tmp, prefix)
+
+
+# --- Watching a notifier under test ----------------------------------------------------------------
+
+QUIET = 1.5
+"""How long a count must stay put once the notifier consumed everything, to show nothing more is coming."""
+
+
+async def metric(app: AsgiFastStream, name: str, **labels: str) -> float:
+    """One sample of the notifier's ``/metrics`` (0 when absent), read as a scraper would."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
+        text = (await client.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+async def consumed(app: AsgiFastStream, topic: str, count: int) -> None:
+    """Wait until the notifier has handled ``count`` messages of ``topic`` (its consumed counter)."""
+
+    async def done() -> bool:
+        return await metric(app, "hypercare_messages_consumed_total", topic=topic) >= count
+
+    await wait_for(done, timeout=30, what=f"{count} messages of {topic} handled")
+
+
+async def stays(value: Callable[[], int], expected: int, *, seconds: float = QUIET) -> None:
+    """Assert ``value()`` is ``expected`` now and keeps that value for ``seconds``."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        assert value() == expected
+        await asyncio.sleep(0.1)
+    assert value() == expected

@@ -8,16 +8,17 @@ from hypercare_contracts.common import Severity
 from hypercare_contracts.lifecycle import LifecycleAction, Via
 from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import Decision, IssueStatus, Route, TriagedIssue
+from hypercare_notifier.lifecycle import plan_lifecycle
 from hypercare_notifier.planning import (
     ChannelInfo,
     Channels,
     IssueState,
     Plan,
     SkipReason,
+    Transition,
     TriggerKind,
     idempotency_key,
     plan_decision,
-    plan_lifecycle,
     plan_sla,
 )
 
@@ -107,10 +108,9 @@ def test_pagers_no_longer_configured_are_left_out() -> None:
 @pytest.mark.parametrize(
     ("event", "state"),
     [
-        (ACK, paged("pd", acknowledged=True)),
-        (ACK, paged(resolved=True)),
-        (RESOLVE, paged(resolved=True)),
-        (REOPEN, paged("pd")),
+        (ACK, paged("pd", acknowledged=True, lifecycle=Transition(LifecycleAction.ACKNOWLEDGE, NOW))),
+        (RESOLVE, paged(resolved=True, lifecycle=Transition(LifecycleAction.RESOLVE, NOW), cycle_at=NOW)),
+        (ACK, paged(resolved=True, lifecycle=Transition(LifecycleAction.RESOLVE, NOW), cycle_at=NOW)),
         (make_lifecycle_event("iss-1", LifecycleAction.SNOOZE, snooze_until=NOW), paged("pd")),
         (make_lifecycle_event("iss-1", LifecycleAction.COMMENT, comment="on it"), paged("pd")),
         (make_lifecycle_event("iss-1", LifecycleAction.RESOLVE, via=Via.TRIAGE, actor="triage"), paged("pd")),
@@ -120,10 +120,9 @@ def test_pagers_no_longer_configured_are_left_out() -> None:
         ),
     ],
     ids=[
-        "ack-acked",
-        "ack-resolved",
-        "resolve-resolved",
-        "reopen-open",
+        "ack-replayed",
+        "resolve-replayed",
+        "ack-at-the-resolve-instant",
         "snooze",
         "comment",
         "echo-of-a-resolved-decision",
@@ -138,13 +137,41 @@ def test_an_event_the_snapshot_already_reflects_or_that_is_not_mirrored_plans_no
 
 
 @pytest.mark.parametrize(
+    ("event", "state"),
+    [
+        (ACK, paged("pd", acknowledged=True)),
+        (ACK, paged(resolved=True)),
+        (RESOLVE, paged(resolved=True)),
+        (REOPEN, paged("pd")),
+    ],
+    ids=["ack-acked-by-a-decision", "ack-resolved", "resolve-resolved", "reopen-open"],
+)
+def test_a_transition_that_sends_nothing_is_still_remembered_with_its_instant(
+    event: Any, state: IssueState
+) -> None:
+    plan = plan_lifecycle(event, state, CHANNELS)
+    assert plan.deliveries == []
+    assert plan.state.lifecycle == Transition(event.action, event.at)
+    assert (plan.state.acknowledged, plan.state.resolved) == (
+        state.acknowledged and event.action is not LifecycleAction.REOPEN,
+        state.resolved and event.action is not LifecycleAction.REOPEN,
+    )
+
+
+@pytest.mark.parametrize(
     "state",
     [IssueState("iss-1"), IssueState("iss-1", paged_channels=frozenset({"pd"}))],
     ids=["never-seen", "sla-events-only"],
 )
 @pytest.mark.parametrize("event", [ACK, RESOLVE, REOPEN], ids=["ack", "resolve", "reopen"])
-def test_an_issue_without_a_decision_in_the_snapshot_plans_nothing(event: Any, state: IssueState) -> None:
-    assert plan_lifecycle(event, state, CHANNELS) == Plan(state)
+def test_an_issue_without_a_decision_in_the_snapshot_sends_nothing_but_remembers_the_transition(
+    event: Any, state: IssueState
+) -> None:
+    plan = plan_lifecycle(event, state, CHANNELS)
+    assert plan.deliveries == []
+    assert plan.state.lifecycle == Transition(event.action, event.at)
+    assert plan.state.acknowledged is (event.action is LifecycleAction.ACKNOWLEDGE)
+    assert plan.state.resolved is (event.action is LifecycleAction.RESOLVE)
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """The notifier's background loops outlive a failed round: claims, lease renewal and digest planning go on
 after a database failure or a defect, and a delivery that does not render fails instead of crashing.
 
-The worker and the planner run on hand-written fakes of their ports (the delivery log, the sent marks,
-the outcome recorder, a channel), in memory."""
+The worker and the planner run on hand-written fakes of their ports (the delivery log with its outbox, the
+sent marks, a channel), in memory."""
 
 import asyncio
 import contextlib
@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pytest
+from hypercare_contracts import DeadLetter
 from hypercare_contracts.notifications import DeliveryOutcome, NotificationRecord
 from hypercare_domain.notify.render import RenderedNotification
 from hypercare_notifier.channels import Attempt
@@ -20,9 +21,11 @@ from hypercare_notifier.digests import run_digest_planner
 from hypercare_notifier.loops import Backoff
 from hypercare_notifier.metrics import NotifierMetrics
 from hypercare_notifier.planning import ChannelInfo, Channels
+from hypercare_notifier.records import Recorder, RecordTopics
 from hypercare_notifier.rendering import LinkSigner, Renderer
 from hypercare_notifier.worker import DeliveryWorker, WorkerConfig
 from hypercare_store.deliveries import ChooseChannels, ClaimedDelivery, DigestWindow
+from hypercare_store.notifier_outbox import OutboxMessage
 from prometheus_client import CollectorRegistry
 
 from tests.support.kafka import wait_for
@@ -34,11 +37,18 @@ QUICK = Backoff(first=0.05, most=0.2)
 LEASE = 0.6
 """Seconds of a claim's lease in these tests: renewed every 0.2 s."""
 DEADLINE = 5.0
+TOPICS = RecordTopics(
+    notifications="notifications",
+    deadletter="deadletter",
+    triaged="triaged",
+    sla="sla",
+    lifecycle="lifecycle",
+)
 
 
 class FakeLog:
-    """The delivery log in memory, leases on the monotonic clock; ``failing[method]`` are the exceptions
-    its next calls raise, one per call."""
+    """The delivery log in memory, leases on the monotonic clock, and its outbox (what each change wrote
+    with it); ``failing[method]`` are the exceptions its next calls raise, one per call."""
 
     def __init__(self, *rows: ClaimedDelivery) -> None:
         self.rows = {row.key: row for row in rows}
@@ -46,6 +56,7 @@ class FakeLog:
         self.leases: dict[str, float] = {}
         self.failing: dict[str, list[Exception]] = {}
         self.renewals = 0
+        self.outbox: list[OutboxMessage] = []
 
     def _maybe_fail(self, method: str) -> None:
         if self.failing.get(method):
@@ -74,9 +85,16 @@ class FakeLog:
         return sum(s == "pending" for s in self.status.values())
 
     async def record_attempt(
-        self, key: str, *, attempts: int, status_code: int | None, error: str | None
+        self,
+        key: str,
+        *,
+        attempts: int,
+        status_code: int | None,
+        error: str | None,
+        outbox: Sequence[OutboxMessage],
     ) -> None:
-        pass
+        if self.status[key] == "pending":
+            self.outbox.extend(outbox)
 
     async def finish(
         self,
@@ -86,30 +104,31 @@ class FakeLog:
         attempts: int,
         status_code: int | None,
         error: str | None,
+        outbox: Sequence[OutboxMessage],
     ) -> bool:
         if self.status[key] != "pending":
             return False
         self.status[key] = status
+        self.outbox.extend(outbox)
         return True
+
+    def records(self) -> list[tuple[str, DeliveryOutcome]]:
+        """The outcome records in the outbox: (idempotency key, outcome)."""
+        found = [
+            NotificationRecord.model_validate_json(m.value)
+            for m in self.outbox
+            if m.topic == TOPICS.notifications
+        ]
+        return [(r.idempotency_key, r.outcome) for r in found]
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """The dead letters in the outbox."""
+        return [DeadLetter.model_validate_json(m.value) for m in self.outbox if m.topic == TOPICS.deadletter]
 
 
 class FakeMarks:
     async def mark(self, key: str) -> None:
         pass
-
-
-class FakeRecorder:
-    """Keeps the outcome records and the delivery dead letters (key, reason) it was given."""
-
-    def __init__(self) -> None:
-        self.records: list[NotificationRecord] = []
-        self.dead: list[tuple[str, str]] = []
-
-    async def publish(self, record: NotificationRecord) -> None:
-        self.records.append(record)
-
-    async def delivery_failed(self, row: ClaimedDelivery, reason: str) -> None:
-        self.dead.append((row.key, reason))
 
 
 class FakeChannel:
@@ -156,7 +175,6 @@ async def no_members(digest_id: str) -> list[str]:
 def make_worker(
     log: FakeLog,
     channel: FakeChannel,
-    recorder: FakeRecorder,
     *,
     link_ttl: timedelta = timedelta(hours=1),
     backoff: Backoff = QUICK,
@@ -171,7 +189,8 @@ def make_worker(
             members=no_members,
             digest_max_entries=10,
         ),
-        recorder=recorder,
+        recorder=Recorder(TOPICS),
+        recorded=lambda: None,
         metrics=NotifierMetrics(CollectorRegistry()),
         config=WorkerConfig(
             instance_id="test-worker",
@@ -204,15 +223,15 @@ FAILURES = [
 @pytest.mark.parametrize("failure", FAILURES)
 async def test_a_failed_claim_is_tried_again_and_the_delivery_made(failure: Exception) -> None:
     row = decision_row()
-    log, channel, recorder = FakeLog(row), FakeChannel(), FakeRecorder()
+    log, channel = FakeLog(row), FakeChannel()
     log.failing["claim"] = [failure]
 
-    async with running(make_worker(log, channel, recorder)):
+    async with running(make_worker(log, channel)):
         await wait_for(lambda: log.status[row.key] == "sent", timeout=DEADLINE, what="the delivery")
 
     assert log.failing["claim"] == [], "the claim failed once"
     assert channel.received == [row.key]
-    assert [(r.idempotency_key, r.outcome) for r in recorder.records] == [(row.key, DeliveryOutcome.SENT)]
+    assert log.records() == [(row.key, DeliveryOutcome.SENT)], "recorded with the delivery"
 
 
 @pytest.mark.parametrize("failure", FAILURES)
@@ -220,11 +239,11 @@ async def test_a_failed_lease_renewal_is_tried_again_so_a_long_delivery_is_sent_
     failure: Exception,
 ) -> None:
     row = decision_row()
-    log, channel, recorder = FakeLog(row), FakeChannel(), FakeRecorder()
+    log, channel = FakeLog(row), FakeChannel()
     log.failing["extend"] = [failure]
     channel.open.clear()  # the receiver holds the request for several leases
 
-    async with running(make_worker(log, channel, recorder)):
+    async with running(make_worker(log, channel)):
         await wait_for(lambda: channel.received, timeout=DEADLINE, what="the request")
         # Four renewals after the failed one: the first lease would have lapsed, and the row been
         # claimed and sent again, had renewing stopped.
@@ -239,23 +258,23 @@ async def test_a_failed_lease_renewal_is_tried_again_so_a_long_delivery_is_sent_
 
 async def test_a_delivery_that_does_not_render_fails_and_is_dead_lettered() -> None:
     row = decision_row()
-    log, channel, recorder = FakeLog(row), FakeChannel(), FakeRecorder()
+    log, channel = FakeLog(row), FakeChannel()
 
     # Its action links would expire past the year 9999: OverflowError, which is no ValueError.
-    async with running(make_worker(log, channel, recorder, link_ttl=timedelta.max)):
+    async with running(make_worker(log, channel, link_ttl=timedelta.max)):
         await wait_for(lambda: log.status[row.key] == "failed", timeout=DEADLINE, what="the failure")
 
     assert channel.received == []
-    ((key, reason),) = recorder.dead
-    assert key == row.key
-    assert "OverflowError" in reason
-    assert [(r.idempotency_key, r.outcome) for r in recorder.records] == [(row.key, DeliveryOutcome.FAILED)]
+    (letter,) = log.dead_letters()
+    assert row.key in letter.reason
+    assert "OverflowError" in letter.reason
+    assert log.records() == [(row.key, DeliveryOutcome.FAILED)]
 
 
 async def test_a_worker_waiting_after_a_failure_stops_at_once_when_cancelled() -> None:
     log = FakeLog(decision_row())
     log.failing["claim"] = [ConnectionResetError("connection reset by peer")]
-    worker = make_worker(log, FakeChannel(), FakeRecorder(), backoff=Backoff(first=60))
+    worker = make_worker(log, FakeChannel(), backoff=Backoff(first=60))
 
     task = asyncio.create_task(worker.run())
     await wait_for(lambda: not log.failing["claim"], timeout=DEADLINE, what="the failed claim")

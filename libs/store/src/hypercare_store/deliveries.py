@@ -2,18 +2,22 @@
 
 The ``deliveries`` table is both the log and the work queue. A row is inserted once per idempotency
 key (``ON CONFLICT DO NOTHING``); a worker claims pending rows with a lease before sending, and only
-the claimant sends. Marking a row sent is a transition from ``pending``, so it happens once.
+the claimant sends. Marking a row sent is a transition from ``pending``, so it happens once. The Kafka
+messages that report a change of a row (outcome records, dead letters) are written to the outbox
+(:mod:`hypercare_store.notifier_outbox`) in the same transaction, and relayed from there.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 import asyncpg
+
+from hypercare_store.notifier_outbox import OutboxMessage, write_outbox
 
 NewStatus = Literal["pending", "digested", "skipped"]
 
@@ -61,7 +65,12 @@ class ClaimedDelivery:
 
 @dataclass(frozen=True, slots=True)
 class IssueSnapshotRow:
-    """The stored snapshot of one issue (``issue`` is the last decision's JSON)."""
+    """The stored snapshot of one issue (``issue`` is the last decision's JSON).
+
+    ``lifecycle_action`` and ``lifecycle_at`` are the last person's acknowledge, resolve or reopen the
+    notifier took in; ``cycle_at`` is when the issue last turned resolved or was reopened
+    (``0011_notifier_lifecycle_order.sql``).
+    """
 
     issue_id: str
     version: int
@@ -69,6 +78,9 @@ class IssueSnapshotRow:
     acknowledged: bool
     resolved: bool
     paged_channels: tuple[str, ...]
+    lifecycle_action: str | None = None
+    lifecycle_at: datetime | None = None
+    cycle_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +106,8 @@ class DeliveryStore:
     async def snapshots(self, issue_ids: Sequence[str]) -> dict[str, IssueSnapshotRow]:
         """The stored snapshots of these issues (absent ones are missing from the result)."""
         rows = await self._pool.fetch(
-            "SELECT issue_id, version, issue::text AS issue, acknowledged, resolved, paged_channels"
+            "SELECT issue_id, version, issue::text AS issue, acknowledged, resolved, paged_channels,"
+            " lifecycle_action, lifecycle_at, cycle_at"
             " FROM notifier_issues WHERE issue_id = ANY($1::text[])",
             list(issue_ids),
         )
@@ -106,6 +119,9 @@ class DeliveryStore:
                 r["acknowledged"],
                 r["resolved"],
                 tuple(r["paged_channels"]),
+                r["lifecycle_action"],
+                r["lifecycle_at"],
+                r["cycle_at"],
             )
             for r in rows
         }
@@ -121,24 +137,37 @@ class DeliveryStore:
         snapshots: Sequence[IssueSnapshotRow],
         deliveries: Sequence[NewDelivery],
         windows: Sequence[DigestWindow],
+        records: Mapping[str, OutboxMessage] | None = None,
     ) -> set[str]:
         """Store one consumed batch's outcome in one transaction; returns the keys inserted now.
 
         Snapshots only move forward (a stored higher version wins); a delivery whose key exists is
-        left as it is, which is what makes a replay harmless.
+        left as it is, which is what makes a replay harmless. ``records`` (by delivery key) are written
+        to the outbox for the deliveries inserted now only, so a replay records nothing twice.
         """
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(
-                "INSERT INTO notifier_issues"
-                " (issue_id, version, issue, acknowledged, resolved, paged_channels, updated_at)"
-                " VALUES ($1, $2, $3::jsonb, $4, $5, $6::text[], now())"
+                "INSERT INTO notifier_issues (issue_id, version, issue, acknowledged, resolved,"
+                " paged_channels, lifecycle_action, lifecycle_at, cycle_at, updated_at)"
+                " VALUES ($1, $2, $3::jsonb, $4, $5, $6::text[], $7, $8, $9, now())"
                 " ON CONFLICT (issue_id) DO UPDATE SET version = EXCLUDED.version,"
                 " issue = COALESCE(EXCLUDED.issue, notifier_issues.issue),"
                 " acknowledged = EXCLUDED.acknowledged, resolved = EXCLUDED.resolved,"
-                " paged_channels = EXCLUDED.paged_channels, updated_at = now()"
+                " paged_channels = EXCLUDED.paged_channels, lifecycle_action = EXCLUDED.lifecycle_action,"
+                " lifecycle_at = EXCLUDED.lifecycle_at, cycle_at = EXCLUDED.cycle_at, updated_at = now()"
                 " WHERE notifier_issues.version <= EXCLUDED.version",
                 [
-                    (s.issue_id, s.version, s.issue, s.acknowledged, s.resolved, list(s.paged_channels))
+                    (
+                        s.issue_id,
+                        s.version,
+                        s.issue,
+                        s.acknowledged,
+                        s.resolved,
+                        list(s.paged_channels),
+                        s.lifecycle_action,
+                        s.lifecycle_at,
+                        s.cycle_at,
+                    )
                     for s in snapshots
                 ],
             )
@@ -169,7 +198,12 @@ class DeliveryStore:
                 [d.trace_id for d in deliveries],
                 [d.note for d in deliveries],
             )
-        return {r["key"] for r in rows}
+            inserted = {r["key"] for r in rows}
+            reported = records or {}
+            await write_outbox(
+                conn, [reported[d.key] for d in deliveries if d.key in inserted and d.key in reported]
+            )
+        return inserted
 
     async def claim(self, *, worker: str, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
         """Lease up to ``limit`` pending deliveries whose lease is free or expired, oldest first.
@@ -236,17 +270,26 @@ class DeliveryStore:
         )
 
     async def record_attempt(
-        self, key: str, *, attempts: int, status_code: int | None, error: str | None
+        self,
+        key: str,
+        *,
+        attempts: int,
+        status_code: int | None,
+        error: str | None,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> None:
-        """Note a failed attempt that will be retried."""
-        await self._pool.execute(
-            "UPDATE deliveries SET attempts = $2, last_status_code = $3, last_error = $4"
-            " WHERE key = $1 AND status = 'pending'",
-            key,
-            attempts,
-            status_code,
-            error,
-        )
+        """Note a failed attempt that will be retried, and write ``outbox`` with it (if still pending)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE deliveries SET attempts = $2, last_status_code = $3, last_error = $4"
+                " WHERE key = $1 AND status = 'pending' RETURNING key",
+                key,
+                attempts,
+                status_code,
+                error,
+            )
+            if row is not None:
+                await write_outbox(conn, outbox)
 
     async def finish(
         self,
@@ -256,19 +299,25 @@ class DeliveryStore:
         attempts: int,
         status_code: int | None,
         error: str | None,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> bool:
-        """Move a pending delivery to ``sent`` or ``failed``; false when it was no longer pending."""
-        row = await self._pool.fetchrow(
-            "UPDATE deliveries SET status = $2, attempts = $3, last_status_code = $4, last_error = $5,"
-            " sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE NULL END, claimed_until = NULL"
-            " WHERE key = $1 AND status = 'pending' RETURNING key",
-            key,
-            status,
-            attempts,
-            status_code,
-            error,
-        )
-        return row is not None
+        """Move a pending delivery to ``sent`` or ``failed`` and write ``outbox`` (its outcome record,
+        dead letter) in the same transaction; false, and nothing written, when it was no longer pending."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE deliveries SET status = $2, attempts = $3, last_status_code = $4, last_error = $5,"
+                " sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE NULL END, claimed_until = NULL"
+                " WHERE key = $1 AND status = 'pending' RETURNING key",
+                key,
+                status,
+                attempts,
+                status_code,
+                error,
+            )
+            if row is None:
+                return False
+            await write_outbox(conn, outbox)
+        return True
 
     async def pending_count(self) -> int:
         """Deliveries still pending (all instances)."""

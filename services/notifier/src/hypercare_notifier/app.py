@@ -30,6 +30,7 @@ from hypercare_runtime.kafka import BatchPublisher, batch_subscriber, create_bro
 from hypercare_runtime.kafka import RawRecord as ConsumedRecord
 from hypercare_runtime.logging import configure_logging, get_logger
 from hypercare_store.deliveries import DeliveryStore
+from hypercare_store.notifier_outbox import NotifierOutbox
 from prometheus_client import CollectorRegistry
 
 from hypercare_notifier.channels import ChannelSet, build_channels
@@ -38,7 +39,7 @@ from hypercare_notifier.intake import Intake, IntakeResult
 from hypercare_notifier.metrics import SERVICE, NotifierMetrics
 from hypercare_notifier.planning import ChannelInfo, Channels
 from hypercare_notifier.policy import NotifierPolicy, load_notifier_policy
-from hypercare_notifier.records import Recorder, RecordTopics
+from hypercare_notifier.records import OutboxRelay, Recorder, RecordTopics
 from hypercare_notifier.redis_state import SentMarks, StormCounter
 from hypercare_notifier.rendering import LinkSigner, Renderer
 from hypercare_notifier.settings import NotifierSettings
@@ -49,6 +50,9 @@ log = get_logger(__name__)
 _POLL_WAIT_MS = 100
 """How long the intake's poll waits for a first record (it returns as soon as records are fetched)."""
 
+_LAST_RELAY_SECONDS = 5.0
+"""On shutdown, how long the last relay of the outbox may take (what it leaves, the next start relays)."""
+
 
 @dataclass
 class Runtime:
@@ -56,6 +60,7 @@ class Runtime:
 
     intake: Intake | None = None
     worker: DeliveryWorker | None = None
+    relay: OutboxRelay | None = None
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -93,18 +98,22 @@ def wire(  # noqa: PLR0917 - the composition root's one place that joins everyth
     store: DeliveryStore,
     redis: aioredis.Redis,
     built: ChannelSet,
+    relay: OutboxRelay,
     recorder: Recorder,
     metrics: NotifierMetrics,
 ) -> None:
-    """Build the intake, the worker and the digest planner on opened connections into ``runtime``."""
+    """Build the intake, the worker, the outbox relay and the digest planner on opened connections into
+    ``runtime``."""
     channels = channel_infos(built, policies.channels, policies.notifier)
     storm = policies.notifier.storm
     marks = SentMarks(redis, prefix=settings.redis_prefix, ttl_seconds=settings.sent_marker_ttl_seconds)
+    runtime.relay = relay
     runtime.intake = Intake(
         store=store,
         marks=marks,
         storm=StormCounter(redis, prefix=settings.redis_prefix),
         storm_policy=storm,
+        recorder=recorder,
         channels=channels,
         route_channels=lambda name: policies.routes.target(name).channels,
         triaged_topic=settings.triaged_topic,
@@ -122,6 +131,7 @@ def wire(  # noqa: PLR0917 - the composition root's one place that joins everyth
             signer=signer, members=store.digest_members, digest_max_entries=storm.digest_max_entries
         ),
         recorder=recorder,
+        recorded=relay.wake,
         metrics=metrics,
         config=WorkerConfig(
             instance_id=settings.instance_id or default_instance_id(),
@@ -143,7 +153,7 @@ def wire(  # noqa: PLR0917 - the composition root's one place that joins everyth
             wake=worker.wake,
         )
 
-    runtime.background = [worker.run, planner]
+    runtime.background = [worker.run, relay.run, planner]
 
 
 def create_app(settings: NotifierSettings) -> AsgiFastStream:
@@ -165,7 +175,7 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
         sla=settings.sla_topic,
         lifecycle=settings.lifecycle_topic,
     )
-    recorder = Recorder(broker, topics)
+    recorder = Recorder(topics)
     runtime = Runtime()
 
     # One batch consumer for the three inputs: each batch is planned against one load of the snapshots and
@@ -190,11 +200,13 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
     async def on_batch(message: KafkaMessage) -> None:
         assert runtime.intake is not None, "lifespan not started"
         assert runtime.worker is not None, "lifespan not started"
+        assert runtime.relay is not None, "lifespan not started"
         started = time.perf_counter()
         records: tuple[ConsumedRecord, ...] = message.raw_message
         result = await runtime.intake.handle(records)
-        await publish_intake(broker, recorder, result)
+        await publish_dead_letters(broker, recorder.topics.deadletter, result)
         runtime.worker.wake()
+        runtime.relay.wake()
         record_batch(metrics, records, result, topics, started)
 
     @asynccontextmanager
@@ -209,7 +221,8 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
                 build_channels(policies.channels, os.environ, client=client, stream=sys.stdout),
                 settings.only_channels,
             )
-            wire(runtime, settings, policies, DeliveryStore(pool), redis, built, recorder, metrics)
+            relay = OutboxRelay(broker, NotifierOutbox(pool), metrics, poll_seconds=settings.poll_seconds)
+            wire(runtime, settings, policies, DeliveryStore(pool), redis, built, relay, recorder, metrics)
             log.info(
                 "notifier.start",
                 topics=[settings.triaged_topic, settings.sla_topic, settings.lifecycle_topic],
@@ -248,28 +261,36 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
 
 
 async def start_tasks(runtime: Runtime) -> None:
-    """Start the delivery worker and the digest planner (pending deliveries of a previous run resume)."""
+    """Start the delivery worker, the outbox relay and the digest planner (pending deliveries and
+    unpublished records of a previous run resume)."""
     runtime.tasks = [asyncio.create_task(start()) for start in runtime.background]
 
 
 async def stop_tasks(runtime: Runtime) -> None:
-    """Cancel the worker and the digest planner; the worker releases its leases as it stops."""
+    """Cancel the worker, the relay and the digest planner (the worker releases its leases as it stops),
+    then relay what the last deliveries recorded, for a few seconds at most."""
     tasks, runtime.tasks = runtime.tasks, []
     for task in tasks:
         task.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if not tasks or runtime.relay is None:
+        return
+    try:
+        async with asyncio.timeout(_LAST_RELAY_SECONDS):
+            await runtime.relay.relay_once()
+    except Exception as exc:  # the records stay in the outbox; the next start relays them
+        log.warning("notifier.last_relay_failed", error=type(exc).__name__)
 
 
-async def publish_intake(broker: KafkaBroker, recorder: Recorder, result: IntakeResult) -> None:
-    """Publish a batch's ``digested`` records and dead letters, waiting for the broker."""
+async def publish_dead_letters(broker: KafkaBroker, topic: str, result: IntakeResult) -> None:
+    """Publish a batch's dead letters, waiting for the broker (the batch is delivered again otherwise,
+    and its messages dead-lettered again)."""
     publisher = BatchPublisher(broker)
-    for record in result.records:
-        await recorder.add_record(publisher, record)
     for dead in result.dead:
         await publisher.add(
-            recorder.topics.deadletter,
+            topic,
             dead.model_dump_json().encode(),
             key=dead.key.encode() if dead.key else None,
             headers=dead_letter_headers(dead),
@@ -286,7 +307,6 @@ def record_batch(
 ) -> None:
     """Update the metrics for one consumed batch."""
     metrics.count_consumed(r.topic for r in records)
-    metrics.count_produced(topics.notifications, len(result.records))
     metrics.count_produced(topics.deadletter, len(result.dead))
     for dead in result.dead:
         metrics.dead_letters.labels(SERVICE, dead.error_class.value).inc()

@@ -1,4 +1,5 @@
-"""One consumed batch in: plan, skip what was sent, apply storm control, record as pending in PostgreSQL.
+"""One consumed batch in: plan, skip what was sent, apply storm control, record as pending in PostgreSQL
+(with the ``digested`` records in the outbox, in the same transaction).
 
 The batch mixes triage decisions, SLA events and lifecycle events (people's acknowledges and resolves);
 the lifecycle topic's commands are not the notifier's and are only counted.
@@ -20,8 +21,8 @@ from enum import StrEnum
 
 from hypercare_contracts import ErrorClass
 from hypercare_contracts.deadletter import DeadLetter
-from hypercare_contracts.lifecycle import LifecycleEvent
-from hypercare_contracts.notifications import DeliveryOutcome, NotificationRecord
+from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent
+from hypercare_contracts.notifications import DeliveryOutcome
 from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
 from hypercare_contracts.triaged import TriagedIssue
@@ -31,21 +32,22 @@ from hypercare_runtime.kafka import RawRecord as ConsumedRecord
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
 from hypercare_store.deliveries import DeliveryStore, DigestWindow, IssueSnapshotRow, NewDelivery, NewStatus
+from hypercare_store.notifier_outbox import OutboxMessage
 from pydantic import ValidationError
 
+from hypercare_notifier.lifecycle import ECHO_VIAS, lifecycle_is_stale, plan_lifecycle
 from hypercare_notifier.metrics import SERVICE
 from hypercare_notifier.planning import (
-    ECHO_VIAS,
     Channels,
     IssueState,
     Plan,
     PlannedDelivery,
+    Transition,
     plan_decision,
-    plan_lifecycle,
     plan_sla,
 )
 from hypercare_notifier.policy import StormPolicy
-from hypercare_notifier.records import outcome_record
+from hypercare_notifier.records import Recorder, outcome_record
 from hypercare_notifier.redis_state import SentMarks, StormCounter, window_of
 
 log = get_logger(__name__)
@@ -62,8 +64,10 @@ class LifecycleOutcome(StrEnum):
     """The snapshot already had the transition, or the action is not one the notifier mirrors."""
     ECHO = "echo"
     """The SLA service's echo of a triage decision (via source or triage): the decision is what counts."""
+    STALE = "stale"
+    """Older than the snapshot's cycle or last change (a later reopen was read first, or a replay)."""
     UNKNOWN_ISSUE = "unknown_issue"
-    """No decision of the issue was seen: nothing was paged that could be closed."""
+    """No decision of the issue was seen yet: nothing is sent, the transition is remembered for it."""
     COMMAND = "command"
     """A command (the SLA service's input), not an event: ignored."""
 
@@ -101,7 +105,6 @@ class IntakeResult:
     """What one batch produced."""
 
     inserted: list[NewDelivery] = field(default_factory=list)
-    records: list[NotificationRecord] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     fast_path_hits: int = 0
     lifecycle: Counter[LifecycleOutcome] = field(default_factory=Counter)
@@ -110,6 +113,9 @@ class IntakeResult:
 def _state_of(row: IssueSnapshotRow | None, issue_id: str) -> IssueState:
     if row is None:
         return IssueState(issue_id)
+    taken = None
+    if row.lifecycle_action is not None and row.lifecycle_at is not None:
+        taken = Transition(LifecycleAction(row.lifecycle_action), row.lifecycle_at)
     return IssueState(
         issue_id=issue_id,
         issue=TriagedIssue.model_validate_json(row.issue) if row.issue else None,
@@ -117,6 +123,8 @@ def _state_of(row: IssueSnapshotRow | None, issue_id: str) -> IssueState:
         acknowledged=row.acknowledged,
         resolved=row.resolved,
         paged_channels=frozenset(row.paged_channels),
+        lifecycle=taken,
+        cycle_at=row.cycle_at,
     )
 
 
@@ -130,8 +138,18 @@ def _with_issue(event: SlaEvent | LifecycleEvent, state: IssueState, parsed: _Co
 def _lifecycle_outcome(event: LifecycleEvent, before: IssueState, plan: Plan) -> LifecycleOutcome:
     if event.via in ECHO_VIAS:
         return LifecycleOutcome.ECHO
+    if lifecycle_is_stale(event, before):
+        log.info(
+            "lifecycle.stale", issue_id=event.issue_id, event_id=event.event_id, action=event.action.value
+        )
+        return LifecycleOutcome.STALE
     if before.issue is None:
-        log.info("lifecycle.unknown_issue", issue_id=event.issue_id, event_id=event.event_id)
+        log.info(
+            "lifecycle.unknown_issue",
+            issue_id=event.issue_id,
+            event_id=event.event_id,
+            remembered=plan.state != before,
+        )
         return LifecycleOutcome.UNKNOWN_ISSUE
     if plan.state == before:
         return LifecycleOutcome.UNCHANGED
@@ -153,6 +171,9 @@ def _row_of(state: IssueState) -> IssueSnapshotRow:
         acknowledged=state.acknowledged,
         resolved=state.resolved,
         paged_channels=tuple(sorted(state.paged_channels)),
+        lifecycle_action=None if state.lifecycle is None else state.lifecycle.action.value,
+        lifecycle_at=None if state.lifecycle is None else state.lifecycle.at,
+        cycle_at=state.cycle_at,
     )
 
 
@@ -166,6 +187,7 @@ class Intake:
         marks: SentMarks,
         storm: StormCounter,
         storm_policy: StormPolicy,
+        recorder: Recorder,
         channels: Channels,
         route_channels: Callable[[str], Sequence[str]],
         triaged_topic: str,
@@ -176,6 +198,7 @@ class Intake:
         self._marks = marks
         self._storm = storm
         self._policy = storm_policy
+        self._recorder = recorder
         self._channels = channels
         self._route_channels = route_channels
         self._triaged = triaged_topic
@@ -191,7 +214,9 @@ class Intake:
         return TriagedIssue.model_validate_json(raw)
 
     async def handle(self, records: Iterable[ConsumedRecord], *, now: datetime | None = None) -> IntakeResult:
-        """Plan and record one batch; returns the new rows, the ``digested`` records and dead letters.
+        """Plan and record one batch; returns the new rows and the dead letters.
+
+        The ``digested`` record of each row folded into a digest is written to the outbox with the row.
 
         Error policy: a message that is not a valid contract, or holds U+0000, is dead-lettered before
         anything is planned; one whose planning raises is dead-lettered ``processing_error`` and the
@@ -284,27 +309,34 @@ class Intake:
         inserted: set[str] = set()
         if changed or deliveries or windows:
             inserted = await self._store.record_intake(
-                snapshots=changed, deliveries=deliveries, windows=windows
+                snapshots=changed,
+                deliveries=deliveries,
+                windows=windows,
+                records=self._digested(deliveries, at),
             )
         result.dead.extend(planned.dead)
         result.lifecycle.update(planned.lifecycle)
         result.fast_path_hits += len(sent)
-        stored = [d for d in deliveries if d.key in inserted]
-        result.inserted.extend(stored)
-        result.records.extend(
-            outcome_record(
-                key=d.key,
-                issue_id=d.issue_id,
-                trigger_id=d.trigger_id,
-                channel=d.channel,
-                route=d.route,
-                outcome=DeliveryOutcome.DIGESTED,
-                attempt=1,
-                at=at,
+        result.inserted.extend(d for d in deliveries if d.key in inserted)
+
+    def _digested(self, deliveries: Sequence[NewDelivery], at: datetime) -> dict[str, OutboxMessage]:
+        """The ``digested`` record of each delivery folded into a digest, by key."""
+        return {
+            d.key: self._recorder.record(
+                outcome_record(
+                    key=d.key,
+                    issue_id=d.issue_id,
+                    trigger_id=d.trigger_id,
+                    channel=d.channel,
+                    route=d.route,
+                    outcome=DeliveryOutcome.DIGESTED,
+                    attempt=1,
+                    at=at,
+                )
             )
-            for d in stored
+            for d in deliveries
             if d.status == "digested"
-        )
+        }
 
     def _plan_all(
         self, messages: Sequence[_Incoming], states: dict[str, IssueState], at: datetime

@@ -45,8 +45,9 @@ class NotifierMetrics(PipelineMetrics):
         )
         self.lifecycle = Counter(
             "hypercare_notifier_lifecycle_messages_total",
-            "Messages read from the lifecycle topic, by what came of them: applied, unchanged,"
-            " echo (of a triage decision), unknown_issue (no decision seen), command (not an event: ignored).",
+            "Messages read from the lifecycle topic, by what came of them: applied, unchanged, stale (older"
+            " than the issue's cycle), echo (of a triage decision), unknown_issue (no decision seen yet:"
+            " remembered for it), command (not an event: ignored).",
             ["outcome"],
             registry=registry,
         )

@@ -1,9 +1,9 @@
-"""Who is told, where and how urgently: pure planning from a decision, an SLA event or a person's lifecycle
-event and the issue's snapshot.
+"""Who is told, where and how urgently: pure planning from a decision or an SLA event and the issue's
+snapshot (a person's lifecycle event: :mod:`hypercare_notifier.lifecycle`).
 
 Nothing here does I/O. The intake loads the issue snapshots, calls :func:`plan_decision`,
-:func:`plan_sla` or :func:`plan_lifecycle` for each message in order, and stores the planned deliveries
-and new snapshots.
+:func:`plan_sla` or :func:`~hypercare_notifier.lifecycle.plan_lifecycle` for each message in order, and
+stores the planned deliveries and new snapshots.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 
-from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
+from hypercare_contracts.lifecycle import LifecycleAction
 from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import Decision, IssueStatus, TriagedIssue
 from hypercare_domain.notify.render import NotificationKind, Urgency, urgency_for
@@ -51,8 +52,23 @@ class ChannelInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Transition:
+    """A person's acknowledge, resolve or reopen that the snapshot took in, and when it happened."""
+
+    action: LifecycleAction
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class IssueState:
-    """The notifier's snapshot of one issue."""
+    """The notifier's snapshot of one issue.
+
+    Attributes:
+        lifecycle: the last person's acknowledge, resolve or reopen taken in, also before any decision
+            of the issue was read: the decisions read after it honour it while it holds.
+        cycle_at: when the issue last turned resolved or was reopened, as far as the snapshot knows; a
+            lifecycle event dated before it, or a decision decided before it, belongs to an earlier cycle.
+    """
 
     issue_id: str
     issue: TriagedIssue | None = None
@@ -60,6 +76,8 @@ class IssueState:
     acknowledged: bool = False
     resolved: bool = False
     paged_channels: frozenset[str] = frozenset()
+    lifecycle: Transition | None = None
+    cycle_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +125,7 @@ class Channels:
         return [self.known.get(self.default, ChannelInfo(self.default, pager=False))]
 
 
-def _delivery(
+def planned_delivery(
     *,
     issue_id: str,
     trigger_id: str,
@@ -119,6 +137,7 @@ def _delivery(
     limited: bool,
     skip: SkipReason | None = None,
 ) -> PlannedDelivery:
+    """One planned delivery, keyed by :func:`idempotency_key`."""
     return PlannedDelivery(
         key=idempotency_key(issue_id, trigger_id, step, channel),
         issue_id=issue_id,
@@ -133,17 +152,53 @@ def _delivery(
     )
 
 
+def _held(state: IssueState, cycle_at: datetime | None) -> LifecycleAction | None:
+    """The person's acknowledge or resolve that still holds in the cycle begun at ``cycle_at``.
+
+    A resolve sets ``cycle_at`` to its own instant; an acknowledge at the very instant a cycle turned
+    is taken to precede it (an issue is acknowledged before it is resolved).
+    """
+    taken = state.lifecycle
+    if taken is None or cycle_at is None:
+        return None if taken is None or taken.action is LifecycleAction.REOPEN else taken.action
+    if taken.action is LifecycleAction.RESOLVE and taken.at >= cycle_at:
+        return taken.action
+    if taken.action is LifecycleAction.ACKNOWLEDGE and taken.at > cycle_at:
+        return taken.action
+    return None
+
+
+def _says_resolved(issue: TriagedIssue) -> bool:
+    return issue.decision is Decision.RESOLVED or issue.status is IssueStatus.RESOLVED
+
+
+def _current(issue: TriagedIssue, state: IssueState) -> bool:
+    """Whether the decision was decided in the snapshot's cycle (not before its last resolve or reopen)."""
+    return state.cycle_at is None or issue.decided_at >= state.cycle_at
+
+
 def _next_state(issue: TriagedIssue, state: IssueState) -> IssueState:
-    resolved = issue.decision is Decision.RESOLVED or issue.status is IssueStatus.RESOLVED
+    if not _current(issue, state):
+        # Decided before the last resolve or reopen the snapshot took in: its status is out of date.
+        return replace(state, issue=issue, version=issue.version)
+    resolved = _says_resolved(issue)
     restarted = issue.decision in (Decision.CREATED, Decision.REOPENED)
+    turned = issue.decision is Decision.REOPENED or (resolved and not state.resolved)
+    cycle_at = issue.decided_at if turned else state.cycle_at
     acknowledged = issue.status is IssueStatus.ACKNOWLEDGED or (state.acknowledged and not restarted)
+    held = _held(state, cycle_at)
+    if held is not None:
+        # Triage may not have applied the person's change yet; what the person did in this cycle stands.
+        resolved, acknowledged = held is LifecycleAction.RESOLVE, held is LifecycleAction.ACKNOWLEDGE
     return replace(
         state,
         issue=issue,
         version=issue.version,
         acknowledged=acknowledged and not resolved,
         resolved=resolved,
-        paged_channels=frozenset() if restarted else state.paged_channels,
+        # What SLA events paged before the first decision is of the same cycle, and is kept to be closed.
+        paged_channels=frozenset() if issue.decision is Decision.REOPENED else state.paged_channels,
+        cycle_at=cycle_at,
     )
 
 
@@ -155,6 +210,14 @@ def plan_decision(issue: TriagedIssue, state: IssueState, channels: Channels) ->
     acknowledge or resolve to the pager channels that paged for the issue; a resolved decision
     resolves on every channel (pagers only if they paged); otherwise every route channel is told,
     pagers only when the severity pages.
+
+    A person's acknowledge or resolve of the decision's cycle (:attr:`IssueState.lifecycle`, not older
+    than the cycle's start) stands whatever the decision's status says (triage may not have applied it
+    yet): an acknowledged issue pages no pager, a resolved one sends nothing more. One taken in before
+    the issue's first decision was told nowhere, so that decision plans it as if it carried it (an
+    acknowledge goes to the pagers SLA events paged; a resolve is told as a resolved decision is). A
+    decision decided before the snapshot's last resolve or reopen keeps the snapshot's status, and one
+    that resolved the issue then plans nothing.
 
     Args:
         issue: the decision.
@@ -169,11 +232,16 @@ def plan_decision(issue: TriagedIssue, state: IssueState, channels: Channels) ->
         # A replay must not undo what came after the decision without a version (a person's acknowledge).
         return Plan(state)
     after = _next_state(issue, state)
+    if not _current(issue, state) and _says_resolved(issue):
+        return Plan(after)
+    if state.issue is None and _held(state, state.cycle_at) is not None:
+        # The person's change came before any decision: nothing could be told of it then.
+        state = replace(state, acknowledged=False, resolved=False)
     route = issue.route.name
     targets = channels.pick(issue.route.channels)
 
     def make(channel: str, kind: NotificationKind | None, *, limited: bool) -> PlannedDelivery:
-        return _delivery(
+        return planned_delivery(
             issue_id=issue.issue_id,
             trigger_id=issue.decision_id,
             trigger_kind=TriggerKind.DECISION,
@@ -256,7 +324,7 @@ def plan_sla(
     pages = urgency_for(event.severity) is Urgency.PAGE
     step = event.escalation_step or 0
     deliveries = [
-        _delivery(
+        planned_delivery(
             issue_id=event.issue_id,
             trigger_id=event.event_id,
             trigger_kind=TriggerKind.SLA,
@@ -276,64 +344,3 @@ def plan_sla(
         if skip is None and d.channel in channels.known and channels.known[d.channel].pager
     }
     return Plan(replace(state, paged_channels=state.paged_channels | paged), deliveries)
-
-
-ECHO_VIAS = frozenset({Via.SOURCE, Via.TRIAGE})
-"""Lifecycle events the SLA service derives from triage decisions; the notifier reads those decisions itself."""
-
-
-def plan_lifecycle(event: LifecycleEvent, state: IssueState, channels: Channels) -> Plan:
-    """Plan the mirror of a person's acknowledge, resolve or reopen (SLA API, signed link, Kafka command).
-
-    Triage publishes no decision for these (the SLA service reacts to decisions), so the notifier closes
-    what it opened itself, as :func:`plan_decision` does when a decision carries the transition: an
-    acknowledge goes to the pagers that paged for the issue; a resolve to those pagers and, unless the
-    issue is suppressed (never told), the route's other channels. The snapshot records the transition,
-    so a later decision or SLA event carrying it sends nothing again, and re-notifications and
-    escalations stop. A reopen sends nothing and clears the snapshot, so the issue pages again.
-
-    Nothing is planned for an echo of a triage decision (``via`` source or triage: the decision itself
-    is planned, and a late echo could close what a newer decision paged), for an issue without a decision
-    in the snapshot (nothing was paged that could be closed from here), for a transition the snapshot
-    already has, or for other actions.
-
-    Args:
-        event: the lifecycle event.
-        state: the issue's snapshot.
-        channels: the usable channels.
-
-    Returns:
-        The new snapshot and the planned deliveries (``trigger_id`` is the lifecycle ``event_id``).
-    """
-    issue = state.issue
-    if issue is None or event.via in ECHO_VIAS:
-        return Plan(state)
-    if event.action is LifecycleAction.REOPEN:
-        if not state.resolved:
-            return Plan(state)
-        return Plan(replace(state, resolved=False, acknowledged=False, paged_channels=frozenset()))
-    if event.action is LifecycleAction.ACKNOWLEDGE and not (state.acknowledged or state.resolved):
-        kind, after = NotificationKind.ACKNOWLEDGE, replace(state, acknowledged=True)
-    elif event.action is LifecycleAction.RESOLVE and not state.resolved:
-        kind = NotificationKind.RESOLVE
-        after = replace(state, resolved=True, acknowledged=False, paged_channels=frozenset())
-    else:
-        return Plan(state)
-    pagers = sorted(n for n in state.paged_channels if n in channels.known and channels.known[n].pager)
-    told: list[str] = []
-    if kind is NotificationKind.RESOLVE and issue.suppressed_by is None:
-        told = [c.name for c in channels.pick(issue.route.channels) if not c.pager]
-    deliveries = [
-        _delivery(
-            issue_id=event.issue_id,
-            trigger_id=event.event_id,
-            trigger_kind=TriggerKind.LIFECYCLE,
-            step=0,
-            channel=name,
-            route=issue.route.name,
-            kind=kind,
-            limited=False,
-        )
-        for name in [*told, *pagers]
-    ]
-    return Plan(after, deliveries)

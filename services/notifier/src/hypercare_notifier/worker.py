@@ -4,6 +4,10 @@ Claims are leases renewed while a delivery runs. A killed instance stops renewin
 expire, and any instance (a restarted one included) claims and sends the rest. The one window that
 cannot be closed: a receiver accepted a request and the process died before marking it sent; the
 delivery is then sent again with the same ``X-Hypercare-Idempotency-Key``, for the receiver to drop.
+
+Every outcome record and dead letter is written to the outbox in the transaction that records the
+outcome in the log (:mod:`hypercare_notifier.records` relays it to Kafka): the worker never talks to
+Kafka, so a Kafka failure neither loses a record nor makes a delivery go out again.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from hypercare_contracts.notifications import DeliveryOutcome, NotificationRecor
 from hypercare_domain.notify.retry import RetryPolicy
 from hypercare_runtime.logging import get_logger
 from hypercare_store.deliveries import ClaimedDelivery
+from hypercare_store.notifier_outbox import OutboxMessage
 
 from hypercare_notifier.channels import AttemptReport, Channel, DeliveryResult, deliver
 from hypercare_notifier.loops import DEFAULT_BACKOFF, Backoff, Failures
 from hypercare_notifier.metrics import NotifierMetrics
-from hypercare_notifier.records import outcome_record
+from hypercare_notifier.records import Recorder, outcome_record
 from hypercare_notifier.rendering import Renderer, RenderError
 
 log = get_logger(__name__)
@@ -62,7 +67,13 @@ class DeliveryLog(Protocol):
     async def pending_count(self) -> int: ...
 
     async def record_attempt(
-        self, key: str, *, attempts: int, status_code: int | None, error: str | None
+        self,
+        key: str,
+        *,
+        attempts: int,
+        status_code: int | None,
+        error: str | None,
+        outbox: Sequence[OutboxMessage],
     ) -> None: ...
 
     async def finish(
@@ -73,6 +84,7 @@ class DeliveryLog(Protocol):
         attempts: int,
         status_code: int | None,
         error: str | None,
+        outbox: Sequence[OutboxMessage],
     ) -> bool: ...
 
 
@@ -80,14 +92,6 @@ class SentMarker(Protocol):
     """Remembers sent keys for the intake's fast path (``redis_state.SentMarks``)."""
 
     async def mark(self, key: str) -> None: ...
-
-
-class OutcomeRecorder(Protocol):
-    """Publishes outcome records and delivery dead letters (``records.Recorder``)."""
-
-    async def publish(self, record: NotificationRecord) -> None: ...
-
-    async def delivery_failed(self, row: ClaimedDelivery, reason: str) -> None: ...
 
 
 class DeliveryWorker:
@@ -101,16 +105,19 @@ class DeliveryWorker:
         channels: Mapping[str, Channel],
         retry: Mapping[str, RetryPolicy],
         renderer: Renderer,
-        recorder: OutcomeRecorder,
+        recorder: Recorder,
+        recorded: Callable[[], None],
         metrics: NotifierMetrics,
         config: WorkerConfig,
     ) -> None:
+        """``recorded`` is called once outcome records were written to the outbox (wakes its relay)."""
         self._store = store
         self._marks = marks
         self._channels = channels
         self._retry = retry
         self._renderer = renderer
         self._recorder = recorder
+        self._recorded = recorded
         self._metrics = metrics
         self._config = config
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -230,13 +237,17 @@ class DeliveryWorker:
                 return
             number = row.attempts + report.number
             error = report.verdict.reason if not report.verdict.delivered else None
+            code = report.attempt.status_code
+            record = self._record(row, DeliveryOutcome.RETRIED, number, code, error)
             await self._store.record_attempt(
-                row.key, attempts=number, status_code=report.attempt.status_code, error=error
+                row.key,
+                attempts=number,
+                status_code=code,
+                error=error,
+                outbox=[self._recorder.record(record)],
             )
             self._metrics.notifications.labels(row.channel, DeliveryOutcome.RETRIED.value).inc()
-            await self._recorder.publish(
-                self._record(row, DeliveryOutcome.RETRIED, number, report.attempt.status_code, error)
-            )
+            self._recorded()
 
         started = time.monotonic()
         result = await deliver(
@@ -255,32 +266,42 @@ class DeliveryWorker:
     async def _sent(
         self, row: ClaimedDelivery, result: DeliveryResult, attempts: int, digest_count: int | None
     ) -> None:
+        record = self._record(row, DeliveryOutcome.SENT, attempts, result.status_code, None, digest_count)
         moved = await self._store.finish(
-            row.key, status="sent", attempts=attempts, status_code=result.status_code, error=None
+            row.key,
+            status="sent",
+            attempts=attempts,
+            status_code=result.status_code,
+            error=None,
+            outbox=[self._recorder.record(record)],
         )
         await self._marks.mark(row.key)
         if not moved:
             log.warning("delivery.already_finished", key=row.key, channel=row.channel)
             return
+        self._recorded()
         self._metrics.notifications.labels(row.channel, DeliveryOutcome.SENT.value).inc()
         if row.ingested_at is not None:
             self._metrics.observe_end_to_end("notified", [row.ingested_at])
-        record = self._record(row, DeliveryOutcome.SENT, attempts, result.status_code, None, digest_count)
-        await self._recorder.publish(record)
         log.info(
             "notification.sent", key=row.key, issue_id=row.issue_id, channel=row.channel, attempts=attempts
         )
 
     async def _fail(self, row: ClaimedDelivery, reason: str, status_code: int | None, attempts: int) -> None:
+        record = self._record(row, DeliveryOutcome.FAILED, attempts, status_code, reason)
         moved = await self._store.finish(
-            row.key, status="failed", attempts=attempts, status_code=status_code, error=reason
+            row.key,
+            status="failed",
+            attempts=attempts,
+            status_code=status_code,
+            error=reason,
+            outbox=[self._recorder.record(record), self._recorder.delivery_failed(row, reason)],
         )
         if not moved:
             return
+        self._recorded()
         self._metrics.notifications.labels(row.channel, DeliveryOutcome.FAILED.value).inc()
         self._metrics.dead_letters.labels(self._metrics.service, "delivery_failed").inc()
-        await self._recorder.publish(self._record(row, DeliveryOutcome.FAILED, attempts, status_code, reason))
-        await self._recorder.delivery_failed(row, reason)
         log.warning(
             "notification.failed", key=row.key, issue_id=row.issue_id, channel=row.channel, reason=reason
         )

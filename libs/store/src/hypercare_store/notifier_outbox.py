@@ -1,0 +1,85 @@
+"""The notifier's outbox in PostgreSQL (``0014_notifier_outbox.sql``): Kafka messages committed with the
+change they report, until the relay published them.
+
+:class:`~hypercare_store.deliveries.DeliveryStore` writes them (:func:`write_outbox`) in the transaction
+that changes a delivery row; :class:`NotifierOutbox` relays them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A Kafka message committed with the change it reports, for the relay to publish."""
+
+    topic: str
+    key: str | None
+    value: str
+    """JSON text, published as it is (a message published again is the same bytes)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Publish = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
+"""Publishes messages and returns once Kafka acknowledged every one (raises otherwise)."""
+
+
+async def write_outbox(conn: PoolConnectionProxy, messages: Sequence[OutboxMessage]) -> None:
+    """Add ``messages`` to the outbox on ``conn``, inside the caller's transaction.
+
+    Args:
+        conn: a connection in the transaction that makes the change the messages report.
+        messages: what to publish once that transaction committed.
+    """
+    if messages:
+        await conn.execute(
+            "INSERT INTO notifier_outbox (topic, key, value, headers)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
+            [m.topic for m in messages],
+            [m.key for m in messages],
+            [m.value for m in messages],
+            [json.dumps(dict(m.headers)) for m in messages],
+        )
+
+
+class NotifierOutbox:
+    """asyncpg adapter of the relay's side of the outbox."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def relay_outbox(self, *, limit: int, publish: Publish) -> int:
+        """Publish up to ``limit`` outbox messages, oldest first, and delete them once ``publish`` returned.
+
+        One transaction holds the rows (``FOR UPDATE SKIP LOCKED``), so instances relay disjoint rows.
+        If ``publish`` raises, the rows stay for a later round; if the process dies after Kafka
+        acknowledged them and before the commit, they are published again: at least once.
+
+        Args:
+            limit: the most messages to publish in this round.
+            publish: sends the messages and returns once Kafka acknowledged them all.
+
+        Returns:
+            How many messages were published.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers FROM notifier_outbox"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                limit,
+            )
+            if not rows:
+                return 0
+            await publish(
+                [OutboxMessage(r["topic"], r["key"], r["value"], json.loads(r["headers"])) for r in rows]
+            )
+            await conn.execute(
+                "DELETE FROM notifier_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+        return len(rows)
