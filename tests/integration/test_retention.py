@@ -289,6 +289,10 @@ async def fill(pool: asyncpg.Pool) -> Store:
         action="report.ignored",
         actor="t",
     )
+    # The notifier's memory of a person's acknowledge for a decision that never came: old goes, recent stays;
+    # one of an issue that exists goes only with that issue.
+    await store.insert("notifier_issues", True, issue_id="remembered-old", version=0, updated_at=OLD)
+    await store.insert("notifier_issues", False, issue_id="remembered-recent", version=0, updated_at=RECENT)
     # Storm windows: planned and sent long ago go; one never planned, or whose digest is still to send, stays.
     await store.window("digest-sent", True, planned=OLD, delivery="sent")
     await store.window("digest-failed", True, planned=OLD, delivery="failed")
@@ -403,5 +407,5 @@ async def test_the_command_prints_what_it_deletes_per_table(
         assert {table: int(rows.replace(",", "")) for table, rows in printed.items()} == store.deleted() | {
             "report_hours": 1
         }
-        assert lines[-1] == f"{verb} 34 rows; never pruned: triage_outbox, schema_migrations"
+        assert lines[-1] == f"{verb} 35 rows; never pruned: triage_outbox, notifier_outbox, schema_migrations"
     assert await store.stored("issues") == store.expected("issues", after=True)

@@ -126,5 +126,5 @@ def test_the_counts_are_printed_per_table_with_their_total() -> None:
     assert text.splitlines() == [
         "  issues               3",
         "  deliveries       1,200",
-        "would delete 1,203 rows; never pruned: triage_outbox, schema_migrations",
+        "would delete 1,203 rows; never pruned: triage_outbox, notifier_outbox, schema_migrations",
     ]

@@ -58,8 +58,8 @@ TABLES: Final = (
 )
 """Every table retention deletes from, in the order they are reported (by service)."""
 
-KEPT: Final = ("triage_outbox", "schema_migrations")
-"""The tables retention never deletes from."""
+KEPT: Final = ("triage_outbox", "notifier_outbox", "schema_migrations")
+"""The tables retention never deletes from (the outboxes hold what Kafka has not acknowledged yet)."""
 
 ISSUES_PER_PAGE: Final = 100
 """Issues a transaction deletes rows of; each is one advisory lock held until it commits."""
@@ -108,8 +108,13 @@ SELECT count(*) FROM gone
 _UNLINKED: Final = {
     "reports": "issue_id IS NULL AND received_at < $1 AND stored_at < $1",
     "audit_log": "issue_id IS NULL AND at < $1",
+    "notifier_issues": (
+        "issue IS NULL AND updated_at < $1"
+        " AND NOT EXISTS (SELECT 1 FROM issues i WHERE i.issue_id = notifier_issues.issue_id)"
+    ),
 }
-"""Rows of no issue (a source's resolve or acknowledge of an item no issue had), by age."""
+"""Rows of no issue, by age: a source's resolve or acknowledge of an item no issue had; a person's
+acknowledge or resolve the notifier remembered for a decision that never came."""
 
 _EMPTY_HOURS: Final = "hour < $1 AND reports = 0"
 """Hourly counts that deleting reports brought down to zero (a report of that hour coming later would
