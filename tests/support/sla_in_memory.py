@@ -5,10 +5,10 @@ No tests in this module; tests/service/test_sla_api*.py use it (tests/support/sl
 
 import copy
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,10 +20,11 @@ from hypercare_domain.sla import ManualClock
 from hypercare_sla.app import create_app
 from hypercare_sla.auth import hash_token
 from hypercare_sla.settings import SlaSettings
-from hypercare_store.sla import SlaIssue
+from hypercare_store.sla import SlaIssue, StoredMilestone
 from pydantic import SecretStr
 
 from tests.factories.sla import FAST_POLICY, FakeSession, FakeStore, make_triaged
+from tests.support.kafka import wait_for
 
 ALICE = "alice-secret-token"
 SECRET = "link-secret"
@@ -53,7 +54,13 @@ class _VersionKeepingSession(FakeSession):
 
 class SlaFakeStore(FakeStore):
     """:class:`FakeStore` whose sessions also keep ``SlaIssue.triage_version`` (``FakeSession.save`` builds
-    the saved issue field by field, from before that field existed)."""
+    the saved issue field by field, from before that field existed), and whose scheduler writes wait for
+    a running session.
+
+    A session works on a copy of the state that replaces it when the session ends: a claim or an emission
+    the scheduler wrote meanwhile would be lost, leaving a milestone claimed and never emitted. Under the
+    manual clock its lease never runs out and the scheduler would spin on it for good, so they take turns.
+    """
 
     @asynccontextmanager
     async def session(self, issue_id: str) -> AsyncIterator[FakeSession]:
@@ -61,6 +68,20 @@ class SlaFakeStore(FakeStore):
             draft = copy.deepcopy(self.state)
             yield _VersionKeepingSession(draft, draft.issues.get(issue_id))
             self.state = draft
+
+    async def claim_due(
+        self, *, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[StoredMilestone]:
+        async with self._lock:
+            return await super().claim_due(owner=owner, now=now, lease=lease, limit=limit)
+
+    async def mark_emitted(self, emitted: Sequence[tuple[str, datetime]]) -> None:
+        async with self._lock:
+            await super().mark_emitted(emitted)
+
+    async def release(self, *, owner: str, keys: Sequence[str]) -> None:
+        async with self._lock:
+            await super().release(owner=owner, keys=keys)
 
 
 @dataclass
@@ -86,6 +107,16 @@ class Harness:
             for s in self.on(self.settings.lifecycle_topic)
             if s.headers.get("hypercare-message") == "event"
         ]
+
+    async def emitted_due(self) -> None:
+        """Wait until the scheduler has emitted every milestone due by the manual clock's now."""
+
+        def done() -> bool:
+            now = self.clock.now()
+            rows = self.store.state.milestones.values()
+            return all(r["emitted_at"] is not None or r["planned"].due_at > now for r in rows)
+
+        await wait_for(done, timeout=10, interval=0.01, what="the scheduler to emit the due milestones")
 
     async def triage(self, issue: TriagedIssue) -> None:
         """Deliver a triage decision to the service as the triage service would."""

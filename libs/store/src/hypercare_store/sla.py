@@ -1,7 +1,8 @@
 """PostgreSQL adapter of the SLA service: issue clocks, milestones, handled commands and the audit log.
 
 Tables come from ``migrations/0002_sla.sql`` (``audit_log`` from ``0001``, ``sla_issues.triage_version`` from
-``0010``). Every change to one issue runs in a :meth:`PgSlaStore.session`: one transaction holding a per-issue
+``0010``, the timeline's lifecycle marks ``status_changed_at``, ``reopened_at``, ``waiting_changed_at`` from
+``0012``). Every change to one issue runs in a :meth:`PgSlaStore.session`: one transaction holding a per-issue
 advisory lock, so concurrent handlers of the same issue (a Kafka command, an HTTP request, a triage decision)
 apply one after the other.
 
@@ -148,8 +149,10 @@ class PgIssueSession:
             """
             INSERT INTO sla_issues (issue_id, cycle, status, severity, route, escalation_policy, team,
                 suppressed, opened_at, severity_raised_at, acknowledged_at, resolved_at, paused_intervals,
-                snoozes, version, triage_version, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16, now())
+                snoozes, version, triage_version, status_changed_at, reopened_at, waiting_changed_at,
+                updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17,
+                $18, $19, now())
             ON CONFLICT (issue_id) DO UPDATE SET cycle = EXCLUDED.cycle, status = EXCLUDED.status,
                 severity = EXCLUDED.severity, route = EXCLUDED.route,
                 escalation_policy = EXCLUDED.escalation_policy, team = EXCLUDED.team,
@@ -157,7 +160,9 @@ class PgIssueSession:
                 severity_raised_at = EXCLUDED.severity_raised_at, acknowledged_at = EXCLUDED.acknowledged_at,
                 resolved_at = EXCLUDED.resolved_at, paused_intervals = EXCLUDED.paused_intervals,
                 snoozes = EXCLUDED.snoozes, version = EXCLUDED.version,
-                triage_version = EXCLUDED.triage_version, updated_at = now()
+                triage_version = EXCLUDED.triage_version, status_changed_at = EXCLUDED.status_changed_at,
+                reopened_at = EXCLUDED.reopened_at, waiting_changed_at = EXCLUDED.waiting_changed_at,
+                updated_at = now()
             """,
             t.issue_id,
             t.cycle,
@@ -175,6 +180,9 @@ class PgIssueSession:
             _PAUSES.dump_json(t.snoozes).decode(),
             version,
             issue.triage_version,
+            t.status_changed_at,
+            t.reopened_at,
+            t.waiting_changed_at,
         )
         saved = replace(issue, version=version)
         self.issue = saved
@@ -338,6 +346,9 @@ def _issue(row: asyncpg.Record) -> SlaIssue:
         resolved_at=row["resolved_at"],
         waiting_pauses=_PAUSES.validate_json(row["paused_intervals"]),
         snoozes=_PAUSES.validate_json(row["snoozes"]),
+        status_changed_at=row["status_changed_at"],
+        reopened_at=row["reopened_at"],
+        waiting_changed_at=row["waiting_changed_at"],
     )
     return SlaIssue(
         timeline,

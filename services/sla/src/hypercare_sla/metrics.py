@@ -42,8 +42,9 @@ class SlaMetrics(PipelineMetrics):
         )
         self.decisions = Counter(
             "hypercare_sla_triage_decisions_total",
-            "Triage decisions consumed, by outcome: applied, or superseded (a redelivery, a replay, or one"
-            " overtaken by a later decision of its issue; it changed nothing).",
+            "Triage decisions consumed, by outcome: applied; superseded (the last applied decision again: it"
+            " changed nothing); overtaken (below the last applied version, published after a later decision or"
+            " replayed: only its source's action still applies).",
             ["outcome"],
             registry=registry,
         )

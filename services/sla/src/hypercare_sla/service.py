@@ -5,8 +5,10 @@ domain (:func:`~hypercare_domain.sla.apply_command`), the timeline is updated, t
 again, the audit log is written, the :class:`LifecycleEvent` is published (the broker acknowledged it before
 the transaction commits, so a failed publish changes nothing) and the command id is remembered, so a replay
 answers the same without acting twice. A triage decision is applied once, and only if it is newer than the
-last one applied to its issue (:func:`~hypercare_sla.triaged.is_superseded`): replaying the triaged topic
-changes nothing.
+last one applied to its issue (:func:`~hypercare_sla.triaged.arrival`): replaying the triaged topic
+changes nothing, and of a decision overtaken by a later one only its source's action still applies. A command
+made before a later change of the issue that it would undo is refused as ``overtaken``
+(:func:`~hypercare_domain.sla.overtaken_by`).
 """
 
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from hypercare_domain.sla import (
     apply_command,
     change_severity,
     record_event,
+    record_refusal,
 )
 from hypercare_runtime.logging import get_logger
 from hypercare_store.sla import AuditEntry, CommandRecord, SlaIssue
@@ -33,7 +36,7 @@ from hypercare_store.sla import AuditEntry, CommandRecord, SlaIssue
 from hypercare_sla.metrics import SlaMetrics
 from hypercare_sla.planning import effective_status, planned_milestones, waiting_on_customer
 from hypercare_sla.ports import EventSink, IssueSession, SlaStore
-from hypercare_sla.triaged import TRIAGE_ACTOR, implied_commands, is_superseded
+from hypercare_sla.triaged import TRIAGE_ACTOR, Arrival, arrival, implied_commands, source_commands
 from hypercare_sla.views import IssueView, build_view
 
 log = get_logger(__name__)
@@ -68,8 +71,8 @@ class _Change:
     issue: SlaIssue | None
     dirty: bool = False
     """The clocks changed: save, plan again, publish."""
-    decided: bool = False
-    """A triage decision was applied: save its version even if it changed no clock."""
+    save: bool = False
+    """Save even if no clock changed: a decision's version, or when a refused command confirmed the state."""
     events: list[LifecycleEvent] = field(default_factory=list)
 
 
@@ -107,35 +110,22 @@ class SlaService:
 
         ``created``, ``reopened`` (of an issue not seen before) and ``released`` start a cycle at the decision
         instant; a suppressed issue gets no clock until released; a severity or route change re-plans; a
-        ``resolved`` decision and the source's own actions become lifecycle commands. A decision whose version
-        is not above the last one applied to the issue changes nothing (no replan, audit row or event) and
-        returns no result: see :func:`~hypercare_sla.triaged.is_superseded`.
+        ``resolved`` decision and the source's own actions become lifecycle commands. The decision applied
+        last again changes nothing and returns no result; one overtaken by a later decision only applies its
+        source's action (:func:`~hypercare_sla.triaged.source_commands`): see
+        :func:`~hypercare_sla.triaged.arrival`.
         """
         now = self._clock.now()
         results: list[CommandResult] = []
         async with self._store.session(triaged.issue_id) as session:
             applied = session.issue.triage_version if session.issue is not None else None
-            if is_superseded(triaged, applied):
-                self._metrics.decisions.labels("superseded").inc()
-                log.info(
-                    "sla.decision_superseded",
-                    issue_id=triaged.issue_id,
-                    decision_id=triaged.decision_id,
-                    version=triaged.version,
-                    applied_version=applied,
-                )
-                return []
+            standing = arrival(triaged, applied)
             change = _Change(session.issue)
-            fresh = await self._track(session, change, triaged)
-            for command in implied_commands(triaged):
-                if change.issue is None or (fresh and command.action is LifecycleAction.REOPEN):
-                    continue
-                results.append(await self._apply(session, change, command, now))
-            if change.issue is not None:
-                change.issue = replace(change.issue, triage_version=triaged.version)
-                change.decided = True
+            for command in await self._decide(session, change, triaged, standing):
+                if change.issue is not None:
+                    results.append(await self._apply(session, change, command, now))
             await self._commit(session, change)
-        self._metrics.decisions.labels("applied").inc()
+        self._metrics.decisions.labels(standing.value).inc()
         for result in results:
             self._count(result)
         return results
@@ -147,6 +137,27 @@ class SlaService:
             return None
         issue, milestones, audit = loaded
         return build_view(issue, milestones, audit, self._policy, self._clock.now())
+
+    async def _decide(
+        self, session: IssueSession, change: _Change, triaged: TriagedIssue, standing: Arrival
+    ) -> list[LifecycleCommand]:
+        """Apply what a new decision decides (clocks, severity, route, its version) and return the lifecycle
+        commands the decision implies; of one that is not new, only the source's action of an overtaken one."""
+        if standing is not Arrival.NEW:
+            log.info(
+                "sla.decision_overtaken" if standing is Arrival.OVERTAKEN else "sla.decision_superseded",
+                issue_id=triaged.issue_id,
+                decision_id=triaged.decision_id,
+                version=triaged.version,
+                applied_version=change.issue.triage_version if change.issue is not None else None,
+                source_action=triaged.source_action,
+            )
+            return source_commands(triaged) if standing is Arrival.OVERTAKEN else []
+        fresh = await self._track(session, change, triaged)
+        if change.issue is not None:
+            change.issue = replace(change.issue, triage_version=triaged.version)
+            change.save = True
+        return [c for c in implied_commands(triaged) if not (fresh and c.action is LifecycleAction.REOPEN)]
 
     async def _track(self, session: IssueSession, change: _Change, triaged: TriagedIssue) -> bool:
         """Create, release or re-rate the issue from the decision; returns whether a cycle started now."""
@@ -200,12 +211,18 @@ class SlaService:
         if issue is None:
             return CommandResult(command, Outcome.NOT_FOUND)
         status = effective_status(issue, now)
-        outcome = apply_command(status, command, now, paused=waiting_on_customer(issue.timeline))
+        outcome = apply_command(
+            status, command, now, paused=waiting_on_customer(issue.timeline), marks=issue.timeline.marks
+        )
         if isinstance(outcome, Rejection):
+            confirmed = record_refusal(issue.timeline, outcome, command.at or now, now)
+            if confirmed != issue.timeline:
+                change.issue = replace(issue, timeline=confirmed)
+                change.save = True
             await session.remember_command(_record(command, Outcome.REJECTED, _rejection_json(outcome)))
             return CommandResult(command, Outcome.REJECTED, rejection=outcome)
         event = outcome
-        timeline = record_event(issue.timeline, event)
+        timeline = record_event(issue.timeline, event, now=now)
         team = event.team if event.action is LifecycleAction.REASSIGN and event.team else issue.team
         change.issue = replace(issue, timeline=timeline, status=event.to_status, team=team)
         change.dirty = True
@@ -221,7 +238,7 @@ class SlaService:
         return CommandResult(command, Outcome.APPLIED, event=event)
 
     async def _commit(self, session: IssueSession, change: _Change) -> None:
-        if change.issue is None or not (change.dirty or change.decided):
+        if change.issue is None or not (change.dirty or change.save):
             return
         saved = await session.save(change.issue)
         if not change.dirty:

@@ -19,7 +19,14 @@ from hypercare_domain.sla.calendar import (
 from hypercare_domain.sla.clock import Clock, ManualClock, SystemClock
 from hypercare_domain.sla.deadlines import LATE_AFTER, plan, to_event
 from hypercare_domain.sla.durations import DurationError, format_duration, parse_duration
-from hypercare_domain.sla.lifecycle import Rejection, RejectionReason, apply_command, lifecycle_event_id
+from hypercare_domain.sla.lifecycle import (
+    Rejection,
+    RejectionReason,
+    StatusMarks,
+    apply_command,
+    lifecycle_event_id,
+    overtaken_by,
+)
 from hypercare_domain.sla.milestone import Milestone
 from hypercare_domain.sla.policy import (
     EscalationPolicy,
@@ -30,7 +37,7 @@ from hypercare_domain.sla.policy import (
     build_sla_policy,
     load_sla_policy,
 )
-from hypercare_domain.sla.timeline import SlaTimeline, change_severity, record_event
+from hypercare_domain.sla.timeline import SlaTimeline, change_severity, record_event, record_refusal
 
 __all__ = [
     "LATE_AFTER",
@@ -51,6 +58,7 @@ __all__ = [
     "RejectionReason",
     "SlaPolicy",
     "SlaTimeline",
+    "StatusMarks",
     "SystemClock",
     "Targets",
     "add_business_seconds",
@@ -64,8 +72,10 @@ __all__ = [
     "format_duration",
     "lifecycle_event_id",
     "load_sla_policy",
+    "overtaken_by",
     "parse_duration",
     "plan",
     "record_event",
+    "record_refusal",
     "to_event",
 ]

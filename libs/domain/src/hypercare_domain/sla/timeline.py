@@ -8,6 +8,7 @@ from hypercare_contracts.sla import SlaTarget
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hypercare_domain.sla.calendar import Pause
+from hypercare_domain.sla.lifecycle import Rejection, StatusMarks
 from hypercare_domain.sla.policy import PauseReason, SlaPolicy
 
 
@@ -34,6 +35,34 @@ class SlaTimeline(BaseModel):
     waiting_pauses: tuple[Pause, ...] = ()
     """Waiting on the customer: lifecycle ``pause`` until ``resume``."""
     snoozes: tuple[Pause, ...] = ()
+    status_changed_at: AwareDatetime | None = None
+    """The latest acknowledge, resolve, snooze or reopen applied or confirmed (see :class:`StatusMarks`)."""
+    reopened_at: AwareDatetime | None = None
+    """The latest reopen applied or confirmed: the start of this cycle, or a reopen of an unresolved issue."""
+    waiting_changed_at: AwareDatetime | None = None
+    """The latest pause or resume applied or confirmed."""
+
+    @property
+    def marks(self) -> StatusMarks:
+        """When the issue's lifecycle last changed, to refuse a command made before (``overtaken``).
+
+        An issue stored before these instants were recorded has none; its reopen is its cycle's opening.
+        """
+        reopened = self.reopened_at or (self.opened_at if self.cycle > 1 else None)
+        status = self.status_changed_at or reopened
+        if status is not None and reopened is not None:
+            status = max(status, reopened)
+        return StatusMarks(status=status, reopened=reopened, waiting=self.waiting_changed_at)
+
+    def with_marks(self, marks: StatusMarks) -> "SlaTimeline":
+        """The timeline with ``marks`` recorded."""
+        return self.model_copy(
+            update={
+                "status_changed_at": marks.status,
+                "reopened_at": marks.reopened,
+                "waiting_changed_at": marks.waiting,
+            }
+        )
 
     def pauses_for(self, target: SlaTarget, policy: SlaPolicy, now: datetime) -> tuple[Pause, ...]:
         """The pauses that stop ``target``'s clock under ``policy``, except those beginning after ``now``."""
@@ -62,17 +91,37 @@ def change_severity(timeline: SlaTimeline, severity: Severity, at: datetime) -> 
     )
 
 
-def record_event(timeline: SlaTimeline, event: LifecycleEvent) -> SlaTimeline:
+def record_event(timeline: SlaTimeline, event: LifecycleEvent, *, now: datetime | None = None) -> SlaTimeline:
     """The timeline after a lifecycle event (events of another issue are a programming error).
 
     Acknowledge and resolve end a running snooze; resolve also ends waiting on the customer; reopen starts a
     new cycle at the event's instant with the same severity and route. Reassign and comment change no clock.
+    The event's instant is recorded in the timeline's :attr:`SlaTimeline.marks`, no later than ``now`` when
+    given: a command dated ahead (its sender's clock is) is taken as made now, or it would refuse every
+    command made until then as ``overtaken``.
 
     Raises:
         ValueError: the event belongs to another issue.
     """
     if event.issue_id != timeline.issue_id:
         raise ValueError(f"event {event.event_id} is for issue {event.issue_id}, not {timeline.issue_id}")
+    marked = _facts_after(timeline, event)
+    at = event.at if now is None else min(event.at, now)
+    return marked.with_marks(marked.marks.after(event.action, at))
+
+
+def record_refusal(timeline: SlaTimeline, rejection: Rejection, at: datetime, now: datetime) -> SlaTimeline:
+    """The timeline after a command made at ``at`` was refused at ``now``.
+
+    A refusal that confirms the issue's state (:attr:`Rejection.confirms_state`) is recorded in its marks like
+    an applied command (no later than ``now``, as in :func:`record_event`); others change nothing.
+    """
+    if not rejection.confirms_state:
+        return timeline
+    return timeline.with_marks(timeline.marks.after(rejection.action, min(at, now)))
+
+
+def _facts_after(timeline: SlaTimeline, event: LifecycleEvent) -> SlaTimeline:
     at = event.at
     match event.action:
         case LifecycleAction.ACKNOWLEDGE:
