@@ -109,8 +109,14 @@ async def test_a_one_record_subscriber_skips_it_to_the_dead_letters_and_counts_i
         kafka_bootstrap=endpoints.kafka_bootstrap, deadletter_topic=names["deadletter"]
     )
     registry = CollectorRegistry()
-    PipelineMetrics(registry, service="lifecycle")
-    broker = create_stream_broker(settings, service="lifecycle", registry=registry)
+    metrics = PipelineMetrics(registry, service="lifecycle")
+    broker = create_stream_broker(
+        settings,
+        service="lifecycle",
+        registry=registry,
+        deadletter_topic=settings.deadletter_topic,
+        dead_letters=metrics.dead_letters,
+    )
     handled: list[bytes | None] = []
 
     # As triage subscribes to lifecycle commands: one record at a time, acknowledged unless it raises.

@@ -291,13 +291,13 @@ def test_the_dead_letter_of_an_unreadable_record_names_the_bytes_and_keeps_the_m
 
 async def test_unreadable_records_are_published_one_by_one_and_counted() -> None:
     registry = CollectorRegistry()
-    PipelineMetrics(registry, service="normalizer")
+    metrics = PipelineMetrics(registry, service="normalizer")
     published: list[tuple[Any, ...]] = []
 
     async def publish(body: bytes, topic: str, *, key: bytes | None, headers: dict[str, str]) -> None:
         published.append((DeadLetter.model_validate_json(body).offset, topic, key, headers))
 
-    dead_letters = UnreadableRecords(publish, service="normalizer", topic="dl", registry=registry)
+    dead_letters = UnreadableRecords(publish, service="normalizer", topic="dl", counter=metrics.dead_letters)
     await dead_letters([unreadable_record(offset=41), unreadable_record(offset=43, key=None)])
 
     assert [(offset, topic, key) for offset, topic, key, _ in published] == [

@@ -22,7 +22,7 @@ from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from hypercare_contracts.topics import DEADLETTER
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from hypercare_runtime.consumer import HeaderSafeConsumer
 from hypercare_runtime.logging import get_logger
@@ -70,6 +70,8 @@ def create_broker(
     *,
     service: str,
     registry: CollectorRegistry | None,
+    deadletter_topic: str = DEADLETTER,
+    dead_letters: Counter | None = None,
     **options: Any,
 ) -> KafkaBroker:
     """A FastStream Kafka broker configured from settings.
@@ -78,13 +80,16 @@ def create_broker(
     short linger so batches form under load.
 
     Its consumers are :class:`~hypercare_runtime.consumer.HeaderSafeConsumer`: a record with a Kafka
-    header name that is not UTF-8, which aiokafka cannot read, goes to the service's dead-letter topic
-    (``settings.deadletter_topic``) instead of stopping its partition for good.
+    header name that is not UTF-8, which aiokafka cannot read, goes to ``deadletter_topic`` (counted in
+    ``dead_letters``) instead of stopping its partition for good.
 
     Args:
         settings: the service settings (bootstrap servers, security).
         service: used as client id and metrics app name.
         registry: Prometheus registry for FastStream's Kafka middleware; ``None`` disables it.
+        deadletter_topic: where the consumers send the records they cannot read (the service's own).
+        dead_letters: the service's ``hypercare_dead_letters_total`` (labels service, reason), which
+            counts them; ``None``: not counted.
         **options: passed through to :class:`KafkaBroker`; they override the defaults above
             (``linger_ms=0`` for a service that flushes after every batch anyway).
     """
@@ -110,9 +115,8 @@ def create_broker(
         client_id=f"{settings.kafka_client_id_prefix}-{service}",
         security=_security(settings),
         service=service,
-        # Each consuming service's settings name its dead-letter topic (the gateway consumes nothing).
-        deadletter_topic=str(getattr(settings, "deadletter_topic", DEADLETTER)),
-        registry=registry,
+        deadletter_topic=deadletter_topic,
+        dead_letters=dead_letters,
         **{**defaults, **options},
     )
 
@@ -132,13 +136,13 @@ class HeaderSafeBroker(KafkaBroker):
         *args: Any,
         service: str,
         deadletter_topic: str,
-        registry: CollectorRegistry | None,
+        dead_letters: Counter | None,
         **options: Any,
     ) -> None:
-        """``args`` and ``options`` are :class:`KafkaBroker`'s."""
+        """``args`` and ``options`` are :class:`KafkaBroker`'s; the others :func:`create_broker`'s."""
         super().__init__(*args, **options)
         self._unreadable = UnreadableRecords(
-            self.publish, service=service, topic=deadletter_topic, registry=registry
+            self.publish, service=service, topic=deadletter_topic, counter=dead_letters
         )
 
     async def _connect(self) -> Callable[..., AIOKafkaConsumer]:
@@ -189,19 +193,27 @@ def _utf8(value: bytes | None) -> bytes:
 
 
 def create_stream_broker(
-    settings: StreamSettings, *, service: str, registry: CollectorRegistry
+    settings: StreamSettings,
+    *,
+    service: str,
+    registry: CollectorRegistry,
+    deadletter_topic: str = DEADLETTER,
+    dead_letters: Counter | None = None,
 ) -> KafkaBroker:
     """The broker of a batch-consuming service (normalizer, triage), for subscribers using :func:`raw_records`.
 
     ``apply_types=False, serializer=None``: a handler gets the decoded batch as its one argument, as it
     is. With FastDepends, resolving a ``KafkaMessage`` parameter runs a synchronous context lookup in a
     worker thread on every batch, a thread hop that costs more than handling a small batch. The producer
-    lingers ``kafka_linger_ms`` (0: the service flushes after every batch anyway).
+    lingers ``kafka_linger_ms`` (0: the service flushes after every batch anyway). ``deadletter_topic``
+    and ``dead_letters`` are :func:`create_broker`'s.
     """
     return create_broker(
         settings,
         service=service,
         registry=registry,
+        deadletter_topic=deadletter_topic,
+        dead_letters=dead_letters,
         apply_types=False,
         serializer=None,
         linger_ms=settings.kafka_linger_ms,

@@ -12,15 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from hypercare_contracts import DeadLetter, ErrorClass
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.records import undecodable_header_names
 from hypercare_runtime.tracing import header_map, trace_id_of
 
 log = get_logger(__name__)
-
-DEAD_LETTERS_METRIC = "hypercare_dead_letters_total"
 
 Publish = Callable[..., Awaitable[Any]]
 """``publish(body, topic, key=..., headers=...)``, returning once Kafka acknowledged the message."""
@@ -30,15 +28,14 @@ class UnreadableRecords:
     """Sends the records a service's consumers set aside to its dead-letter topic, one by one, each
     acknowledged by Kafka before the next (an exception propagates: the consumer fetches them again)."""
 
-    def __init__(
-        self, publish: Publish, *, service: str, topic: str, registry: CollectorRegistry | None
-    ) -> None:
+    def __init__(self, publish: Publish, *, service: str, topic: str, counter: Counter | None) -> None:
         """``publish``: the broker's (:meth:`KafkaBroker.publish`, which waits for Kafka's acknowledgement);
-        ``registry``: where the service's ``hypercare_dead_letters_total`` is (None: not counted)."""
+        ``counter``: the service's ``hypercare_dead_letters_total`` (labels service, reason; None: not
+        counted)."""
         self._publish = publish
         self._service = service
         self._topic = topic
-        self._registry = registry
+        self._counter = counter
 
     async def __call__(self, records: Sequence[Any]) -> None:
         """Dead-letter ``records`` (aiokafka ``ConsumerRecord``)."""
@@ -61,9 +58,8 @@ class UnreadableRecords:
                 key=record.key,
                 headers=dead_letter_headers(dead),
             )
-            counter = _dead_letters_counter(self._registry)
-            if counter is not None:
-                counter.labels(self._service, ErrorClass.INVALID_ENCODING.value).inc()
+            if self._counter is not None:
+                self._counter.labels(self._service, ErrorClass.INVALID_ENCODING.value).inc()
 
 
 def unreadable_dead_letter(record: Any, *, service: str, failed_at: datetime | None = None) -> DeadLetter:
@@ -96,12 +92,3 @@ def unreadable_dead_letter(record: Any, *, service: str, failed_at: datetime | N
 def _text(name: str) -> str:
     """A header name read with ``surrogateescape`` as valid text: its undecodable bytes as ``\\xNN``."""
     return name.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
-
-
-def _dead_letters_counter(registry: CollectorRegistry | None) -> Counter | None:
-    """The service's dead-letter counter (:class:`~hypercare_runtime.metrics.PipelineMetrics`), which the
-    broker is not handed: prometheus_client has no public lookup by name."""
-    if registry is None:
-        return None
-    collector = registry._names_to_collectors.get(DEAD_LETTERS_METRIC)  # private: see the docstring
-    return collector if isinstance(collector, Counter) else None

@@ -38,7 +38,13 @@ def create_app(settings: NormalizerSettings) -> AsgiFastStream:
     configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
     registry = CollectorRegistry()
     metrics = NormalizerMetrics(registry)
-    broker = create_stream_broker(settings, service=SERVICE, registry=registry)
+    broker = create_stream_broker(
+        settings,
+        service=SERVICE,
+        registry=registry,
+        deadletter_topic=settings.deadletter_topic,
+        dead_letters=metrics.dead_letters,
+    )
     components = load_component_map(settings.resolved_policy_dir())
     limits = InputLimits(max_bytes=settings.max_message_bytes, max_depth=settings.max_depth)
     roles = settings.raw_topic_roles

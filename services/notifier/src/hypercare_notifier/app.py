@@ -161,7 +161,13 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
     configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
     registry = CollectorRegistry()
     metrics = NotifierMetrics(registry)
-    broker = create_broker(settings, service=SERVICE, registry=registry)
+    broker = create_broker(
+        settings,
+        service=SERVICE,
+        registry=registry,
+        deadletter_topic=settings.deadletter_topic,
+        dead_letters=metrics.dead_letters,
+    )
     policy_dir = settings.resolved_policy_dir()
     policies = Policies(
         channels=load_channels_policy(policy_dir),

@@ -72,7 +72,13 @@ def create_app(
     configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
     registry = CollectorRegistry()
     metrics = SlaMetrics(registry)
-    broker = create_broker(settings, service=SERVICE, registry=registry)
+    broker = create_broker(
+        settings,
+        service=SERVICE,
+        registry=registry,
+        deadletter_topic=settings.deadletter_topic,
+        dead_letters=metrics.dead_letters,
+    )
     policy = load_sla_policy(settings.resolved_policy_dir())
     auth = ApiAuth(settings.api_tokens)
     the_clock: Clock = clock if clock is not None else SystemClock()

@@ -479,7 +479,13 @@ def create_app(
     metrics = TriageMetrics(registry)
     # As in the normalizer: handlers get the consumer records themselves, and offsets are committed in
     # the background once a batch is stored and its decisions sent.
-    broker = create_stream_broker(settings, service=SERVICE, registry=registry)
+    broker = create_stream_broker(
+        settings,
+        service=SERVICE,
+        registry=registry,
+        deadletter_topic=settings.deadletter_topic,
+        dead_letters=metrics.dead_letters,
+    )
     reports = batch_subscriber(
         broker,
         settings.normalized_topic,
