@@ -1,18 +1,23 @@
 """Building dead-letter records and their Kafka headers, and telling which messages would fail however
 often they were delivered (a string PostgreSQL cannot store, a defect raised on them)."""
 
+from __future__ import annotations
+
 import base64
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
 from hypercare_contracts import DeadLetter, ErrorClass
 from hypercare_contracts.deadletter import ORIGINAL_MAX_BYTES
 from hypercare_contracts.topics import HEADER_DEADLETTER_REASON
 
-from hypercare_runtime.kafka import RawRecord
 from hypercare_runtime.tracing import header_map
+
+if TYPE_CHECKING:  # an annotation only: kafka imports unreadable, which imports this module
+    from hypercare_runtime.kafka import RawRecord
 
 
 def dead_letter(

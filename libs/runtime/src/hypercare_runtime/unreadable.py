@@ -14,6 +14,7 @@ from typing import Any
 from hypercare_contracts import DeadLetter, ErrorClass
 from prometheus_client import Counter
 
+from hypercare_runtime.deadletter import dead_letter_headers, record_dead_letter
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.records import undecodable_header_names
 from hypercare_runtime.tracing import header_map, trace_id_of
@@ -39,9 +40,6 @@ class UnreadableRecords:
 
     async def __call__(self, records: Sequence[Any]) -> None:
         """Dead-letter ``records`` (aiokafka ``ConsumerRecord``)."""
-        # deadletter imports hypercare_runtime.kafka, which imports this module.
-        from hypercare_runtime.deadletter import dead_letter_headers  # noqa: PLC0415
-
         for record in records:
             dead = unreadable_dead_letter(record, service=self._service)
             log.error(
@@ -68,8 +66,6 @@ def unreadable_dead_letter(record: Any, *, service: str, failed_at: datetime | N
     Its headers are kept as text, the bytes of such a name written as ``\\xNN`` escapes: redriving it
     sends them so, which every Kafka client can read.
     """
-    from hypercare_runtime.deadletter import record_dead_letter  # noqa: PLC0415 - see UnreadableRecords
-
     names = ", ".join(repr(name) for name in undecodable_header_names(record.headers))
     headers = [(_text(name), value) for name, value in record.headers]
     trace_id = trace_id_of(
