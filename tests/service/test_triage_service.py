@@ -617,6 +617,24 @@ async def test_the_timers_flush_never_overtakes_an_exchange_in_flight() -> None:
     assert f"ref:{second.source_ref}" in hints.applied[1]
 
 
+async def test_hints_of_an_exchange_cancelled_in_flight_are_stored_by_the_next_one() -> None:
+    # Shutdown or a timeout can cancel an exchange while Redis has it: whether it stored them or not,
+    # the hints it carried must not be lost (storing one twice does no harm).
+    hints = _FirstStoreWaits()
+    pipeline = TriagePipeline(FakeIssueStore(), hints, shipped_policies(), clock=lambda: NOW)
+    report = make_report(minutes=0)
+    await pipeline.save(await pipeline.decide([Incoming(report, 0.0)]))
+    cancelled = asyncio.create_task(pipeline.flush_hints())
+    await wait_for(lambda: hints.waited, timeout=5, what="the exchange to start")
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    await pipeline.flush_hints()
+    pipeline.close()
+
+    assert hints.applied == [{f"ref:{report.source_ref}", f"fp:{report.fingerprint}"}]
+
+
 @dataclass
 class _FlakyRedis:
     """A Redis client running the hint exchange's script over a dict; the calls numbered in ``fail``

@@ -533,13 +533,16 @@ class TriagePipeline:
             pending = self._pending_hints.take()
             if not pending and not keys:
                 return {}
-            found = await self._hints.exchange(remember=pending, keys=keys)
-            if found is None:
-                # Nothing stored: kept for the next exchange, else Redis would keep an older hint for
-                # some key, and a lookup would miss the issue the lost one named.
-                self._pending_hints.put_back(pending)
-                return {}
-            return found
+            found: dict[str, str] | None = None
+            try:
+                found = await self._hints.exchange(remember=pending, keys=keys)
+            finally:
+                if found is None:
+                    # Not stored (or cancelled meanwhile): kept for the next exchange, else Redis would
+                    # keep an older hint for some key, and a lookup would miss the issue the lost one
+                    # named. Storing one twice does no harm.
+                    self._pending_hints.put_back(pending)
+            return found or {}
 
     async def release(self) -> list[OutgoingDecision]:
         """RELEASED decisions for suppressed open issues whose window ended (committed first)."""
