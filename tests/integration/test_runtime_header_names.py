@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
+from aiokafka.structs import TopicPartition
 from faststream import AckPolicy
 from hypercare_contracts import DeadLetter, ErrorClass, NormalizedReport
 from hypercare_normalizer.app import create_app
@@ -19,7 +20,7 @@ from hypercare_runtime.consumer import HeaderSafeConsumer
 from hypercare_runtime.kafka import RawRecord, create_stream_broker, raw_records
 from hypercare_runtime.metrics import PipelineMetrics
 from hypercare_runtime.settings import StreamSettings
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from tests.factories.raw import make_generic_ticket
 from tests.support.environment import Endpoints
@@ -174,3 +175,85 @@ async def test_records_whose_dead_letter_failed_are_fetched_again(
 
     assert attempts == [[1], [1]]
     assert [record.value for records in fetched.values() for record in records] == [b"r-0", b"r-2"]
+
+
+async def test_a_record_dead_lettered_once_is_not_again_when_the_service_fetches_its_batch_again(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str
+) -> None:
+    topic = (await kafka.topics("raw", partitions=1))["raw"]
+    for value, header in ((b"r-0", b"x=0"), (b"r-1", BAD_HEADER), (b"r-2", b"x=2")):
+        await kcat_produce(endpoints.kafka_bootstrap, topic, value, header=header)
+    attempts: list[list[int]] = []
+
+    async def dead_letters(records: Any) -> None:
+        attempts.append([record.offset for record in records])
+
+    consumer = HeaderSafeConsumer(
+        topic,
+        bootstrap_servers=endpoints.kafka_bootstrap,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        unreadable=dead_letters,
+    )
+    await consumer.start()
+    try:
+        first = await values_up_to(consumer, b"r-2")
+        consumer.seek(TopicPartition(topic, 0), 0)  # as OffsetCommitter.rewind does when a batch failed
+        again = await values_up_to(consumer, b"r-2")
+    finally:
+        await consumer.stop()
+
+    assert first == again == [b"r-0", b"r-2"]
+    assert attempts == [[1]], "one dead letter, however often the record is fetched"
+
+
+async def values_up_to(consumer: HeaderSafeConsumer, last: bytes) -> list[bytes | None]:
+    """The values ``consumer.getmany`` returns, poll after poll, until ``last`` is among them."""
+    values: list[bytes | None] = []
+
+    async def polled() -> bool:
+        fetched = await consumer.getmany(timeout_ms=500)
+        values.extend(record.value for records in fetched.values() for record in records)
+        return last in values
+
+    await wait_for(polled, timeout=30, what=f"the records up to {last!r}")
+    return values
+
+
+async def test_a_dead_letter_failing_on_a_defect_is_retried_after_faststream_s_pause_not_at_once(
+    kafka: KafkaTestKit, endpoints: Endpoints, group_id: str
+) -> None:
+    names = await kafka.topics("commands", "deadletter", partitions=1)
+    settings = LifecycleLikeSettings(
+        kafka_bootstrap=endpoints.kafka_bootstrap, deadletter_topic=names["deadletter"]
+    )
+    # A defect after the dead letter was written: a counter without the ``reason`` label raises ValueError.
+    mislabelled = Counter("hypercare_dead_letters", "dead letters", ["service"], registry=CollectorRegistry())
+    broker = create_stream_broker(
+        settings,
+        service="lifecycle",
+        registry=CollectorRegistry(),
+        deadletter_topic=settings.deadletter_topic,
+        dead_letters=mislabelled,
+    )
+
+    @broker.subscriber(
+        names["commands"],
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=raw_records,
+    )
+    async def on_command(record: RawRecord) -> None:
+        pass
+
+    await kcat_produce(endpoints.kafka_bootstrap, names["commands"], b"c-1", header=BAD_HEADER)
+    async with broker:
+        await broker.start()
+        dead = await kafka.collect([names["deadletter"]], count=2, timeout=30)
+
+    letters = [DeadLetter.model_validate_json(m.value) for m in dead[:2]]
+    assert [d.offset for d in letters] == [0, 0], "written again: the consumer fetched it again"
+    pause = (letters[1].failed_at - letters[0].failed_at).total_seconds()
+    assert pause >= 4.0, f"FastStream waits 5 s after a Kafka error; it restarted after {pause:.3f} s"

@@ -2,19 +2,22 @@
 and a header name that is not UTF-8, which aiokafka cannot read (``HeaderSafeConsumer``)."""
 
 import collections
+import struct
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiokafka.consumer.fetcher import READ_UNCOMMITTED, FetchResult, PartitionRecords
-from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
+from aiokafka.errors import CorruptRecordException, KafkaError, KafkaTimeoutError
+from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy, _DefaultRecordBatchPy
 from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from faststream.kafka.message import KafkaMessage
 from faststream.kafka.parser import AioKafkaBatchParser, AioKafkaParser
 from hypercare_contracts import DeadLetter, ErrorClass
 from hypercare_contracts.topics import HEADER_DEADLETTER_REASON
-from hypercare_runtime.consumer import guard_fetcher
+from hypercare_runtime.consumer import DeadLetteringError, SetAside, guard_fetcher
 from hypercare_runtime.kafka import text_headers
 from hypercare_runtime.metrics import PipelineMetrics
 from hypercare_runtime.records import LenientMemoryRecords, undecodable_header_names
@@ -156,18 +159,54 @@ class Fetcher:
     _records: Any = field(default_factory=collections.OrderedDict)
 
 
-async def fetched(data: bytes, *, guard: bool, assignment: Assignment) -> tuple[FetchResult, list[Any]]:
-    """The fetcher's result for ``data`` fetched at the assignment's position, as aiokafka stores it."""
+class PurePythonRecords:
+    """A message set read by aiokafka's pure-Python batches, as aiokafka reads it without its compiled
+    extension (``AIOKAFKA_NO_EXTENSIONS=1``, or no wheel for the platform) whichever this process loaded.
+
+    That reader wraps a header name's ``UnicodeDecodeError`` in ``CorruptRecordException``.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._batches: list[memoryview] = []
+        pos = 0
+        while len(data) - pos >= 12:
+            end = pos + 12 + struct.unpack_from(">i", data, pos + 8)[0]
+            if end > len(data):
+                break
+            self._batches.append(memoryview(data)[pos:end])
+            pos = end
+
+    def has_next(self) -> bool:
+        return bool(self._batches)
+
+    def next_batch(self) -> _DefaultRecordBatchPy:
+        return _DefaultRecordBatchPy(self._batches.pop(0))
+
+
+Reader = Callable[[bytes], Any]
+READERS = [pytest.param(MemoryRecords, id="aiokafka"), pytest.param(PurePythonRecords, id="pure-python")]
+"""aiokafka's reading of a message set: the one this process loaded (its compiled extension, unless
+``AIOKAFKA_NO_EXTENSIONS`` is set), and the pure-Python one."""
+
+
+async def fetched(
+    data: bytes,
+    *,
+    assignment: Assignment,
+    flag: Callable[[Any], None] | None = None,
+    reader: Reader = MemoryRecords,
+) -> FetchResult:
+    """The fetcher's result for ``data`` fetched at the assignment's position, as aiokafka stores it;
+    guarded with ``flag`` unless it is None."""
     fetcher = Fetcher(Client(FetchResponse(data)))
-    flagged: list[Any] = []
-    if guard:
-        guard_fetcher(fetcher, flagged.append)
+    if flag is not None:
+        guard_fetcher(fetcher, flag)
     await fetcher._client.send(1, FetchResponse(data))  # what the fetcher does, then it stores the result
     start = assignment.state.position
-    records = PartitionRecords(TP, MemoryRecords(data), [], start, None, None, True, READ_UNCOMMITTED)
+    records = PartitionRecords(TP, reader(data), [], start, None, None, True, READ_UNCOMMITTED)
     fetcher._records[TP] = FetchResult(TP, assignment=assignment, partition_records=records, backoff=0)
     result: FetchResult = fetcher._records[TP]
-    return result, flagged
+    return result
 
 
 GOOD = [TRACE]
@@ -178,20 +217,35 @@ ONE_BAD_IN_THE_MIDDLE = message_set(
 )
 
 
-async def test_aiokafka_fails_on_a_header_name_that_is_not_utf8_and_its_position_does_not_move() -> None:
+@pytest.mark.parametrize(
+    ("reader", "error"),
+    [
+        pytest.param(MemoryRecords, (UnicodeDecodeError, CorruptRecordException), id="aiokafka"),
+        pytest.param(PurePythonRecords, CorruptRecordException, id="pure-python"),
+    ],
+)
+async def test_aiokafka_fails_on_a_header_name_that_is_not_utf8_and_its_position_does_not_move(
+    reader: Reader, error: Any
+) -> None:
     assignment = Assignment()
     for _ in range(2):  # fetched again from the same position: the same failure, for good
-        result, _ = await fetched(ONE_BAD_IN_THE_MIDDLE, guard=False, assignment=assignment)
-        with pytest.raises(UnicodeDecodeError):
+        result = await fetched(ONE_BAD_IN_THE_MIDDLE, assignment=assignment, reader=reader)
+        with pytest.raises(error) as failure:
             result.getall()
+        if failure.type is CorruptRecordException:
+            assert isinstance(failure.value.__cause__, UnicodeDecodeError)
         assert assignment.state.position == 0, "not even r0, read before it, is handed over"
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("gzip", [False, True])
-async def test_a_guarded_fetch_hands_over_every_record_and_flags_the_one_at_fault(gzip: bool) -> None:
+async def test_a_guarded_fetch_hands_over_every_record_and_flags_the_one_at_fault(
+    gzip: bool, reader: Reader
+) -> None:
     assignment = Assignment()
     data = message_set(*((0, [(b"r0", GOOD), (b"r1", BAD), (b"r2", GOOD)]), (3, [(b"r3", GOOD)])), gzip=gzip)
-    result, flagged = await fetched(data, guard=True, assignment=assignment)
+    flagged: list[Any] = []
+    result = await fetched(data, assignment=assignment, flag=flagged.append, reader=reader)
 
     first = result.getall(max_records=2)
     assert [r.value for r in first] == [b"r0", b"r1"]
@@ -208,19 +262,23 @@ async def test_a_guarded_fetch_hands_over_every_record_and_flags_the_one_at_faul
     assert rest[0].timestamp == 1_700_000_000_002
 
 
-async def test_a_guarded_fetch_read_from_the_middle_of_a_batch_goes_on_from_there() -> None:
+@pytest.mark.parametrize("reader", READERS)
+async def test_a_guarded_fetch_read_from_the_middle_of_a_batch_goes_on_from_there(reader: Reader) -> None:
     assignment = Assignment(Position(position=1))  # r0 was handed over by an earlier fetch
-    result, flagged = await fetched(ONE_BAD_IN_THE_MIDDLE, guard=True, assignment=assignment)
+    flagged: list[Any] = []
+    result = await fetched(ONE_BAD_IN_THE_MIDDLE, assignment=assignment, flag=flagged.append, reader=reader)
 
     assert [(r.offset, r.value) for r in result.getall()] == [(1, b"r1"), (2, b"r2"), (3, b"r3"), (4, b"r4")]
     assert [r.offset for r in flagged] == [1]
     assert assignment.state.position == 5
 
 
-async def test_a_guarded_fetch_without_a_bad_name_is_aiokafka_s_own_reading() -> None:
+@pytest.mark.parametrize("reader", READERS)
+async def test_a_guarded_fetch_without_a_bad_name_is_aiokafka_s_own_reading(reader: Reader) -> None:
     data = message_set((0, [(b"r0", GOOD), (b"r1", [])]), (2, [(b"r2", GOOD)]))
-    plain, _ = await fetched(data, guard=False, assignment=Assignment())
-    guarded, flagged = await fetched(data, guard=True, assignment=Assignment())
+    plain = await fetched(data, assignment=Assignment(), reader=reader)
+    flagged: list[Any] = []
+    guarded = await fetched(data, assignment=Assignment(), flag=flagged.append, reader=reader)
 
     assert guarded.getall() == plain.getall()
     assert flagged == []
@@ -307,3 +365,90 @@ async def test_unreadable_records_are_published_one_by_one_and_counted() -> None
     assert published[0][3][HEADER_DEADLETTER_REASON] == "invalid_encoding"
     labels = {"service": "normalizer", "reason": "invalid_encoding"}
     assert registry.get_sample_value("hypercare_dead_letters_total", labels) == 2.0
+
+
+# ``SetAside``: what ``HeaderSafeConsumer`` does with the records its guarded fetcher flags.
+
+TWO_BAD = message_set(
+    (0, [(b"r0", GOOD), (b"r1", BAD), (b"r2", GOOD)]),
+    (3, [(b"r3", BAD), (b"r4", GOOD)]),
+)
+
+
+@dataclass
+class DeadLetters:
+    """An ``unreadable`` handler: the offsets it was handed, call by call. It raises the failure given
+    for an offset the first time it is handed that offset (after taking note of it)."""
+
+    failures: dict[int, BaseException] = field(default_factory=dict)
+    calls: list[list[int]] = field(default_factory=list)
+
+    async def __call__(self, records: Sequence[Any]) -> None:
+        self.calls.append([record.offset for record in records])
+        for record in records:
+            if record.offset in self.failures:
+                raise self.failures.pop(record.offset)
+
+
+@dataclass
+class Seeks:
+    """The consumer's rewind: seeks the partition back to the earliest offset given."""
+
+    assignment: Assignment
+
+    def __call__(self, records: Iterable[Any]) -> None:
+        self.assignment.state.position = min(record.offset for record in records)
+
+
+async def poll(set_aside: SetAside, assignment: Assignment, max_records: int | None = None) -> list[bytes]:
+    """One ``getmany`` of a consumer over ``TWO_BAD`` fetched at the assignment's position: the values it
+    returns."""
+    result = await fetched(TWO_BAD, assignment=assignment, flag=set_aside.flag)
+    records = result.getall(max_records=max_records)
+    taken = await set_aside.take(records) if set_aside else set()
+    return [record.value for record in records if id(record) not in taken]
+
+
+async def test_a_record_set_aside_is_dead_lettered_once_however_often_it_is_fetched_again() -> None:
+    assignment = Assignment()
+    dead_letters = DeadLetters()
+    set_aside = SetAside(dead_letters, rewind=Seeks(assignment))
+
+    assert await poll(set_aside, assignment, max_records=2) == [b"r0"]
+    assignment.state.position = 0  # the service's batch failed: it seeks back (OffsetCommitter.rewind)
+    assert await poll(set_aside, assignment) == [b"r0", b"r2", b"r4"]
+    assignment.state.position = 0
+    assert await poll(set_aside, assignment) == [b"r0", b"r2", b"r4"]
+
+    assert dead_letters.calls == [[1], [3]], "r1 once; r3, past it, once too"
+
+
+async def test_a_failed_dead_letter_rewinds_and_only_it_is_written_again() -> None:
+    assignment = Assignment()
+    dead_letters = DeadLetters(failures={3: KafkaTimeoutError("the dead-letter topic did not answer")})
+    set_aside = SetAside(dead_letters, rewind=Seeks(assignment))
+
+    with pytest.raises(KafkaTimeoutError):
+        await poll(set_aside, assignment)
+    assert assignment.state.position == 0, "every record of the poll is fetched again"
+    assert await poll(set_aside, assignment) == [b"r0", b"r2", b"r4"]
+
+    assert dead_letters.calls == [[1], [3], [3]]
+
+
+@pytest.mark.parametrize("error", [TypeError("not serializable"), ValueError("incorrect label count")])
+async def test_an_error_that_is_not_kafka_s_is_raised_as_one_so_that_faststream_pauses(
+    error: Exception,
+) -> None:
+    assignment = Assignment()
+    dead_letters = DeadLetters(failures={1: error})
+    set_aside = SetAside(dead_letters, rewind=Seeks(assignment))
+
+    with pytest.raises(DeadLetteringError) as failure:
+        await poll(set_aside, assignment)
+
+    assert isinstance(failure.value, KafkaError), "FastStream's consume loop waits 5 s after a KafkaError"
+    assert failure.value.__cause__ is error
+    assert assignment.state.position == 0
+    assert await poll(set_aside, assignment) == [b"r0", b"r2", b"r4"]
+    assert dead_letters.calls == [[1], [1], [3]]

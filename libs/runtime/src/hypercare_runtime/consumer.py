@@ -9,8 +9,9 @@ FastStream's consume task dies on each and is restarted at once, about 2,000 tim
 :class:`HeaderSafeConsumer` reads such a fetch again with :class:`~hypercare_runtime.records.
 LenientMemoryRecords`, from where aiokafka stopped, and sets the records it finds aside: they are handed
 to its ``unreadable`` handler (which sends them to the dead-letter topic) before the records around them
-are returned. Nothing is patched globally: each consumer guards its own fetcher as the fetcher is made,
-and a record that aiokafka reads costs one generator hop.
+are returned, each once per consumer however often it is fetched again (:class:`SetAside`). Nothing is
+patched globally: each consumer guards its own fetcher as the fetcher is made, and a record that
+aiokafka reads costs one generator hop.
 
 The hooks use aiokafka's fetcher internals (0.14: ``Fetcher._client``, ``Fetcher._records``,
 ``FetchResult``, ``PartitionRecords``); ``tests/unit/test_runtime_headers.py`` runs them on aiokafka's
@@ -23,30 +24,92 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer.fetcher import FetchResult, PartitionRecords
+from aiokafka.errors import CorruptRecordException, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from hypercare_runtime.records import LenientMemoryRecords, undecodable_header_names
 
 UnreadableHandler = Callable[[Sequence[ConsumerRecord[Any, Any]]], Awaitable[None]]
-"""Takes the records a consumer set aside; returns once they are safe (acknowledged by Kafka), or raises
-and they are fetched again."""
+"""Takes records a consumer set aside (one at a time); returns once they are safe (acknowledged by
+Kafka), or raises and they are fetched again."""
 
 _FETCH = 1
 """Kafka's API key of a fetch request."""
 
 
+class DeadLetteringError(KafkaError):  # type: ignore[misc]  # aiokafka ships no types
+    """Dead-lettering records set aside failed on an error that is not Kafka's (its ``__cause__``).
+
+    A :class:`~aiokafka.errors.KafkaError`, so that FastStream's consume loop logs it and waits 5 s
+    before polling again, as it does for Kafka's own errors. Any other exception out of ``getmany``
+    ends FastStream's consume task, which FastStream restarts at once: the records, fetched again,
+    failed again milliseconds later, for as long as the defect lasted.
+    """
+
+
+class SetAside:
+    """The records a consumer's fetcher flagged, until its ``unreadable`` handler has taken them.
+
+    A record is handed to the handler once per consumer, however often it is fetched again: a batch
+    rewound by its service (a failed write, a nack), or by :meth:`take` itself, reads it again. Offsets
+    only grow, so the highest offset handed over per partition is all that is kept.
+    """
+
+    def __init__(
+        self,
+        handler: UnreadableHandler,
+        *,
+        rewind: Callable[[Iterable[ConsumerRecord[Any, Any]]], None],
+    ) -> None:
+        """``rewind`` seeks the consumer back to the earliest of the records it is given."""
+        self._handler = handler
+        self._rewind = rewind
+        self._flagged: list[ConsumerRecord[Any, Any]] = []
+        self._handed_up_to: dict[TopicPartition, int] = {}
+
+    def flag(self, record: ConsumerRecord[Any, Any]) -> None:
+        """Set ``record`` aside (the fetcher's hook, as it reads it)."""
+        self._flagged.append(record)
+
+    def __bool__(self) -> bool:
+        return bool(self._flagged)
+
+    async def take(self, returned: Iterable[ConsumerRecord[Any, Any]]) -> set[int]:
+        """Hand the records flagged so far, in order, to the handler, but those it already took; the
+        ids of all of them, which the caller leaves out of the ``returned`` records.
+
+        Raises:
+            DeadLetteringError: the handler raised an error that is not Kafka's (a Kafka error
+                propagates as it is). Either way, every flagged and ``returned`` record is fetched again.
+        """
+        flagged = self._flagged.copy()
+        self._flagged.clear()
+        try:
+            for record in flagged:
+                tp = TopicPartition(record.topic, record.partition)
+                if record.offset > self._handed_up_to.get(tp, -1):
+                    await self._handler((record,))
+                    self._handed_up_to[tp] = record.offset
+        except BaseException as exc:
+            self._rewind([*flagged, *returned])
+            if isinstance(exc, Exception) and not isinstance(exc, KafkaError):
+                raise DeadLetteringError(f"dead-lettering an unreadable record: {exc!r}") from exc
+            raise
+        return {id(record) for record in flagged}
+
+
 class HeaderSafeConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ships no types
     """An :class:`~aiokafka.AIOKafkaConsumer` whose ``getmany`` and ``getone`` never return a record with
-    a header name that is not UTF-8, nor fail on one: such records go to ``unreadable`` first.
+    a header name that is not UTF-8, nor fail on one: such records go to ``unreadable`` first, once.
 
     At-least-once: the records are returned only once ``unreadable`` returned; if it raises, every record
-    of the call is fetched again (the consumer seeks back) and the exception propagates.
+    of the call is fetched again (the consumer seeks back) and the exception propagates, as
+    :class:`DeadLetteringError` if it is not a Kafka error.
     """
 
     def __init__(self, *topics: str, unreadable: UnreadableHandler, **options: Any) -> None:
         """``options`` are :class:`~aiokafka.AIOKafkaConsumer`'s."""
-        self._on_unreadable = unreadable
-        self._unreadable: list[ConsumerRecord[Any, Any]] = []
+        self._set_aside = SetAside(unreadable, rewind=self._rewind)
         self._guarded_fetcher: Any = None
         super().__init__(*topics, **options)
 
@@ -58,7 +121,7 @@ class HeaderSafeConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka sh
     def _fetcher(self, fetcher: Any) -> None:
         # ``start`` makes the fetcher; guarded here, before its first fetch can run.
         if fetcher is not None:
-            guard_fetcher(fetcher, self._unreadable.append)
+            guard_fetcher(fetcher, self._set_aside.flag)
         self._guarded_fetcher = fetcher
 
     async def getmany(
@@ -68,9 +131,9 @@ class HeaderSafeConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka sh
         fetched: dict[TopicPartition, list[ConsumerRecord[Any, Any]]] = await super().getmany(
             *partitions, timeout_ms=timeout_ms, max_records=max_records
         )
-        if not self._unreadable:
+        if not self._set_aside:
             return fetched
-        unreadable = await self._set_aside(record for records in fetched.values() for record in records)
+        unreadable = await self._set_aside.take(record for records in fetched.values() for record in records)
         kept = {tp: [r for r in records if id(r) not in unreadable] for tp, records in fetched.items()}
         return {tp: records for tp, records in kept.items() if records}
 
@@ -78,22 +141,10 @@ class HeaderSafeConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka sh
         """:meth:`AIOKafkaConsumer.getone`, skipping the records set aside."""
         while True:
             record: ConsumerRecord[Any, Any] = await super().getone(*partitions)
-            if not self._unreadable:
+            if not self._set_aside:
                 return record
-            set_aside = await self._set_aside((record,))
-            if id(record) not in set_aside:
+            if id(record) not in await self._set_aside.take((record,)):
                 return record
-
-    async def _set_aside(self, returned: Iterable[ConsumerRecord[Any, Any]]) -> set[int]:
-        """Hand the records found so far to the handler; the ids of those records."""
-        unreadable = self._unreadable.copy()
-        self._unreadable.clear()  # the same list: the fetcher's hook appends to it
-        try:
-            await self._on_unreadable(unreadable)
-        except BaseException:
-            self._rewind([*unreadable, *returned])
-            raise
-        return {id(record) for record in unreadable}
 
     def _rewind(self, records: Iterable[ConsumerRecord[Any, Any]]) -> None:
         earliest: dict[TopicPartition, int] = {}
@@ -171,8 +222,12 @@ def _guarded(
     aiokafka's position goes) as aiokafka's own reading would."""
     try:
         yield from unpacked
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # aiokafka's compiled reader
         pass
+    except CorruptRecordException as exc:
+        # Its pure-Python reader (AIOKAFKA_NO_EXTENSIONS=1, or no wheel) wraps the same error.
+        if not isinstance(exc.__cause__ or exc.__context__, UnicodeDecodeError):
+            raise
     else:
         return
     # aiokafka's reading ended at the record it failed on: every record before it was handed over.
