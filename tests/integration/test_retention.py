@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from hypercare_cli.main import main
 from hypercare_runtime.db import apply_migrations, open_pool
-from hypercare_store.retention import TABLES, prune_counts
+from hypercare_store.retention import CANDIDATES, ISSUES_PER_PAGE, TABLES, prune_counts
 
 from tests.support.kafka import wait_for
 
@@ -402,10 +402,77 @@ async def test_the_command_prints_what_it_deletes_per_table(
     dry_run, done = capsys.readouterr().out.split("Closed issues' data")[1:]
     for output, verb in ((dry_run, "would delete"), (done, "deleted")):
         lines = output.splitlines()
-        assert "older than 120d" in lines[0]
+        assert "older than 130d" in lines[0]
         printed = dict(line.split() for line in lines[1:-1])
         assert {table: int(rows.replace(",", "")) for table, rows in printed.items()} == store.deleted() | {
             "report_hours": 1
         }
         assert lines[-1] == f"{verb} 35 rows; never pruned: triage_outbox, notifier_outbox, schema_migrations"
     assert await store.stored("issues") == store.expected("issues", after=True)
+
+
+async def many_issues(pool: asyncpg.Pool, prefix: str, count: int, *, resolved_at: datetime) -> list[str]:
+    """``count`` resolved issues with no other row, all resolved (and last changed) at ``resolved_at``."""
+    rows = await pool.fetch(
+        "INSERT INTO issues (issue_id, fingerprint, component, environment, title, status, severity, impact,"
+        " route, team, occurrences, distinct_reporters, version, opened, first_seen, last_seen, resolved_at,"
+        " state, updated_at)"
+        " SELECT $1 || '-' || md5(n::text), 'fp', 'checkout', 'production', 'Checkout fails', 'resolved',"
+        " 'high', 10, 'payments', 'payments', 1, 1, 1, true, $3, $3, $3, '{}', $3"
+        " FROM generate_series(1, $2) AS n RETURNING issue_id",
+        prefix,
+        count,
+        resolved_at,
+    )
+    return [r[0] for r in rows]
+
+
+def rows_read(plan: dict[str, Any], table: str) -> int:
+    """The rows of ``table`` an ``EXPLAIN (ANALYZE, FORMAT JSON)`` plan read, kept or filtered out."""
+    read = 0
+    if plan.get("Relation Name") == table:
+        loops = plan["Actual Loops"]
+        read += (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * loops
+        read += plan.get("Rows Removed by Index Recheck", 0)
+    return read + sum(rows_read(child, table) for child in plan.get("Plans", []))
+
+
+async def test_a_page_of_closed_issues_reads_its_own_issues_however_many_others_there_are(
+    pool: asyncpg.Pool,
+) -> None:
+    # Most issues of a store that has run for a while were resolved within the age: none is a candidate.
+    await many_issues(pool, "resolved-recently", 3000, resolved_at=RECENT)
+    closed = await many_issues(pool, "closed", 10 * ISSUES_PER_PAGE, resolved_at=OLD)
+    await pool.execute("ANALYZE issues")
+
+    # The statement a prune reads each page of candidates with, from the start (before every issue).
+    args = (CUTOFF, datetime.min.replace(tzinfo=UTC), "")
+    explained = await pool.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {CANDIDATES}", *args)
+    page = await pool.fetch(CANDIDATES, *args)
+
+    assert rows_read(json.loads(explained)[0]["Plan"], "issues") <= ISSUES_PER_PAGE, (
+        "a page reads its candidates, not every issue"
+    )
+    assert [r["issue_id"] for r in page] == sorted(closed)[:ISSUES_PER_PAGE]
+    assert all(r["closed"] for r in page)
+
+
+async def test_closed_issues_beyond_a_page_go_and_those_between_them_not_closed_stay(
+    pool: asyncpg.Pool,
+) -> None:
+    # Many resolved at the very same instant (pages go on by issue id too), some just after, and between
+    # them (by id), more than a page of old issues something touched within the age.
+    closed = await many_issues(pool, "closed", ISSUES_PER_PAGE + 30, resolved_at=OLD)
+    closed += await many_issues(pool, "closed-later", ISSUES_PER_PAGE, resolved_at=OLD + timedelta(hours=1))
+    touched = await many_issues(pool, "touched", 2 * ISSUES_PER_PAGE + 10, resolved_at=OLD)
+    await pool.executemany(
+        "INSERT INTO audit_log (dedup_key, issue_id, at, action, actor) VALUES ($1, $1, $2, 'issue.noted', 't')",
+        [(issue_id, RECENT) for issue_id in touched],
+    )
+    recent = await many_issues(pool, "resolved-recently", 20, resolved_at=RECENT)
+
+    forecast = await prune_counts(pool, cutoff=CUTOFF, dry_run=True)
+    counts = await prune_counts(pool, cutoff=CUTOFF)
+
+    assert {r[0] for r in await pool.fetch("SELECT issue_id FROM issues")} == {*touched, *recent}
+    assert counts["issues"] == forecast["issues"] == len(closed)

@@ -77,12 +77,13 @@ def test_prune_refuses_what_is_not_an_age_or_a_batch_size(
 
 
 def test_the_safe_minimum_outlasts_the_dead_letter_topic_and_the_topic_a_message_came_from() -> None:
-    assert SAFE_MINIMUM.days == 111
+    assert SAFE_MINIMUM.days == 125, "7 + 7 on its topic, 90 + 7 dead-lettered, 7 + 7 on its topic again"
+    assert DEFAULT_AGE.days == 130
     assert refusal(SAFE_MINIMUM, force=False, floor=FLOOR) is None
     assert refusal(DEFAULT_AGE, force=False, floor=FLOOR) is None
-    reason = refusal(timedelta(days=90), force=False, floor=FLOOR)
+    reason = refusal(timedelta(days=120), force=False, floor=FLOOR)
     assert reason is not None
-    assert "111d" in reason
+    assert "125d" in reason
     assert "--force" in reason
 
 
@@ -118,6 +119,12 @@ def test_the_retention_periods_are_the_stack_s() -> None:
     assert "log.roll" not in template, "segments roll after Kafka's default 7 days"
     compose = (ROOT / "docker-compose.yml").read_text()
     assert f"retention.ms={DEAD_LETTER_RETENTION // timedelta(milliseconds=1)}" in compose
+    segment = timedelta(days=7)
+    on_a_topic = timedelta(hours=int(hours.group(1))) + segment
+    dead_lettered = timedelta(milliseconds=int(config.TOPIC_CONFIGS["hypercare.deadletter"]["retention.ms"]))
+    assert on_a_topic + dead_lettered + segment + on_a_topic == SAFE_MINIMUM, (
+        "read from its topic, dead-lettered and redriven, then read from its topic again"
+    )
 
 
 def test_the_counts_are_printed_per_table_with_their_total() -> None:

@@ -43,10 +43,13 @@ TOPIC_RETENTION = timedelta(days=7)
 SEGMENT_ROLL = timedelta(days=7)
 """Kafka's ``log.roll.hours`` default (168): a record is deleted with its segment, once the segment's
 newest record is past retention, so a record outlives its topic's retention by up to this much."""
-SAFE_MINIMUM = TOPIC_RETENTION + SEGMENT_ROLL + DEAD_LETTER_RETENTION + SEGMENT_ROLL
-"""111 days: a message can be read again from its topic for up to 14 days after it was written, be
-dead-lettered as late as that, and then be redriven for up to 97 days more."""
-DEFAULT_AGE = timedelta(days=120)
+SAFE_MINIMUM = (
+    TOPIC_RETENTION + SEGMENT_ROLL + DEAD_LETTER_RETENTION + SEGMENT_ROLL + TOPIC_RETENTION + SEGMENT_ROLL
+)
+"""125 days: a message can be read again from its topic for up to 14 days after it was written, be
+dead-lettered as late as that, be redriven for up to 97 days more, and its redriven copy, written to its
+topic anew, can be read again for up to 14 days after that."""
+DEFAULT_AGE = timedelta(days=130)
 
 
 def exit_floor(policy: ExitPolicy) -> timedelta:
@@ -66,7 +69,7 @@ def refusal(older_than: timedelta, *, force: bool, floor: timedelta) -> str | No
         return (
             f"--older-than {_days(older_than)} is below the safe minimum of {_days(SAFE_MINIMUM)}: a"
             f" message could still be redriven from the dead-letter topic (kept {_days(DEAD_LETTER_RETENTION)})"
-            " or read again from its topic, and the rows that make it a duplicate would be gone."
+            " or read again from its topic, redriven or not, and the rows that make it a duplicate would be gone."
             " Pass --force only if your topics keep messages for less time than that"
         )
     return None
@@ -87,7 +90,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--older-than",
         type=age,
         default=DEFAULT_AGE,
-        help=f"age such as 120d or 16w (default {_days(DEFAULT_AGE)}, at least {_days(SAFE_MINIMUM)})",
+        help=f"age such as 130d or 20w (default {_days(DEFAULT_AGE)}, at least {_days(SAFE_MINIMUM)})",
     )
     command.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
     command.add_argument(

@@ -4,15 +4,17 @@ The unit is a *closed issue*: resolved in triage before the cutoff, and quiet si
 (:data:`CLOSED`). All of its rows go, from every table that holds rows of an issue, the issue itself
 last. Rows that belong to no issue go by their own age: the reports and audit rows of source actions on
 items no issue had, and planned storm windows with their digest deliveries. The hourly report counts that
-deleting reports brought down to zero go last. ``triage_outbox`` (decisions Kafka has not confirmed yet:
-the sweep must still publish them) and ``schema_migrations`` are never touched. ``docs/retention.md``
-gives the reason for every table.
+deleting reports brought down to zero go last. ``triage_outbox`` and ``notifier_outbox`` (what Kafka has
+not acknowledged yet: they must still publish it) and ``schema_migrations`` are never touched.
+``docs/retention.md`` gives the reason for every table.
 
 Choosing the cutoff is the caller's part: every row here is past its last use once no message that could
 recreate its effect can still be read from Kafka or redriven from the dead-letter topic
 (``hypercare retention prune`` refuses a younger cutoff).
 
-Every transaction deletes at most ``batch`` rows of one table for at most :data:`ISSUES_PER_PAGE` issues.
+Closed issues are found a page at a time, oldest resolved first, each page read from where the last one
+ended (:data:`CANDIDATES`), so a run reads each candidate once however large ``issues`` is. Every
+transaction deletes at most ``batch`` rows of one table for at most :data:`ISSUES_PER_PAGE` issues.
 It first takes the SLA service's advisory lock of each of those issues, then, in its next statement,
 checks that they are still closed: a person who reopens one meanwhile (the SLA service changes an issue
 only under that lock) keeps it whole. Rows are picked ``FOR UPDATE SKIP LOCKED`` and deleted by ``ctid``,
@@ -22,7 +24,7 @@ leaves issues the next run finishes.
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 import asyncpg
@@ -82,9 +84,23 @@ AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.issue_id
 """Whether the issue ``i`` is closed as of the cutoff ``$1``: resolved, and nothing of it written, planned,
 waiting or still to be sent since, in triage, the SLA service or the notifier."""
 
-_CLOSED_PAGE: Final = f"""
-SELECT i.issue_id FROM issues i WHERE i.issue_id > $2 AND {CLOSED} ORDER BY i.issue_id LIMIT $3
+CANDIDATES: Final = f"""
+SELECT i.resolved_at, i.issue_id, ({CLOSED}) AS closed FROM (
+    SELECT issue_id, status, resolved_at, last_seen, updated_at FROM issues
+    WHERE status = 'resolved' AND resolved_at < $1 AND (resolved_at, issue_id) > ($2, $3)
+    ORDER BY resolved_at, issue_id LIMIT {ISSUES_PER_PAGE}
+) i
+ORDER BY i.resolved_at, i.issue_id
 """  # noqa: S608 - assembled from constants; values are bound parameters
+"""The next :data:`ISSUES_PER_PAGE` issues resolved before the cutoff ``$1`` after the position
+(``resolved_at``, ``issue_id``) ``($2, $3)``, each with whether it is closed. The index of migration
+``0013`` holds them in that order, so a page reads its own 100 issues, not every issue (a sequential scan
+of ``issues`` per page: 1.4 to 3.3 s on 1.27M issues). The limit is written in, not bound: with a bound
+limit, the generic plan of the prepared statement guesses a tenth of the candidates and reads all of them
+for each page (a bitmap scan and a sort)."""
+
+_FIRST: Final = (datetime.min.replace(tzinfo=UTC), "")
+"""A position before every issue."""
 
 _SLA_LOCKS: Final = "SELECT pg_advisory_xact_lock(hashtextextended(id, 0)) FROM unnest($1::text[]) AS id"
 """The SLA service's per-issue session lock (``hypercare_store.sla.PgSlaStore.session``), in the order
@@ -211,9 +227,7 @@ async def prune(
         raise ValueError("batch must be at least 1")
     if cutoff.tzinfo is None:
         raise ValueError("cutoff must be timezone-aware")
-    after = ""
-    while page := [r[0] for r in await pool.fetch(_CLOSED_PAGE, cutoff, after, ISSUES_PER_PAGE)]:
-        after = page[-1]
+    async for page in _closed_pages(pool, cutoff):
         for table in ISSUE_TABLES:
             if dry_run:
                 count = f"SELECT count(*) FROM {table} WHERE issue_id = ANY($1::text[])"  # noqa: S608
@@ -243,6 +257,17 @@ async def prune_counts(
     async for deleted in prune(pool, cutoff=cutoff, batch=batch, dry_run=dry_run):
         counts[deleted.table] += deleted.rows
     return counts
+
+
+async def _closed_pages(pool: asyncpg.Pool, cutoff: datetime) -> AsyncIterator[list[str]]:
+    """The closed issues, a page of candidates at a time (a page may hold none: it is skipped)."""
+    after = _FIRST
+    while candidates := await pool.fetch(CANDIDATES, cutoff, *after):
+        after = (candidates[-1]["resolved_at"], candidates[-1]["issue_id"])
+        if page := [r["issue_id"] for r in candidates if r["closed"]]:
+            yield page
+        if len(candidates) < ISSUES_PER_PAGE:
+            return
 
 
 async def _issue_batches(
