@@ -53,8 +53,8 @@ async def lifecycle_events(stack: Stack, issue_id: str, *, count: int) -> list[L
 
 async def issue_row(stack: Stack, issue_id: str) -> asyncpg.Record:
     [row] = await stack.fetch(
-        "SELECT status, cycle, acknowledged_at, resolved_at, triage_version, status_changed_at, reopened_at"
-        " FROM sla_issues WHERE issue_id = $1",
+        "SELECT status, cycle, acknowledged_at, resolved_at, triage_version, status_changed_at, reopened_at,"
+        " reopened_version FROM sla_issues WHERE issue_id = $1",
         issue_id,
     )
     return row
@@ -142,6 +142,8 @@ async def test_a_source_resolve_published_after_the_reopen_that_followed_it_reso
 
     assert (view["status"], view["resolved_at"]) == ("open", None)
     assert (row["status"], row["resolved_at"], row["reopened_at"]) == ("open", None, reopened.decided_at)
+    # the reopen confirmed by version 6 orders version 5's resolve before it, 200 ms apart (within the skew)
+    assert row["reopened_version"] == 6
     assert [(r["command_id"], r["outcome"], r["reason"]) for r in handled] == [
         (f"triage:{issue_id}:5:resolve", "rejected", "overtaken"),
         (f"triage:{issue_id}:6:reopen", "rejected", "already_done"),
@@ -154,10 +156,13 @@ async def test_a_kafka_acknowledge_made_before_a_reopen_and_read_after_it_leaves
 ) -> None:
     async with in_process(stack.settings()) as client:
         await stack.warm_up()
-        issue = make_triaged(decided_at=datetime.now(UTC))
+        issue = make_triaged(decided_at=datetime.now(UTC) - timedelta(seconds=30))
         await stack.triage(issue)
         await stack.wait_known(issue.issue_id)
-        made_before = make_command(issue.issue_id, LifecycleAction.ACKNOWLEDGE, at=datetime.now(UTC))
+        # made more than the clocks' skew (5s) before the resolve and reopen below
+        made_before = make_command(
+            issue.issue_id, LifecycleAction.ACKNOWLEDGE, at=datetime.now(UTC) - timedelta(seconds=20)
+        )
         for action in ("resolve", "reopen"):
             response = await client.post(f"/v1/issues/{issue.issue_id}/{action}", headers=AUTH)
             assert response.status_code == 200, response.text
@@ -183,3 +188,87 @@ async def test_a_kafka_acknowledge_made_before_a_reopen_and_read_after_it_leaves
     assert (view["status"], view["cycle"], view["acknowledged_at"]) == ("open", 2, None)
     response = next(c for c in view["clocks"] if c["target"] == "response")
     assert response["state"] == "running"
+
+
+async def test_triage_reopening_on_a_clock_behind_right_after_a_person_resolved_starts_a_new_cycle(
+    stack: Stack,
+) -> None:
+    issue_id = f"iss_{uuid.uuid4().hex[:12]}"
+    async with in_process(stack.settings()) as client:
+        await stack.warm_up()
+        await stack.triage(decision(issue_id, 1, datetime.now(UTC), decision=Decision.CREATED))
+        await stack.wait_known(issue_id)
+        response = await client.post(f"/v1/issues/{issue_id}/resolve", headers=AUTH)
+        assert response.status_code == 200, response.text
+        # a new report right after, decided by triage on a clock 1 s behind the service's
+        behind = datetime.now(UTC) - timedelta(seconds=1)
+        await stack.triage(decision(issue_id, 2, behind, decision=Decision.REOPENED))
+        await stack.wait_consumed()
+        view = (await client.get(f"/v1/issues/{issue_id}", headers=AUTH)).json()
+    events = await lifecycle_events(stack, issue_id, count=2)
+    row = await issue_row(stack, issue_id)
+
+    assert [(e.action, e.at) for e in events][1:] == [(LifecycleAction.REOPEN, behind)]
+    assert (view["status"], view["cycle"]) == ("open", 2)
+    assert (row["status"], row["cycle"], row["reopened_at"], row["reopened_version"]) == (
+        "open",
+        2,
+        behind,
+        2,
+    )
+
+
+async def test_a_kafka_acknowledge_made_before_a_snooze_and_read_after_it_still_stops_the_response_clock(
+    stack: Stack,
+) -> None:
+    async with in_process(stack.settings()) as client:
+        await stack.warm_up()
+        opened = datetime.now(UTC) - timedelta(seconds=10)
+        issue = make_triaged(decided_at=opened)
+        await stack.triage(issue)
+        await stack.wait_known(issue.issue_id)
+        # made 4s after the opening (the response target is 6s), more than the clocks' skew (5s) before the
+        # snooze below, and read after it
+        made_before = make_command(
+            issue.issue_id, LifecycleAction.ACKNOWLEDGE, at=opened + timedelta(seconds=4)
+        )
+        until = datetime.now(UTC) + timedelta(minutes=10)
+        response = await client.post(
+            f"/v1/issues/{issue.issue_id}/snooze", headers=AUTH, json={"snooze_until": until.isoformat()}
+        )
+        assert response.status_code == 200, response.text
+        await stack.kafka.send(
+            stack.lifecycle_topic,
+            made_before.model_dump_json().encode(),
+            headers={"hypercare-message": "command"},
+        )
+
+        async def handled() -> list[asyncpg.Record]:
+            return await stack.fetch(
+                "SELECT outcome, result->'rejection'->>'reason' AS reason FROM lifecycle_commands"
+                " WHERE command_id = $1",
+                made_before.command_id,
+            )
+
+        [outcome] = await wait_for(handled, timeout=20, what="the service to handle the late acknowledge")
+        view = (await client.get(f"/v1/issues/{issue.issue_id}", headers=AUTH)).json()
+    row = await issue_row(stack, issue.issue_id)
+    audit = await stack.fetch(
+        "SELECT action, actor FROM audit_log WHERE issue_id = $1 ORDER BY audit_id", issue.issue_id
+    )
+    milestones = await stack.fetch(
+        "SELECT key FROM sla_milestones WHERE issue_id = $1 AND emitted_at IS NULL ORDER BY key",
+        issue.issue_id,
+    )
+    events = await lifecycle_events(stack, issue.issue_id, count=1)
+
+    assert (outcome["outcome"], outcome["reason"]) == ("rejected", "overtaken")
+    assert [e.action for e in events] == [LifecycleAction.SNOOZE]
+    assert (row["status"], row["acknowledged_at"]) == ("snoozed", made_before.at)
+    assert (view["status"], next(c["state"] for c in view["clocks"] if c["target"] == "response")) == (
+        "snoozed",
+        "met",
+    )
+    assert ("sla.response_stopped", "alice") in [(r["action"], r["actor"]) for r in audit]
+    # no escalation step or re-notification left to page anyone
+    assert not [r["key"] for r in milestones if ":escalation:" in r["key"] or ":renotify:" in r["key"]]

@@ -204,7 +204,7 @@ async def test_a_kafka_acknowledge_made_before_a_reopen_does_not_acknowledge_the
         await sla.triage(decision(sla, issue_id, 1, decision=Decision.CREATED))
         sla.clock.advance(timedelta(seconds=1))
         made_before = make_command(issue_id, LifecycleAction.ACKNOWLEDGE, at=sla.clock.now())
-        sla.clock.advance(timedelta(seconds=1))
+        sla.clock.advance(timedelta(seconds=10))  # more than the clocks' skew (5s) before the reopen
         for action in ("resolve", "reopen"):
             response = await sla.client.post(f"/v1/issues/{issue_id}/{action}", headers=AUTH)
             assert response.status_code == 200, response.text

@@ -1,10 +1,10 @@
 """PostgreSQL adapter of the SLA service: issue clocks, milestones, handled commands and the audit log.
 
 Tables come from ``migrations/0002_sla.sql`` (``audit_log`` from ``0001``, ``sla_issues.triage_version`` from
-``0010``, the timeline's lifecycle marks ``status_changed_at``, ``reopened_at``, ``waiting_changed_at`` from
-``0012``). Every change to one issue runs in a :meth:`PgSlaStore.session`: one transaction holding a per-issue
-advisory lock, so concurrent handlers of the same issue (a Kafka command, an HTTP request, a triage decision)
-apply one after the other.
+``0010``, the timeline's lifecycle marks ``status_changed_at``, ``reopened_at``, ``waiting_changed_at`` and
+their triage versions from ``0012``). Every change to one issue runs in a :meth:`PgSlaStore.session`: one
+transaction holding a per-issue advisory lock, so concurrent handlers of the same issue (a Kafka command, an
+HTTP request, a triage decision) apply one after the other.
 
 Milestones are claimed for emission with ``FOR UPDATE SKIP LOCKED`` and a lease, so several instances share
 the work and each milestone is published by one of them; ``emitted_at`` is set once it was sent.
@@ -150,9 +150,9 @@ class PgIssueSession:
             INSERT INTO sla_issues (issue_id, cycle, status, severity, route, escalation_policy, team,
                 suppressed, opened_at, severity_raised_at, acknowledged_at, resolved_at, paused_intervals,
                 snoozes, version, triage_version, status_changed_at, reopened_at, waiting_changed_at,
-                updated_at)
+                status_version, reopened_version, waiting_version, updated_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17,
-                $18, $19, now())
+                $18, $19, $20, $21, $22, now())
             ON CONFLICT (issue_id) DO UPDATE SET cycle = EXCLUDED.cycle, status = EXCLUDED.status,
                 severity = EXCLUDED.severity, route = EXCLUDED.route,
                 escalation_policy = EXCLUDED.escalation_policy, team = EXCLUDED.team,
@@ -162,7 +162,8 @@ class PgIssueSession:
                 snoozes = EXCLUDED.snoozes, version = EXCLUDED.version,
                 triage_version = EXCLUDED.triage_version, status_changed_at = EXCLUDED.status_changed_at,
                 reopened_at = EXCLUDED.reopened_at, waiting_changed_at = EXCLUDED.waiting_changed_at,
-                updated_at = now()
+                status_version = EXCLUDED.status_version, reopened_version = EXCLUDED.reopened_version,
+                waiting_version = EXCLUDED.waiting_version, updated_at = now()
             """,
             t.issue_id,
             t.cycle,
@@ -183,6 +184,9 @@ class PgIssueSession:
             t.status_changed_at,
             t.reopened_at,
             t.waiting_changed_at,
+            t.status_version,
+            t.reopened_version,
+            t.waiting_version,
         )
         saved = replace(issue, version=version)
         self.issue = saved
@@ -349,6 +353,9 @@ def _issue(row: asyncpg.Record) -> SlaIssue:
         status_changed_at=row["status_changed_at"],
         reopened_at=row["reopened_at"],
         waiting_changed_at=row["waiting_changed_at"],
+        status_version=row["status_version"],
+        reopened_version=row["reopened_version"],
+        waiting_version=row["waiting_version"],
     )
     return SlaIssue(
         timeline,

@@ -122,6 +122,7 @@ def create_app(
             policy=policy,
             clock=the_clock,
             metrics=metrics,
+            clock_skew=timedelta(seconds=settings.clock_skew_seconds),
             on_planned=scheduler.wake,
         )
         await broker.start()

@@ -8,12 +8,14 @@ answers the same without acting twice. A triage decision is applied once, and on
 last one applied to its issue (:func:`~hypercare_sla.triaged.arrival`): replaying the triaged topic
 changes nothing, and of a decision overtaken by a later one only its source's action still applies. A command
 made before a later change of the issue that it would undo is refused as ``overtaken``
-(:func:`~hypercare_domain.sla.overtaken_by`).
+(:func:`~hypercare_domain.sla.overtaken_by`), allowing for the skew between clocks; the commands of a new
+decision are in order already and never are. Every instant taken in is taken no later than the service's
+clock.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -76,6 +78,16 @@ class _Change:
     events: list[LifecycleEvent] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Order:
+    """How a command is ordered against the issue's marks (:class:`~hypercare_domain.sla.StatusMarks`)."""
+
+    checked: bool = True
+    """Whether it may be ``overtaken``: not the commands of a new triage decision, which triage ordered."""
+    version: int | None = None
+    """The triage version of the decision it comes from."""
+
+
 class SlaService:
     """Applies lifecycle commands and triage decisions to the stored clocks."""
 
@@ -87,13 +99,27 @@ class SlaService:
         policy: SlaPolicy,
         clock: Clock,
         metrics: SlaMetrics,
+        clock_skew: timedelta = timedelta(seconds=5),
         on_planned: Callable[[], None] = lambda: None,
     ) -> None:
+        """Wire the service.
+
+        Args:
+            store: where issues, milestones and handled commands are kept.
+            sink: where lifecycle events are published.
+            policy: the SLA and escalation policy.
+            clock: the service's clock.
+            metrics: the service's metrics.
+            clock_skew: how far other systems' clocks may be from ``clock``: a dated command is refused as
+                overtaken only if made more than this before the change it would undo.
+            on_planned: called once milestones were planned again (wakes the scheduler).
+        """
         self._store = store
         self._sink = sink
         self._policy = policy
         self._clock = clock
         self._metrics = metrics
+        self._skew = clock_skew
         self._on_planned = on_planned
 
     async def execute(self, command: LifecycleCommand) -> CommandResult:
@@ -121,9 +147,10 @@ class SlaService:
             applied = session.issue.triage_version if session.issue is not None else None
             standing = arrival(triaged, applied)
             change = _Change(session.issue)
-            for command in await self._decide(session, change, triaged, standing):
+            order = _Order(checked=standing is not Arrival.NEW, version=triaged.version)
+            for command in await self._decide(session, change, triaged, standing, now):
                 if change.issue is not None:
-                    results.append(await self._apply(session, change, command, now))
+                    results.append(await self._apply(session, change, command, now, order))
             await self._commit(session, change)
         self._metrics.decisions.labels(standing.value).inc()
         for result in results:
@@ -139,7 +166,7 @@ class SlaService:
         return build_view(issue, milestones, audit, self._policy, self._clock.now())
 
     async def _decide(
-        self, session: IssueSession, change: _Change, triaged: TriagedIssue, standing: Arrival
+        self, session: IssueSession, change: _Change, triaged: TriagedIssue, standing: Arrival, now: datetime
     ) -> list[LifecycleCommand]:
         """Apply what a new decision decides (clocks, severity, route, its version) and return the lifecycle
         commands the decision implies; of one that is not new, only the source's action of an overtaken one."""
@@ -153,15 +180,17 @@ class SlaService:
                 source_action=triaged.source_action,
             )
             return source_commands(triaged) if standing is Arrival.OVERTAKEN else []
-        fresh = await self._track(session, change, triaged)
+        fresh = await self._track(session, change, triaged, now)
         if change.issue is not None:
             change.issue = replace(change.issue, triage_version=triaged.version)
             change.save = True
         return [c for c in implied_commands(triaged) if not (fresh and c.action is LifecycleAction.REOPEN)]
 
-    async def _track(self, session: IssueSession, change: _Change, triaged: TriagedIssue) -> bool:
+    async def _track(
+        self, session: IssueSession, change: _Change, triaged: TriagedIssue, now: datetime
+    ) -> bool:
         """Create, release or re-rate the issue from the decision; returns whether a cycle started now."""
-        at = triaged.decided_at
+        at = min(triaged.decided_at, now)
         issue = change.issue
         if issue is None:
             if triaged.status is IssueStatus.RESOLVED or triaged.decision is Decision.RESOLVED:
@@ -202,7 +231,12 @@ class SlaService:
         return False
 
     async def _apply(
-        self, session: IssueSession, change: _Change, command: LifecycleCommand, now: datetime
+        self,
+        session: IssueSession,
+        change: _Change,
+        command: LifecycleCommand,
+        now: datetime,
+        order: _Order = _Order(),
     ) -> CommandResult:
         stored = await session.find_command(command.command_id)
         if stored is not None:
@@ -210,19 +244,23 @@ class SlaService:
         issue = change.issue
         if issue is None:
             return CommandResult(command, Outcome.NOT_FOUND)
-        status = effective_status(issue, now)
         outcome = apply_command(
-            status, command, now, paused=waiting_on_customer(issue.timeline), marks=issue.timeline.marks
+            effective_status(issue, now),
+            command,
+            now,
+            paused=waiting_on_customer(issue.timeline),
+            marks=issue.timeline.marks if order.checked else None,
+            tolerance=self._skew,
+            version=order.version,
         )
         if isinstance(outcome, Rejection):
-            confirmed = record_refusal(issue.timeline, outcome, command.at or now, now)
-            if confirmed != issue.timeline:
-                change.issue = replace(issue, timeline=confirmed)
-                change.save = True
+            await self._refused(
+                session, change, issue, command=command, rejection=outcome, now=now, order=order
+            )
             await session.remember_command(_record(command, Outcome.REJECTED, _rejection_json(outcome)))
             return CommandResult(command, Outcome.REJECTED, rejection=outcome)
         event = outcome
-        timeline = record_event(issue.timeline, event, now=now)
+        timeline = record_event(issue.timeline, event, now=now, version=order.version)
         team = event.team if event.action is LifecycleAction.REASSIGN and event.team else issue.team
         change.issue = replace(issue, timeline=timeline, status=event.to_status, team=team)
         change.dirty = True
@@ -232,10 +270,38 @@ class SlaService:
             _record(command, Outcome.APPLIED, {"event": event.model_dump(mode="json")})
         )
         if event.action is LifecycleAction.ACKNOWLEDGE:
-            self._metrics.time_to_acknowledge.labels(timeline.severity.value).observe(
-                max(0.0, (event.at - issue.timeline.opened_at).total_seconds())
-            )
+            self._observe_acknowledge(timeline, event.at)
         return CommandResult(command, Outcome.APPLIED, event=event)
+
+    async def _refused(
+        self,
+        session: IssueSession,
+        change: _Change,
+        issue: SlaIssue,
+        *,
+        command: LifecycleCommand,
+        rejection: Rejection,
+        now: datetime,
+        order: _Order,
+    ) -> None:
+        """Record what a refused command still tells: the state it confirms, or the acknowledge of one whose
+        status change was overtaken (it stops the response clock: plan again, audit it, no lifecycle event,
+        since the status did not change)."""
+        timeline = record_refusal(issue.timeline, rejection, command.at or now, now, version=order.version)
+        if timeline == issue.timeline:
+            return
+        change.issue = replace(issue, timeline=timeline)
+        change.save = True
+        if timeline.acknowledged_at == issue.timeline.acknowledged_at or timeline.acknowledged_at is None:
+            return
+        change.dirty = True
+        await session.audit(_response_stopped_audit(command, rejection, issue, timeline.acknowledged_at))
+        self._observe_acknowledge(timeline, timeline.acknowledged_at)
+
+    def _observe_acknowledge(self, timeline: SlaTimeline, at: datetime) -> None:
+        self._metrics.time_to_acknowledge.labels(timeline.severity.value).observe(
+            max(0.0, (at - timeline.opened_at).total_seconds())
+        )
 
     async def _commit(self, session: IssueSession, change: _Change) -> None:
         if change.issue is None or not (change.dirty or change.save):
@@ -273,6 +339,7 @@ def _rejection_json(rejection: Rejection) -> dict[str, Any]:
             "status": rejection.status.value,
             "reason": rejection.reason.value,
             "message": rejection.message,
+            "stops_response": rejection.stops_response,
         }
     }
 
@@ -291,6 +358,7 @@ def _replay(command: LifecycleCommand, stored: CommandRecord) -> CommandResult:
         status=IssueStatus(fields["status"]),
         reason=RejectionReason(fields["reason"]),
         message=fields["message"],
+        stops_response=fields.get("stops_response", False),
     )
     return CommandResult(command, Outcome.REJECTED, rejection=rejection, replayed=True)
 
@@ -315,6 +383,25 @@ def _event_audit(event: LifecycleEvent, before: SlaTimeline) -> AuditEntry:
         actor=event.actor,
         event_id=event.event_id,
         detail=detail,
+    )
+
+
+def _response_stopped_audit(
+    command: LifecycleCommand, rejection: Rejection, issue: SlaIssue, at: datetime
+) -> AuditEntry:
+    return AuditEntry(
+        dedup_key=f"sla.response_stopped:{command.command_id}",
+        issue_id=issue.issue_id,
+        at=at,
+        action="sla.response_stopped",
+        actor=command.actor,
+        detail={
+            "via": command.via.value,
+            "command_id": command.command_id,
+            "status": rejection.status.value,
+            "reason": rejection.reason.value,
+            "cycle": issue.timeline.cycle,
+        },
     )
 
 

@@ -42,3 +42,7 @@ class SlaSettings(ServiceSettings):
     """The longest the scheduler sleeps without looking at the database (other instances plan too)."""
     scheduler_retry_seconds: float = Field(default=1.0, gt=0)
     """Pause after a database or Kafka failure before the scheduler tries again."""
+    clock_skew_seconds: float = Field(default=5.0, ge=0)
+    """``HYPERCARE_CLOCK_SKEW_SECONDS``: how far the clocks of other systems may be from this one. A dated
+    command (a Kafka command with ``at``, the source action of a triage decision published after a later
+    one) is refused as ``overtaken`` only if it was made more than this before the change it would undo."""

@@ -1,8 +1,8 @@
 """The issue lifecycle state machine: which command is allowed in which status, and what it leads to."""
 
 import hashlib
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleCommand, LifecycleEvent
@@ -35,6 +35,10 @@ class Rejection:
     status: IssueStatus
     reason: RejectionReason
     message: str
+    stops_response: bool = False
+    """An acknowledge of the issue's current cycle refused as ``overtaken`` by a later status change (a
+    snooze, say): its status change would undo that change, but the issue was acknowledged then, so it still
+    stops the response clock (:func:`~hypercare_domain.sla.record_refusal`)."""
 
     @property
     def confirms_state(self) -> bool:
@@ -55,35 +59,55 @@ class Rejection:
 
 @dataclass(frozen=True)
 class StatusMarks:
-    """The latest instants at which commands set or confirmed an issue's lifecycle in its current cycle.
+    """The latest changes that commands made to, or confirmed of, an issue's lifecycle in its current cycle.
 
     Commands reach the SLA service out of order: triage publishes decisions through an outbox, other systems
-    send commands on Kafka. A command dated before one of these marks would undo a later change (a resolve
+    send commands on Kafka. A command made before one of these marks would undo a later change (a resolve
     made before a reopen, an acknowledge made before the issue reopened or was snoozed, a pause made before a
-    resume), so :func:`apply_command` refuses it as ``overtaken``. Commands without a date are made now and
-    are never overtaken.
+    resume), so :func:`apply_command` refuses it as ``overtaken``. Each mark has an instant and, when a
+    triage decision's command set or confirmed it, the highest such decision ``version``: triage orders its
+    own decisions by version, which needs no clock.
 
     Attributes:
         status: the latest acknowledge, resolve, snooze or reopen.
         reopened: the latest reopen (also counted in ``status``).
         waiting: the latest pause or resume (waiting on the customer).
+        status_version: the highest triage version whose command set or confirmed the status.
+        reopened_version: the same for the reopen.
+        waiting_version: the same for the waiting.
     """
 
     status: datetime | None = None
     reopened: datetime | None = None
     waiting: datetime | None = None
+    status_version: int | None = None
+    reopened_version: int | None = None
+    waiting_version: int | None = None
 
-    def after(self, action: LifecycleAction, at: datetime) -> "StatusMarks":
+    def after(self, action: LifecycleAction, at: datetime, *, version: int | None = None) -> "StatusMarks":
         """The marks once a command of ``action`` made at ``at`` set or confirmed the issue's state.
 
         Marks only move forward: a command applied late but not overtaken (a resolve made before a later
-        acknowledge) leaves the later mark in place.
+        acknowledge) leaves the later instant in place. ``version`` is the triage version of the decision
+        the command came from (``None`` for other commands).
         """
         if action in _STATUS_ACTIONS:
-            reopened = _latest(self.reopened, at) if action is LifecycleAction.REOPEN else self.reopened
-            return StatusMarks(status=_latest(self.status, at), reopened=reopened, waiting=self.waiting)
+            status = replace(
+                self, status=_latest(self.status, at), status_version=_highest(self.status_version, version)
+            )
+            if action is not LifecycleAction.REOPEN:
+                return status
+            return replace(
+                status,
+                reopened=_latest(self.reopened, at),
+                reopened_version=_highest(self.reopened_version, version),
+            )
         if action in _WAITING_ACTIONS:
-            return StatusMarks(status=self.status, reopened=self.reopened, waiting=_latest(self.waiting, at))
+            return replace(
+                self,
+                waiting=_latest(self.waiting, at),
+                waiting_version=_highest(self.waiting_version, version),
+            )
         return self
 
 
@@ -125,28 +149,33 @@ def lifecycle_event_id(command_id: str) -> str:
     return "lce_" + hashlib.sha256(command_id.encode("utf-8")).hexdigest()[:32]
 
 
-def overtaken_by(command: LifecycleCommand, marks: StatusMarks) -> datetime | None:
-    """The later change ``command`` would undo, if it was made before it; ``None`` if it undoes nothing.
+def overtaken_by(
+    command: LifecycleCommand,
+    marks: StatusMarks,
+    *,
+    tolerance: timedelta = timedelta(0),
+    version: int | None = None,
+) -> datetime | None:
+    """The instant of the later change ``command`` would undo, if it was made before it; ``None`` otherwise.
 
     What each command must not cross: an acknowledge, snooze or reopen any later status change (a reopen
     starts a new cycle the acknowledge does not belong to; a snooze or resolve made after a reopen wins over
     it); a resolve only a later reopen (a resolve made before a later acknowledge still resolves: the issue
     was resolved then); a pause or resume a later pause, resume or reopen. Reassign and comment never undo
     anything, and a command without ``at`` is made now.
+
+    Args:
+        command: the command, dated ``at`` by its sender's clock.
+        marks: the issue's marks.
+        tolerance: how far apart two clocks may be. The marks of commands without ``at`` are on the SLA
+            service's clock, the others on their senders'; a command is made before a mark only if it is
+            dated more than this before it.
+        version: the triage version of the decision the command comes from, a decision published after a
+            later one. A mark set or confirmed by a decision of a higher version is later whatever the
+            instants (triage ordered them), tolerance or not.
     """
-    at = command.at
-    if at is None:
-        return None
-    match command.action:
-        case LifecycleAction.ACKNOWLEDGE | LifecycleAction.SNOOZE | LifecycleAction.REOPEN:
-            later = marks.status
-        case LifecycleAction.RESOLVE:
-            later = marks.reopened
-        case LifecycleAction.PAUSE | LifecycleAction.RESUME:
-            later = _latest(marks.reopened, marks.waiting)
-        case LifecycleAction.REASSIGN | LifecycleAction.COMMENT:
-            later = None
-    return later if later is not None and at < later else None
+    found = _overtaking(command, marks, tolerance, version)
+    return found[0] if found is not None else None
 
 
 def apply_command(
@@ -156,6 +185,8 @@ def apply_command(
     *,
     paused: bool | None = None,
     marks: StatusMarks | None = None,
+    tolerance: timedelta = timedelta(0),
+    version: int | None = None,
 ) -> LifecycleEvent | Rejection:
     """Apply ``command`` to an issue in ``status``.
 
@@ -166,17 +197,33 @@ def apply_command(
     Args:
         status: the issue's current status.
         command: what was asked.
-        now: the current instant; the event is dated ``command.at`` when given, else ``now``.
+        now: the current instant. The event is dated ``command.at`` when given, but no later than ``now``: a
+            sender whose clock is ahead must not date facts (a reopen, an acknowledge) in the future.
         paused: whether the issue currently waits on the customer, when known; lets a repeated pause or resume
             be rejected as already done.
         marks: when the issue's lifecycle last changed, when known; lets a command made before a later
-            change it would undo be rejected as ``overtaken`` (:func:`overtaken_by`).
+            change it would undo be rejected as ``overtaken`` (:func:`overtaken_by`). Leave it out for
+            commands already in order (those of a triage decision newer than every one applied).
+        tolerance: how far apart the clocks of the command and of the marks may be (:func:`overtaken_by`).
+        version: the triage version of the decision the command comes from, when it is one published after
+            a later decision (:func:`overtaken_by`).
 
     Returns:
-        The event to record and publish, or a :class:`Rejection` explaining why nothing changed.
+        The event to record and publish, or a :class:`Rejection` explaining why nothing changed. An
+        acknowledge refused as overtaken by a later status change of its cycle still stops the response
+        clock (:attr:`Rejection.stops_response`).
     """
     action = command.action
-    rejection = _check(status, command, now, paused) or _check_order(command, marks)
+    made = min(command.at, now) if command.at is not None else now
+    rejection = _check(status, command, now, paused)
+    stops_response = False
+    if rejection is None and marks is not None:
+        later = _overtaking(command, marks, tolerance, version)
+        if later is not None:
+            stops_response = action is LifecycleAction.ACKNOWLEDGE and _of_cycle(
+                made, marks, tolerance, version
+            )
+            rejection = _overtaken(command, made, *later, stops_response=stops_response)
     if rejection is not None:
         return Rejection(
             command_id=command.command_id,
@@ -185,6 +232,7 @@ def apply_command(
             status=status,
             reason=rejection[0],
             message=rejection[1],
+            stops_response=stops_response,
         )
     return LifecycleEvent(
         event_id=lifecycle_event_id(command.command_id),
@@ -193,7 +241,7 @@ def apply_command(
         action=action,
         actor=command.actor,
         via=command.via,
-        at=command.at or now,
+        at=made,
         from_status=status,
         to_status=_TARGET.get(action, status),
         team=command.team,
@@ -225,18 +273,72 @@ def _check(
     return None
 
 
-def _check_order(command: LifecycleCommand, marks: StatusMarks | None) -> tuple[RejectionReason, str] | None:
-    later = overtaken_by(command, marks) if marks is not None else None
-    if later is None or command.at is None:
+def _later_changes(action: LifecycleAction, marks: StatusMarks) -> list[tuple[datetime | None, int | None]]:
+    """The marks (instant, triage version) a command of ``action`` must not have been made before."""
+    match action:
+        case LifecycleAction.ACKNOWLEDGE | LifecycleAction.SNOOZE | LifecycleAction.REOPEN:
+            return [(marks.status, marks.status_version)]
+        case LifecycleAction.RESOLVE:
+            return [(marks.reopened, marks.reopened_version)]
+        case LifecycleAction.PAUSE | LifecycleAction.RESUME:
+            return [(marks.reopened, marks.reopened_version), (marks.waiting, marks.waiting_version)]
+        case LifecycleAction.REASSIGN | LifecycleAction.COMMENT:
+            return []
+
+
+def _overtaking(
+    command: LifecycleCommand, marks: StatusMarks, tolerance: timedelta, version: int | None
+) -> tuple[datetime, int | None] | None:
+    """The mark (its instant, and the triage version if that orders it) ``command`` was made before."""
+    if command.at is None:
         return None
-    return (
-        RejectionReason.OVERTAKEN,
-        f"the {command.action.value} of issue {command.issue_id} was made at {command.at.isoformat()}, before"
-        f" the issue changed at {later.isoformat()}; applied now, it would undo that change",
-    )
+    return _crossed(command.at, _later_changes(command.action, marks), tolerance, version)
+
+
+def _crossed(
+    made: datetime,
+    changes: list[tuple[datetime | None, int | None]],
+    tolerance: timedelta,
+    version: int | None,
+) -> tuple[datetime, int | None] | None:
+    for at, by in changes:
+        if at is None:
+            continue
+        if version is not None and by is not None and by > version:
+            return at, by
+        if made < at - tolerance:
+            return at, None
+    return None
+
+
+def _of_cycle(made: datetime, marks: StatusMarks, tolerance: timedelta, version: int | None) -> bool:
+    """Whether a command made at ``made`` belongs to the current cycle (not made before its reopen)."""
+    return _crossed(made, [(marks.reopened, marks.reopened_version)], tolerance, version) is None
+
+
+def _overtaken(
+    command: LifecycleCommand, made: datetime, later: datetime, by: int | None, *, stops_response: bool
+) -> tuple[RejectionReason, str]:
+    what = f"the {command.action.value} of issue {command.issue_id}"
+    if by is None:
+        message = f"{what} was made at {made.isoformat()}, before the issue changed at {later.isoformat()}"
+    else:
+        message = (
+            f"{what} was decided before triage version {by}, which changed the issue at {later.isoformat()}"
+        )
+    message += "; applied now, it would undo that change"
+    if stops_response:
+        message += ", but the issue was acknowledged then: the response clock stops"
+    return RejectionReason.OVERTAKEN, message
 
 
 def _latest(first: datetime | None, second: datetime | None) -> datetime | None:
     if first is None or second is None:
         return first or second
+    return max(first, second)
+
+
+def _highest(first: int | None, second: int | None) -> int | None:
+    if first is None or second is None:
+        return first if second is None else second
     return max(first, second)

@@ -41,18 +41,35 @@ class SlaTimeline(BaseModel):
     """The latest reopen applied or confirmed: the start of this cycle, or a reopen of an unresolved issue."""
     waiting_changed_at: AwareDatetime | None = None
     """The latest pause or resume applied or confirmed."""
+    status_version: int | None = None
+    """The highest triage version whose command set or confirmed the status (see :class:`StatusMarks`)."""
+    reopened_version: int | None = None
+    """The same for the reopen."""
+    waiting_version: int | None = None
+    """The same for the waiting on the customer."""
 
     @property
     def marks(self) -> StatusMarks:
         """When the issue's lifecycle last changed, to refuse a command made before (``overtaken``).
 
-        An issue stored before these instants were recorded has none; its reopen is its cycle's opening.
+        The recorded instants, and no earlier than the facts imply: the status changed no earlier than the
+        acknowledge, the resolve, the last snooze's start and (in a cycle after the first) the reopen that
+        opened the cycle; the waiting no earlier than the last start or end of a pause. For an issue stored
+        before the marks were recorded (migration ``0012``) the facts are all there is: without them a late
+        pending whose resume came before would stop the clocks from its instant, retroactively.
         """
-        reopened = self.reopened_at or (self.opened_at if self.cycle > 1 else None)
-        status = self.status_changed_at or reopened
-        if status is not None and reopened is not None:
-            status = max(status, reopened)
-        return StatusMarks(status=status, reopened=reopened, waiting=self.waiting_changed_at)
+        reopened = _latest(self.reopened_at, self.opened_at if self.cycle > 1 else None)
+        snoozed = self.snoozes[-1].start if self.snoozes else None
+        status = _latest(self.status_changed_at, reopened, self.acknowledged_at, self.resolved_at, snoozed)
+        boundaries = [at for pause in self.waiting_pauses for at in (pause.start, pause.end)]
+        return StatusMarks(
+            status=status,
+            reopened=reopened,
+            waiting=_latest(self.waiting_changed_at, *boundaries),
+            status_version=self.status_version,
+            reopened_version=self.reopened_version,
+            waiting_version=self.waiting_version,
+        )
 
     def with_marks(self, marks: StatusMarks) -> "SlaTimeline":
         """The timeline with ``marks`` recorded."""
@@ -61,6 +78,9 @@ class SlaTimeline(BaseModel):
                 "status_changed_at": marks.status,
                 "reopened_at": marks.reopened,
                 "waiting_changed_at": marks.waiting,
+                "status_version": marks.status_version,
+                "reopened_version": marks.reopened_version,
+                "waiting_version": marks.waiting_version,
             }
         )
 
@@ -91,38 +111,55 @@ def change_severity(timeline: SlaTimeline, severity: Severity, at: datetime) -> 
     )
 
 
-def record_event(timeline: SlaTimeline, event: LifecycleEvent, *, now: datetime | None = None) -> SlaTimeline:
+def record_event(
+    timeline: SlaTimeline, event: LifecycleEvent, *, now: datetime | None = None, version: int | None = None
+) -> SlaTimeline:
     """The timeline after a lifecycle event (events of another issue are a programming error).
 
     Acknowledge and resolve end a running snooze; resolve also ends waiting on the customer; reopen starts a
     new cycle at the event's instant with the same severity and route. Reassign and comment change no clock.
-    The event's instant is recorded in the timeline's :attr:`SlaTimeline.marks`, no later than ``now`` when
-    given: a command dated ahead (its sender's clock is) is taken as made now, or it would refuse every
-    command made until then as ``overtaken``.
+    The event's instant is taken no later than ``now`` when given, for every fact and the timeline's
+    :attr:`SlaTimeline.marks`: a command dated ahead (its sender's clock is) is taken as made now, or a
+    reopen would open its cycle in the future and refuse every command made until then as ``overtaken``,
+    and an acknowledge would leave the response clock running until its date.
+
+    Args:
+        timeline: the issue's timeline.
+        event: the event applied.
+        now: the current instant.
+        version: the triage version of the decision the event's command came from, if any (recorded in the
+            marks, see :class:`StatusMarks`).
 
     Raises:
         ValueError: the event belongs to another issue.
     """
     if event.issue_id != timeline.issue_id:
         raise ValueError(f"event {event.event_id} is for issue {event.issue_id}, not {timeline.issue_id}")
-    marked = _facts_after(timeline, event)
     at = event.at if now is None else min(event.at, now)
-    return marked.with_marks(marked.marks.after(event.action, at))
+    marked = _facts_after(timeline, event, at)
+    return marked.with_marks(marked.marks.after(event.action, at, version=version))
 
 
-def record_refusal(timeline: SlaTimeline, rejection: Rejection, at: datetime, now: datetime) -> SlaTimeline:
+def record_refusal(
+    timeline: SlaTimeline, rejection: Rejection, at: datetime, now: datetime, *, version: int | None = None
+) -> SlaTimeline:
     """The timeline after a command made at ``at`` was refused at ``now``.
 
     A refusal that confirms the issue's state (:attr:`Rejection.confirms_state`) is recorded in its marks like
-    an applied command (no later than ``now``, as in :func:`record_event`); others change nothing.
+    an applied command (no later than ``now``, as in :func:`record_event`, with the triage ``version`` it came
+    from). An acknowledge whose status change was refused as overtaken but which belongs to the current cycle
+    (:attr:`Rejection.stops_response`) records the acknowledge instant, unless one is recorded already: the
+    issue was acknowledged then, so the response clock stops. Other refusals change nothing.
     """
+    made = min(at, now)
+    if rejection.stops_response and timeline.acknowledged_at is None:
+        return timeline.model_copy(update={"acknowledged_at": made})
     if not rejection.confirms_state:
         return timeline
-    return timeline.with_marks(timeline.marks.after(rejection.action, min(at, now)))
+    return timeline.with_marks(timeline.marks.after(rejection.action, made, version=version))
 
 
-def _facts_after(timeline: SlaTimeline, event: LifecycleEvent) -> SlaTimeline:
-    at = event.at
+def _facts_after(timeline: SlaTimeline, event: LifecycleEvent, at: datetime) -> SlaTimeline:
     match event.action:
         case LifecycleAction.ACKNOWLEDGE:
             return timeline.model_copy(
@@ -166,3 +203,8 @@ def _cut(pauses: tuple[Pause, ...], at: datetime) -> tuple[Pause, ...]:
     return tuple(
         Pause(start=p.start, end=max(p.start, at)) if p.end is None or p.end > at else p for p in pauses
     )
+
+
+def _latest(*instants: datetime | None) -> datetime | None:
+    known = [at for at in instants if at is not None]
+    return max(known) if known else None

@@ -1,11 +1,18 @@
 -- When commands last set or confirmed each issue's lifecycle in its current cycle (SlaTimeline.marks): the
 -- latest acknowledge, resolve, snooze or reopen; the latest reopen; the latest pause or resume. A command
 -- made before one of them that it would undo comes in late (an overtaken triage decision's source action,
--- a Kafka acknowledge made before a reopen) and is refused as overtaken.
+-- a Kafka acknowledge made before a reopen) and is refused as overtaken. Each has the highest triage
+-- version whose command set or confirmed it: a source action of an older decision is overtaken by it
+-- whatever the instants.
 --
--- NULL for the issues stored before: their reopen is taken from their cycle's opening (cycle > 1), and the
--- next command records the rest. Adding columns without a default rewrites no row.
+-- NULL for the issues stored before. Nothing is backfilled: the SLA service derives the same instants from
+-- the stored facts (acknowledged_at, resolved_at, the last snooze, the pauses, opened_at of a cycle after the
+-- first) and takes the later of those and these columns, so an issue stored before is compared with what it
+-- went through. Adding columns without a default rewrites no row.
 ALTER TABLE sla_issues
     ADD COLUMN status_changed_at timestamptz,
     ADD COLUMN reopened_at timestamptz,
-    ADD COLUMN waiting_changed_at timestamptz;
+    ADD COLUMN waiting_changed_at timestamptz,
+    ADD COLUMN status_version integer,
+    ADD COLUMN reopened_version integer,
+    ADD COLUMN waiting_version integer;
