@@ -1,6 +1,7 @@
 """People's acknowledges and resolves read out of order with triage's decisions, on the real Kafka,
 PostgreSQL, Redis and a PagerDuty receiver: an acknowledge that happened is never lost (not even across a
-restart before the issue's first decision is read), and a stale one never silences a newer cycle.
+restart before the issue's first decision is read), a stale one never silences a newer cycle, and the
+lifecycle topic's own order stands whatever the events' instants say.
 
 The order in which the notifier reads its topics is set by waiting until it has consumed one message
 before producing the next on another topic; the instants in the messages say when things happened."""
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from hypercare_contracts.common import Severity
-from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent
+from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import Decision, IssueStatus, TriagedIssue
 from hypercare_notifier.app import create_app
@@ -122,3 +123,25 @@ async def test_an_old_acknowledge_read_after_the_reopen_does_not_silence_the_new
     assert pd_actions(stack) == ["trigger", "resolve", "trigger", "trigger"]
     assert stack.receiver.on("/pd")[3].json()["payload"]["summary"].startswith("[ESCALATION")
     assert stale == 1
+
+
+async def test_a_resolve_dated_before_a_later_acknowledge_resolves_pagerduty(
+    stack: NotifierStack, group_id: str
+) -> None:
+    issue_id = "iss-resolved-early"
+    app = create_app(stack.settings(group_id, stack.policy()))
+    async with running(app):
+        await stack.decide(paging(issue_id, 1, Decision.CREATED, 0))
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 1, what="the page")
+        await stack.lifecycle(person(issue_id, LifecycleAction.ACKNOWLEDGE, 10))
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 2, what="the PagerDuty acknowledge")
+        # A source's Kafka command resolves the issue with its own instant, before the acknowledge; the
+        # SLA service applies it (a resolve made before a later acknowledge still resolves).
+        resolve = make_lifecycle_event(
+            issue_id, LifecycleAction.RESOLVE, via=Via.KAFKA, actor="zendesk", at=at(5)
+        )
+        await stack.lifecycle(resolve)
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 3, what="the PagerDuty resolve")
+        await stays(lambda: len(stack.receiver.on("/pd")), 3)
+
+    assert pd_actions(stack) == ["trigger", "acknowledge", "resolve"]

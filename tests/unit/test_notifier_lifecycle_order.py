@@ -3,11 +3,13 @@ planning never loses one that happened, and never lets a stale one silence a new
 
 The lifecycle topic and the triaged topic are read in no common order (a lagging partition, a restart).
 Each scenario below feeds the planners the messages in the order the notifier reads them; the instants
-say the order in which things happened."""
+say the order in which things happened, except between two lifecycle events, which the topic orders.
+Triage's and the SLA service's clocks may be a few seconds apart (``Clocks.skew``, 5 s here): within
+that, planning errs towards paging."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from hypercare_notifier.lifecycle import lifecycle_is_stale, plan_lifecycle
 from hypercare_notifier.planning import (
     ChannelInfo,
     Channels,
+    Clocks,
     IssueState,
     PlannedDelivery,
     SkipReason,
@@ -41,21 +44,25 @@ CHANNELS = Channels(
 ROUTE = Route(name="payments", team="t", escalation_policy="p", channels=["slack", "pd"])
 
 
-def minute(n: int) -> Any:
-    """The instant ``n`` minutes after the issue was created."""
-    return NOW + timedelta(minutes=n)
+def minute(n: int, seconds: int = 0) -> datetime:
+    """The instant ``n`` minutes (and ``seconds``) after the issue was created."""
+    return NOW + timedelta(minutes=n, seconds=seconds)
 
 
-def decision(version: int, kind: Decision, at: int, **overrides: Any) -> TriagedIssue:
+def decision(version: int, kind: Decision, at: int | datetime, **overrides: Any) -> TriagedIssue:
     status = IssueStatus.RESOLVED if kind is Decision.RESOLVED else IssueStatus.OPEN
     fields: dict[str, Any] = {"status": status, **overrides}
+    decided_at = minute(at) if isinstance(at, int) else at
     return make_decision(
-        issue_id="iss-1", route=ROUTE, version=version, decision=kind, decided_at=minute(at), **fields
+        issue_id="iss-1", route=ROUTE, version=version, decision=kind, decided_at=decided_at, **fields
     )
 
 
-def person(action: LifecycleAction, at: int) -> LifecycleEvent:
-    return make_lifecycle_event("iss-1", action, command_id=f"c-{action.value}-{at}", at=minute(at))
+def person(action: LifecycleAction, at: int | datetime) -> LifecycleEvent:
+    instant = minute(at) if isinstance(at, int) else at
+    return make_lifecycle_event(
+        "iss-1", action, command_id=f"c-{action.value}-{instant.isoformat()}", at=instant
+    )
 
 
 CREATED = decision(1, Decision.CREATED, 0)
@@ -89,17 +96,20 @@ class Reading:
 
     state: IssueState = field(default_factory=lambda: IssueState("iss-1"))
     sent: list[list[tuple[str, str | None, SkipReason | None]]] = field(default_factory=list)
+    keys: list[set[str]] = field(default_factory=list)
+    clocks: Clocks = field(default_factory=Clocks)
 
     def read(self, *messages: Message) -> "Reading":
         for message in messages:
             if isinstance(message, TriagedIssue):
-                plan = plan_decision(message, self.state, CHANNELS)
+                plan = plan_decision(message, self.state, CHANNELS, self.clocks)
             elif isinstance(message, LifecycleEvent):
-                plan = plan_lifecycle(message, self.state, CHANNELS)
+                plan = plan_lifecycle(message, self.state, CHANNELS, self.clocks)
             else:
                 plan = plan_sla(message, self.state, CHANNELS, lambda _: ROUTE.channels)
             self.state = plan.state
             self.sent.append(summary(plan.deliveries))
+            self.keys.append({d.key for d in plan.deliveries})
         return self
 
     @property
@@ -229,7 +239,7 @@ def test_a_decision_decided_before_a_persons_reopen_does_not_resolve_the_new_cyc
 # --- replays ------------------------------------------------------------------------------------------
 
 
-def test_reading_every_message_again_sends_nothing_and_changes_nothing() -> None:
+def test_reading_every_message_again_sends_nothing_new_and_changes_nothing() -> None:
     messages: list[Message] = [
         CREATED,
         person(LifecycleAction.ACKNOWLEDGE, 5),
@@ -245,7 +255,142 @@ def test_reading_every_message_again_sends_nothing_and_changes_nothing() -> None
     assert settled.acknowledged
 
     # A replay (a new consumer group, a restart) reads the lifecycle topic again in its order, and the
-    # decisions, in any interleaving with it.
-    reading.read(*messages[1::2], *messages[0::2])
-    assert all(sent == [] for sent in reading.sent[len(messages) :])
-    assert reading.state == settled
+    # decisions, in any interleaving with it. Lifecycle events are taken in the topic's order, so a
+    # replayed one is taken in again: what it plans has the keys already in the delivery log (its
+    # event id), so nothing is sent again, and the topic read in order ends where it ended.
+    told = set().union(*reading.keys)
+    people = [m for m in messages if isinstance(m, LifecycleEvent)]
+    decisions = [m for m in messages if isinstance(m, TriagedIssue)]
+    interleaved = [m for pair in zip(people, [*decisions, *decisions], strict=False) for m in pair]
+    for replay in ([*people, *decisions], [*decisions, *people], interleaved):
+        reading.read(*replay)
+        assert set().union(*reading.keys[-len(replay) :]) <= told, "nothing but keys already stored"
+        assert reading.state == settled
+
+
+def test_a_replayed_acknowledge_or_resolve_is_harmless() -> None:
+    acknowledged = Reading().read(CREATED, person(LifecycleAction.ACKNOWLEDGE, 10))
+    assert acknowledged.last == [("pd", "acknowledge", None)]
+    settled, told = acknowledged.state, set().union(*acknowledged.keys)
+    acknowledged.read(person(LifecycleAction.ACKNOWLEDGE, 10))
+    assert (acknowledged.last, acknowledged.state) == ([], settled)
+
+    resolved = Reading().read(
+        CREATED, person(LifecycleAction.ACKNOWLEDGE, 10), person(LifecycleAction.RESOLVE, 15)
+    )
+    settled, told = resolved.state, set().union(*resolved.keys)
+    # Redelivered from an offset before both (a restart before the commit): read again in order.
+    resolved.read(person(LifecycleAction.ACKNOWLEDGE, 10), person(LifecycleAction.RESOLVE, 15))
+    assert resolved.sent[-2:] == [[], []], "an acknowledge after a person's resolve is not taken in"
+    assert set().union(*resolved.keys) == told
+    assert resolved.state == settled
+
+
+# --- (c) lifecycle events in the topic's order, whatever their instants ----------------------------
+
+
+def test_a_resolve_dated_before_a_later_acknowledge_still_resolves_pagerduty() -> None:
+    # A person acknowledges at 09:40; a source's Kafka command resolves with at=09:35, and the SLA service
+    # applies it (a resolve made before a later acknowledge still resolves).
+    reading = Reading().read(CREATED, person(LifecycleAction.ACKNOWLEDGE, 10))
+    assert reading.last == [("pd", "acknowledge", None)]
+
+    reading.read(person(LifecycleAction.RESOLVE, 5))
+    assert reading.last == [("slack", "resolve", None), ("pd", "resolve", None)]
+    assert reading.state.resolved
+
+    reading.read(sla(SlaEventKind.ESCALATION))
+    assert reading.last == [("slack", None, SkipReason.RESOLVED), ("pd", None, SkipReason.RESOLVED)]
+
+
+def test_a_reopen_stamped_a_second_before_the_resolve_by_another_sla_instance_pages_again() -> None:
+    reading = Reading().read(
+        CREATED,
+        person(LifecycleAction.RESOLVE, 20),
+        person(LifecycleAction.REOPEN, minute(19, 59)),
+        sla(SlaEventKind.ESCALATION),
+    )
+    assert reading.sent[1] == [("slack", "resolve", None), ("pd", "resolve", None)]
+    assert reading.last == [("slack", None, None), ("pd", None, None)], "the reopened issue pages"
+    assert (reading.state.resolved, reading.state.paged_channels) == (False, frozenset({"pd"}))
+
+
+# --- (d) triage's and the SLA service's clocks a few seconds apart ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("decided", "pages"),
+    [(minute(19, 59), True), (minute(20, 4), True), (minute(19, 50), False)],
+    ids=["1s-behind", "4s-ahead", "10s-behind"],
+)
+def test_triages_reopen_within_the_skew_of_a_persons_resolve_pages_again(
+    decided: datetime, pages: bool
+) -> None:
+    reading = Reading().read(CREATED, person(LifecycleAction.RESOLVE, 20))
+    reading.read(decision(2, Decision.REOPENED, decided))
+    if pages:
+        assert reading.last == [("slack", None, None), ("pd", None, None)]
+        assert not reading.state.resolved
+    else:
+        assert reading.last == [], "clearly before the resolve: the resolve stands"
+        assert reading.state.resolved
+
+
+@pytest.mark.parametrize(
+    ("acknowledged_at", "silences"),
+    [(minute(30, 1), False), (minute(29, 58), False), (minute(30, 6), True)],
+    ids=["1s-after", "2s-before", "6s-after"],
+)
+def test_an_acknowledge_silences_triages_reopen_only_when_clearly_after_it(
+    acknowledged_at: datetime, silences: bool
+) -> None:
+    for order in ("reopen-first", "acknowledge-first"):
+        reading = Reading().read(CREATED, RESOLVED)
+        acknowledge = person(LifecycleAction.ACKNOWLEDGE, acknowledged_at)
+        reading.read(*((REOPENED, acknowledge) if order == "reopen-first" else (acknowledge, REOPENED)))
+        reading.read(sla(SlaEventKind.ESCALATION))
+        skip = SkipReason.ACKNOWLEDGED if silences else None
+        assert reading.last == [("slack", None, skip), ("pd", None, skip)], order
+        assert reading.state.acknowledged is silences, order
+
+
+@pytest.mark.parametrize(
+    ("resolved_at", "resolves"),
+    [(minute(20, 2), False), (minute(20, 10), True)],
+    ids=["2s-after", "10s-after"],
+)
+def test_triages_resolve_silences_a_persons_reopen_only_when_clearly_after_it(
+    resolved_at: datetime, resolves: bool
+) -> None:
+    reading = Reading().read(CREATED, person(LifecycleAction.RESOLVE, 10), person(LifecycleAction.REOPEN, 20))
+    reading.read(decision(2, Decision.RESOLVED, resolved_at))
+    assert reading.state.resolved is resolves
+    assert reading.last == ([("slack", "resolve", None)] if resolves else [])
+
+
+@pytest.mark.parametrize(
+    ("reopened_at", "reopens"),
+    [(minute(19, 58), True), (minute(19, 50), False)],
+    ids=["2s-before", "10s-before"],
+)
+def test_a_persons_reopen_is_dropped_against_triages_resolve_only_when_clearly_before_it(
+    reopened_at: datetime, reopens: bool
+) -> None:
+    reading = Reading().read(
+        CREATED, decision(2, Decision.RESOLVED, 20), person(LifecycleAction.REOPEN, reopened_at)
+    )
+    assert reading.state.resolved is not reopens
+    reading.read(sla(SlaEventKind.ESCALATION))
+    skip = None if reopens else SkipReason.RESOLVED
+    assert reading.last == [("slack", None, skip), ("pd", None, skip)]
+
+
+def test_a_command_dated_in_the_future_holds_back_no_later_reopen() -> None:
+    # A Kafka command resolves the issue with an ``at`` an hour ahead; the notifier reads it at minute 20.
+    reading = Reading(clocks=Clocks(now=minute(20))).read(CREATED, person(LifecycleAction.RESOLVE, 80))
+    assert reading.state.resolved
+    assert reading.state.cycle_at == minute(20), "taken in at the notifier's now"
+
+    reading.clocks = Clocks(now=minute(30))
+    reading.read(decision(2, Decision.REOPENED, 30))
+    assert reading.last == [("slack", None, None), ("pd", None, None)], "triage's reopen pages"

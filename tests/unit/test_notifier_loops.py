@@ -1,8 +1,9 @@
 """The notifier's background loops outlive a failed round: claims, lease renewal and digest planning go on
-after a database failure or a defect, and a delivery that does not render fails instead of crashing.
+after a database failure or a defect, and a delivery that does not render fails instead of crashing; the
+outbox relay still stops at once when cancelled while Kafka does not answer.
 
-The worker and the planner run on hand-written fakes of their ports (the delivery log with its outbox, the
-sent marks, a channel), in memory."""
+The worker, the planner and the relay run on hand-written fakes of their ports (the delivery log with its
+outbox, the sent marks, a channel, a broker), in memory."""
 
 import asyncio
 import contextlib
@@ -10,22 +11,26 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from types import SimpleNamespace
+from typing import Any, Literal, cast
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
+from faststream.kafka import KafkaBroker
 from hypercare_contracts import DeadLetter
 from hypercare_contracts.notifications import DeliveryOutcome, NotificationRecord
 from hypercare_domain.notify.render import RenderedNotification
 from hypercare_notifier.channels import Attempt
 from hypercare_notifier.digests import run_digest_planner
+from hypercare_notifier.intake import IntakeResult
 from hypercare_notifier.loops import Backoff
 from hypercare_notifier.metrics import NotifierMetrics
 from hypercare_notifier.planning import ChannelInfo, Channels
-from hypercare_notifier.records import Recorder, RecordTopics
+from hypercare_notifier.records import OutboxRelay, Recorder, RecordTopics
 from hypercare_notifier.rendering import LinkSigner, Renderer
 from hypercare_notifier.worker import DeliveryWorker, WorkerConfig
-from hypercare_store.deliveries import ChooseChannels, ClaimedDelivery, DigestWindow
-from hypercare_store.notifier_outbox import OutboxMessage
+from hypercare_store.deliveries import ChooseChannels, ClaimedDelivery, DigestWindow, NewDelivery, NewStatus
+from hypercare_store.notifier_outbox import OutboxMessage, Publish
 from prometheus_client import CollectorRegistry
 
 from tests.support.kafka import wait_for
@@ -337,3 +342,114 @@ async def test_the_digest_planner_goes_on_after_a_failed_round(failure: Exceptio
 def test_the_wait_after_failures_doubles_up_to_its_bound() -> None:
     assert [Backoff().delay(n) for n in range(1, 8)] == [0.5, 1, 2, 4, 8, 10, 10]
     assert Backoff().delay(10_000) == 10
+
+
+class StuckBroker:
+    """Kafka as the relay sees it while Kafka is down: the first message is queued and its acknowledgement
+    fails after ``fails_after`` seconds; the next ``publish`` blocks (the producer's buffer is full)."""
+
+    config = SimpleNamespace(producer=SimpleNamespace())
+    """No connected aiokafka producer: the batch publisher goes through :meth:`publish`."""
+
+    def __init__(self, fails_after: float) -> None:
+        self.fails_after = fails_after
+        self.queued: list[asyncio.Future[None]] = []
+        self.blocked = asyncio.Event()
+
+    async def publish(self, value: bytes, topic: str, **options: Any) -> asyncio.Future[None]:
+        if self.queued:
+            self.blocked.set()
+            await asyncio.Event().wait()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def fail() -> None:
+            if not future.done():
+                future.set_exception(KafkaTimeoutError())
+
+        asyncio.get_running_loop().call_later(self.fails_after, fail)
+        self.queued.append(future)
+        return future
+
+
+class FakeOutbox:
+    """The outbox in memory: a round deletes its messages once ``publish`` returned. ``on_cancel`` is
+    raised in place of the cancellation of a round (a rollback that fails on the way out)."""
+
+    def __init__(self, *messages: OutboxMessage, on_cancel: Exception | None = None) -> None:
+        self.messages = list(messages)
+        self.on_cancel = on_cancel
+        self.rounds = 0
+
+    async def relay_outbox(self, *, limit: int, publish: Publish) -> int:
+        self.rounds += 1
+        batch = self.messages[:limit]
+        if not batch:
+            return 0
+        try:
+            await publish(batch)
+        except asyncio.CancelledError:
+            if self.on_cancel is not None:
+                raise self.on_cancel from None
+            raise
+        del self.messages[: len(batch)]
+        return len(batch)
+
+
+def outbox_messages(count: int) -> list[OutboxMessage]:
+    return [OutboxMessage(TOPICS.notifications, "iss-1", f'{{"n": {n}}}') for n in range(count)]
+
+
+def make_relay(broker: StuckBroker, outbox: FakeOutbox) -> OutboxRelay:
+    metrics = NotifierMetrics(CollectorRegistry())
+    return OutboxRelay(cast(KafkaBroker, broker), outbox, metrics, poll_seconds=0.05, backoff=QUICK)
+
+
+async def test_the_relay_stops_at_once_when_cancelled_while_kafka_does_not_answer() -> None:
+    broker, outbox = StuckBroker(fails_after=0.3), FakeOutbox(*outbox_messages(2))
+    task = asyncio.create_task(make_relay(broker, outbox).run())
+    await wait_for(broker.blocked.is_set, timeout=DEADLINE, what="the relay blocked on Kafka")
+
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+
+    assert done, "the relay ended (it used to take Kafka's timeout for an ordinary failure and go on)"
+    assert task.cancelled()
+    assert [f.cancelled() for f in broker.queued] == [True], "what it queued is dropped, not waited for"
+    assert len(outbox.messages) == 2, "the messages stay in the outbox for the next start"
+
+
+async def test_the_last_relay_of_a_stop_keeps_to_its_time_limit_while_kafka_does_not_answer() -> None:
+    broker, outbox = StuckBroker(fails_after=3), FakeOutbox(*outbox_messages(2))
+    relay = make_relay(broker, outbox)
+    started = time.monotonic()
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await relay.relay_once()
+
+    assert time.monotonic() - started < 1, "not Kafka's own timeout (3 s here)"
+    assert len(outbox.messages) == 2
+
+
+async def test_the_relay_stops_when_cancelled_even_if_its_round_raises_something_else_on_the_way_out() -> (
+    None
+):
+    broker = StuckBroker(fails_after=60)
+    outbox = FakeOutbox(*outbox_messages(2), on_cancel=ConnectionResetError("connection reset by peer"))
+    task = asyncio.create_task(make_relay(broker, outbox).run())
+    await wait_for(broker.blocked.is_set, timeout=DEADLINE, what="the relay blocked on Kafka")
+
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+
+    assert done, "cancelled: the loop ends, whatever the round raised"
+    assert task.cancelled()
+    assert outbox.rounds == 1, "no round after the cancellation"
+
+
+def test_only_a_batch_that_wrote_records_to_the_outbox_wakes_the_relay() -> None:
+    def inserted(status: NewStatus) -> NewDelivery:
+        return NewDelivery(status, "iss-1", "t", "decision", 0, "webhook", "payments", None, status, "{}")
+
+    assert not IntakeResult(inserted=[inserted("pending"), inserted("skipped")]).wrote_records
+    assert IntakeResult(inserted=[inserted("pending"), inserted("digested")]).wrote_records

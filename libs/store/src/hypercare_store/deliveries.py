@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Literal
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from hypercare_store.notifier_outbox import OutboxMessage, write_outbox
 
@@ -63,13 +64,24 @@ class ClaimedDelivery:
     trace_id: str | None
 
 
+class SnapshotChanged(Exception):  # noqa: N818 - it names what happened, as asyncpg's errors do
+    """An issue snapshot was written by another instance after this one read it (two instances held the
+    issue's partition during a rebalance): nothing of the batch was stored, and it is to be planned again
+    on what is stored now. Not a defect: the batch is delivered again."""
+
+    def __init__(self, issue_ids: Sequence[str]) -> None:
+        super().__init__(f"snapshots changed since they were read: {', '.join(issue_ids)}")
+        self.issue_ids = tuple(issue_ids)
+
+
 @dataclass(frozen=True, slots=True)
 class IssueSnapshotRow:
     """The stored snapshot of one issue (``issue`` is the last decision's JSON).
 
     ``lifecycle_action`` and ``lifecycle_at`` are the last person's acknowledge, resolve or reopen the
-    notifier took in; ``cycle_at`` is when the issue last turned resolved or was reopened
-    (``0011_notifier_lifecycle_order.sql``).
+    notifier took in; ``cycle_at`` is when the issue last turned resolved or was reopened, by a person
+    (``cycle_by_person``) or by a decision (``0011_notifier_lifecycle_order.sql``). ``revision`` counts
+    the row's writes: read with the row, and, in a row to write, the revision it was read at (0: absent).
     """
 
     issue_id: str
@@ -81,6 +93,8 @@ class IssueSnapshotRow:
     lifecycle_action: str | None = None
     lifecycle_at: datetime | None = None
     cycle_at: datetime | None = None
+    cycle_by_person: bool = False
+    revision: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +111,51 @@ ChooseChannels = Callable[[Sequence[str]], Sequence[str]]
 """Given the channels of the folded rows, the channels the digest goes to."""
 
 
+_WRITE_SNAPSHOTS = (
+    "INSERT INTO notifier_issues (issue_id, version, issue, acknowledged, resolved, paged_channels,"
+    " lifecycle_action, lifecycle_at, cycle_at, cycle_by_person, revision, updated_at)"
+    " SELECT s.issue_id, s.version, s.issue::jsonb, s.acknowledged, s.resolved,"
+    " ARRAY(SELECT jsonb_array_elements_text(s.paged::jsonb)), s.lifecycle_action, s.lifecycle_at,"
+    " s.cycle_at, s.cycle_by_person, s.revision + 1, now()"
+    " FROM unnest($1::text[], $2::int[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text[],"
+    " $8::timestamptz[], $9::timestamptz[], $10::bool[], $11::bigint[]) AS s(issue_id, version, issue,"
+    " acknowledged, resolved, paged, lifecycle_action, lifecycle_at, cycle_at, cycle_by_person, revision)"
+    " ON CONFLICT (issue_id) DO UPDATE SET version = EXCLUDED.version,"
+    " issue = COALESCE(EXCLUDED.issue, notifier_issues.issue),"
+    " acknowledged = EXCLUDED.acknowledged, resolved = EXCLUDED.resolved,"
+    " paged_channels = EXCLUDED.paged_channels, lifecycle_action = EXCLUDED.lifecycle_action,"
+    " lifecycle_at = EXCLUDED.lifecycle_at, cycle_at = EXCLUDED.cycle_at,"
+    " cycle_by_person = EXCLUDED.cycle_by_person, revision = EXCLUDED.revision, updated_at = now()"
+    " WHERE notifier_issues.revision = EXCLUDED.revision - 1"
+    " RETURNING issue_id"
+)
+"""Writes snapshots still at the revision they were read at (a new one: none stored), one statement."""
+
+
+async def _write_snapshots(conn: PoolConnectionProxy, snapshots: Sequence[IssueSnapshotRow]) -> None:
+    """Write ``snapshots`` in the caller's transaction; raises :class:`SnapshotChanged` if any was written
+    by someone else since it was read (the transaction is then to be rolled back)."""
+    if not snapshots:
+        return
+    rows = await conn.fetch(
+        _WRITE_SNAPSHOTS,
+        [s.issue_id for s in snapshots],
+        [s.version for s in snapshots],
+        [s.issue for s in snapshots],
+        [s.acknowledged for s in snapshots],
+        [s.resolved for s in snapshots],
+        [json.dumps(list(s.paged_channels)) for s in snapshots],
+        [s.lifecycle_action for s in snapshots],
+        [s.lifecycle_at for s in snapshots],
+        [s.cycle_at for s in snapshots],
+        [s.cycle_by_person for s in snapshots],
+        [s.revision for s in snapshots],
+    )
+    written = {r["issue_id"] for r in rows}
+    if len(written) != len(snapshots):
+        raise SnapshotChanged(sorted(s.issue_id for s in snapshots if s.issue_id not in written))
+
+
 class DeliveryStore:
     """asyncpg adapter of the notifier's tables."""
 
@@ -107,7 +166,7 @@ class DeliveryStore:
         """The stored snapshots of these issues (absent ones are missing from the result)."""
         rows = await self._pool.fetch(
             "SELECT issue_id, version, issue::text AS issue, acknowledged, resolved, paged_channels,"
-            " lifecycle_action, lifecycle_at, cycle_at"
+            " lifecycle_action, lifecycle_at, cycle_at, cycle_by_person, revision"
             " FROM notifier_issues WHERE issue_id = ANY($1::text[])",
             list(issue_ids),
         )
@@ -122,6 +181,8 @@ class DeliveryStore:
                 r["lifecycle_action"],
                 r["lifecycle_at"],
                 r["cycle_at"],
+                r["cycle_by_person"],
+                r["revision"],
             )
             for r in rows
         }
@@ -141,36 +202,16 @@ class DeliveryStore:
     ) -> set[str]:
         """Store one consumed batch's outcome in one transaction; returns the keys inserted now.
 
-        Snapshots only move forward (a stored higher version wins); a delivery whose key exists is
-        left as it is, which is what makes a replay harmless. ``records`` (by delivery key) are written
-        to the outbox for the deliveries inserted now only, so a replay records nothing twice.
+        A snapshot is written only if it is still at the revision it was read at: the planning that
+        made it started from what is stored. Otherwise (another instance wrote it meanwhile, as two can
+        during a rebalance) nothing is stored and :class:`SnapshotChanged` is raised; overwriting would
+        erase what the other wrote (a person's acknowledge, say), which carries no version. A delivery
+        whose key exists is left as it is, which is what makes a replay harmless. ``records`` (by
+        delivery key) are written to the outbox for the deliveries inserted now only, so a replay
+        records nothing twice.
         """
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.executemany(
-                "INSERT INTO notifier_issues (issue_id, version, issue, acknowledged, resolved,"
-                " paged_channels, lifecycle_action, lifecycle_at, cycle_at, updated_at)"
-                " VALUES ($1, $2, $3::jsonb, $4, $5, $6::text[], $7, $8, $9, now())"
-                " ON CONFLICT (issue_id) DO UPDATE SET version = EXCLUDED.version,"
-                " issue = COALESCE(EXCLUDED.issue, notifier_issues.issue),"
-                " acknowledged = EXCLUDED.acknowledged, resolved = EXCLUDED.resolved,"
-                " paged_channels = EXCLUDED.paged_channels, lifecycle_action = EXCLUDED.lifecycle_action,"
-                " lifecycle_at = EXCLUDED.lifecycle_at, cycle_at = EXCLUDED.cycle_at, updated_at = now()"
-                " WHERE notifier_issues.version <= EXCLUDED.version",
-                [
-                    (
-                        s.issue_id,
-                        s.version,
-                        s.issue,
-                        s.acknowledged,
-                        s.resolved,
-                        list(s.paged_channels),
-                        s.lifecycle_action,
-                        s.lifecycle_at,
-                        s.cycle_at,
-                    )
-                    for s in snapshots
-                ],
-            )
+            await _write_snapshots(conn, snapshots)
             await conn.executemany(
                 "INSERT INTO digest_windows (digest_id, route, window_start, window_end)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT (digest_id) DO NOTHING",

@@ -26,6 +26,10 @@ class OutboxMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+_RELAY_LOCK = (0x6E6F7469, 14)
+"""The relay's transaction-level advisory lock (the two-integer key space: no other lock of the
+services, which take single ``bigint`` keys, can collide with it)."""
+
 Publish = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
 """Publishes messages and returns once Kafka acknowledged every one (raises otherwise)."""
 
@@ -57,9 +61,12 @@ class NotifierOutbox:
     async def relay_outbox(self, *, limit: int, publish: Publish) -> int:
         """Publish up to ``limit`` outbox messages, oldest first, and delete them once ``publish`` returned.
 
-        One transaction holds the rows (``FOR UPDATE SKIP LOCKED``), so instances relay disjoint rows.
-        If ``publish`` raises, the rows stay for a later round; if the process dies after Kafka
-        acknowledged them and before the commit, they are published again: at least once.
+        One relay at a time, of all instances: the round's transaction first takes an advisory lock,
+        and a round that does not get it relays nothing (returns 0). Two relays at once would each hold
+        some rows while waiting for Kafka, and one could publish a delivery's ``sent`` before the other
+        published its ``retried``. If ``publish`` raises, the rows stay for a later round; if the process
+        dies after Kafka acknowledged them and before the commit, they are published again: at least
+        once.
 
         Args:
             limit: the most messages to publish in this round.
@@ -69,9 +76,10 @@ class NotifierOutbox:
             How many messages were published.
         """
         async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", *_RELAY_LOCK):
+                return 0  # another instance is relaying; it publishes these rows, in order
             rows = await conn.fetch(
-                "SELECT id, topic, key, value, headers FROM notifier_outbox"
-                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "SELECT id, topic, key, value, headers FROM notifier_outbox ORDER BY id LIMIT $1 FOR UPDATE",
                 limit,
             )
             if not rows:

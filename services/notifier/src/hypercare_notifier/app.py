@@ -119,6 +119,7 @@ def wire(  # noqa: PLR0917 - the composition root's one place that joins everyth
         triaged_topic=settings.triaged_topic,
         sla_topic=settings.sla_topic,
         lifecycle_topic=settings.lifecycle_topic,
+        clock_skew=timedelta(seconds=settings.clock_skew_seconds),
     )
     actions = policies.channels.actions
     signer = LinkSigner(actions.base_url, actions.secret(os.environ), timedelta(hours=actions.ttl_hours))
@@ -212,7 +213,8 @@ def create_app(settings: NotifierSettings) -> AsgiFastStream:
         result = await runtime.intake.handle(records)
         await publish_dead_letters(broker, recorder.topics.deadletter, result)
         runtime.worker.wake()
-        runtime.relay.wake()
+        if result.wrote_records:
+            runtime.relay.wake()
         record_batch(metrics, records, result, topics, started)
 
     @asynccontextmanager

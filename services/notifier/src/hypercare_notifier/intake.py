@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from hypercare_contracts import ErrorClass
@@ -39,6 +39,7 @@ from hypercare_notifier.lifecycle import ECHO_VIAS, lifecycle_is_stale, plan_lif
 from hypercare_notifier.metrics import SERVICE
 from hypercare_notifier.planning import (
     Channels,
+    Clocks,
     IssueState,
     Plan,
     PlannedDelivery,
@@ -65,7 +66,8 @@ class LifecycleOutcome(StrEnum):
     ECHO = "echo"
     """The SLA service's echo of a triage decision (via source or triage): the decision is what counts."""
     STALE = "stale"
-    """Older than the snapshot's cycle or last change (a later reopen was read first, or a replay)."""
+    """Of a cycle before the one a triage decision began (an acknowledge made before triage's reopen, read
+    after it): see :func:`~hypercare_notifier.lifecycle.lifecycle_is_stale`."""
     UNKNOWN_ISSUE = "unknown_issue"
     """No decision of the issue was seen yet: nothing is sent, the transition is remembered for it."""
     COMMAND = "command"
@@ -109,6 +111,11 @@ class IntakeResult:
     fast_path_hits: int = 0
     lifecycle: Counter[LifecycleOutcome] = field(default_factory=Counter)
 
+    @property
+    def wrote_records(self) -> bool:
+        """Whether the batch wrote records to the outbox (the ``digested`` ones) for the relay to publish."""
+        return any(d.status == "digested" for d in self.inserted)
+
 
 def _state_of(row: IssueSnapshotRow | None, issue_id: str) -> IssueState:
     if row is None:
@@ -125,6 +132,7 @@ def _state_of(row: IssueSnapshotRow | None, issue_id: str) -> IssueState:
         paged_channels=frozenset(row.paged_channels),
         lifecycle=taken,
         cycle_at=row.cycle_at,
+        cycle_by_person=row.cycle_by_person,
     )
 
 
@@ -135,10 +143,12 @@ def _with_issue(event: SlaEvent | LifecycleEvent, state: IssueState, parsed: _Co
     return _Context(payload, parsed.ingested_at, parsed.trace_id)
 
 
-def _lifecycle_outcome(event: LifecycleEvent, before: IssueState, plan: Plan) -> LifecycleOutcome:
+def _lifecycle_outcome(
+    event: LifecycleEvent, before: IssueState, plan: Plan, clocks: Clocks
+) -> LifecycleOutcome:
     if event.via in ECHO_VIAS:
         return LifecycleOutcome.ECHO
-    if lifecycle_is_stale(event, before):
+    if lifecycle_is_stale(event, before, clocks):
         log.info(
             "lifecycle.stale", issue_id=event.issue_id, event_id=event.event_id, action=event.action.value
         )
@@ -163,7 +173,7 @@ def _lifecycle_outcome(event: LifecycleEvent, before: IssueState, plan: Plan) ->
     return LifecycleOutcome.APPLIED
 
 
-def _row_of(state: IssueState) -> IssueSnapshotRow:
+def _row_of(state: IssueState, revision: int) -> IssueSnapshotRow:
     return IssueSnapshotRow(
         issue_id=state.issue_id,
         version=state.version,
@@ -174,6 +184,8 @@ def _row_of(state: IssueState) -> IssueSnapshotRow:
         lifecycle_action=None if state.lifecycle is None else state.lifecycle.action.value,
         lifecycle_at=None if state.lifecycle is None else state.lifecycle.at,
         cycle_at=state.cycle_at,
+        cycle_by_person=state.cycle_by_person,
+        revision=revision,
     )
 
 
@@ -193,6 +205,7 @@ class Intake:
         triaged_topic: str,
         sla_topic: str,
         lifecycle_topic: str,
+        clock_skew: timedelta,
     ) -> None:
         self._store = store
         self._marks = marks
@@ -204,6 +217,7 @@ class Intake:
         self._triaged = triaged_topic
         self._sla = sla_topic
         self._lifecycle = lifecycle_topic
+        self._skew = clock_skew
 
     def _parse(self, record: ConsumedRecord) -> Message:
         raw = record.value or b""
@@ -224,7 +238,10 @@ class Intake:
         refuses, a stored snapshot that no longer reads back), its messages are recorded one at a time
         and only one whose own recording fails so is dead-lettered ``processing_error``; redelivered,
         the batch would fail the same way for good. Any other failure (the database, Redis or Kafka
-        unreachable) raises, and the batch is delivered again: what was recorded by then is skipped.
+        unreachable, or :class:`~hypercare_store.deliveries.SnapshotChanged`: another instance wrote one
+        of the batch's snapshots after it was read, as during a rebalance) raises, nothing of the batch
+        is stored, and the batch is delivered again and planned on what is stored then: what was
+        recorded by then is skipped.
         """
         at = now or datetime.now(UTC)
         result = IntakeResult()
@@ -298,6 +315,7 @@ class Intake:
         ids = {m.issue_id for m, _, _ in messages}
         rows = await self._store.snapshots(sorted(ids))
         loaded = {i: _state_of(rows.get(i), i) for i in ids}
+        revisions = {i: row.revision for i, row in rows.items()}
         states = dict(loaded)
         planned = self._plan_all(messages, states, at)
         sent = await self._marks.already_sent([d.key for d, _ in planned.deliveries])
@@ -305,7 +323,7 @@ class Intake:
         existing = await self._store.existing_keys([d.key for d, _ in fresh]) if fresh else set()
         fresh = [(d, c) for d, c in fresh if d.key not in existing]
         deliveries, windows = await self._storm_control(fresh, storm, at)
-        changed = [_row_of(s) for i, s in states.items() if s != loaded[i]]
+        changed = [_row_of(s, revisions.get(i, 0)) for i, s in states.items() if s != loaded[i]]
         inserted: set[str] = set()
         if changed or deliveries or windows:
             inserted = await self._store.record_intake(
@@ -343,15 +361,18 @@ class Intake:
     ) -> _Planned:
         """Plan each message in order on ``states`` (updated as it goes)."""
         planned = _Planned()
+        clocks = Clocks(skew=self._skew, now=at)
         for message, parsed, record in messages:
             before = states[message.issue_id]
             try:  # planning is pure: what it raises, it would raise on every delivery of the batch
-                plan = self._plan(message, before)
+                plan = self._plan(message, before, clocks)
                 context = (
                     parsed if isinstance(message, TriagedIssue) else _with_issue(message, before, parsed)
                 )
                 outcome = (
-                    _lifecycle_outcome(message, before, plan) if isinstance(message, LifecycleEvent) else None
+                    _lifecycle_outcome(message, before, plan, clocks)
+                    if isinstance(message, LifecycleEvent)
+                    else None
                 )
             except Exception as exc:  # a defect: this message is dead-lettered, the batch goes on
                 log.exception("notifier.message_failed", topic=record.topic, offset=record.offset)
@@ -366,12 +387,12 @@ class Intake:
             planned.deliveries.extend((d, context) for d in plan.deliveries)
         return planned
 
-    def _plan(self, message: Message, state: IssueState) -> Plan:
+    def _plan(self, message: Message, state: IssueState, clocks: Clocks) -> Plan:
         if isinstance(message, SlaEvent):
             return plan_sla(message, state, self._channels, self._route_channels)
         if isinstance(message, LifecycleEvent):
-            return plan_lifecycle(message, state, self._channels)
-        return plan_decision(message, state, self._channels)
+            return plan_lifecycle(message, state, self._channels, clocks)
+        return plan_decision(message, state, self._channels, clocks)
 
     async def _storm_control(
         self, fresh: list[tuple[PlannedDelivery, _Context]], storm: _Storm, at: datetime

@@ -1,5 +1,11 @@
 """A person's acknowledge, resolve or reopen (``LifecycleEvent``), mirrored: pure planning on the issue's
 snapshot, as :mod:`hypercare_notifier.planning` plans decisions and SLA events.
+
+The lifecycle topic is keyed by issue id and holds one issue's events in the SLA service's order, which
+is the order things happened in (the SLA service applies a Kafka command dated before a later change
+when it undoes nothing: a resolve made before a later acknowledge still resolves). So lifecycle events
+are ordered by the topic, never by their ``at`` against each other; ``at`` is only weighed against
+triage's ``decided_at`` (another clock), as :class:`~hypercare_notifier.planning.Clocks` says.
 """
 
 from __future__ import annotations
@@ -9,7 +15,16 @@ from dataclasses import replace
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_domain.notify.render import NotificationKind
 
-from hypercare_notifier.planning import Channels, IssueState, Plan, Transition, TriggerKind, planned_delivery
+from hypercare_notifier.planning import (
+    DEFAULT_CLOCKS,
+    Channels,
+    Clocks,
+    IssueState,
+    Plan,
+    Transition,
+    TriggerKind,
+    planned_delivery,
+)
 
 ECHO_VIAS = frozenset({Via.SOURCE, Via.TRIAGE})
 """Lifecycle events the SLA service derives from triage decisions; the notifier reads those decisions itself."""
@@ -17,28 +32,28 @@ ECHO_VIAS = frozenset({Via.SOURCE, Via.TRIAGE})
 _TAKEN_IN = frozenset({LifecycleAction.ACKNOWLEDGE, LifecycleAction.RESOLVE, LifecycleAction.REOPEN})
 
 
-def lifecycle_is_stale(event: LifecycleEvent, state: IssueState) -> bool:
-    """Whether a person's acknowledge, resolve or reopen is older than what the snapshot already took in.
+def lifecycle_is_stale(event: LifecycleEvent, state: IssueState, clocks: Clocks = DEFAULT_CLOCKS) -> bool:
+    """Whether a person's acknowledge, resolve or reopen belongs to a cycle before the snapshot's.
 
-    It is when it happened before the snapshot's last resolve or reopen (``cycle_at``: a later cycle has
-    begun, e.g. triage's reopen decision was read first) or before the last person's change it took in
-    (a replay: the lifecycle topic is read in order). Other actions are never stale (nothing is taken).
+    Only a cycle a triage decision began (its resolve or reopen, ``cycle_at``) can be newer than a
+    lifecycle event read after it: a cycle a person began came earlier on the lifecycle topic. Against
+    the decision, an acknowledge or resolve (it would silence the decision's cycle) is stale unless
+    clearly later than it; a reopen (it would page again) only if clearly earlier. Other actions are
+    never stale (nothing is taken).
     """
-    if event.action not in _TAKEN_IN:
+    if event.action not in _TAKEN_IN or state.cycle_at is None or state.cycle_by_person:
         return False
-    if state.lifecycle is not None and event.at < state.lifecycle.at:
-        return True
-    return state.cycle_at is not None and event.at < state.cycle_at
+    if event.action is LifecycleAction.REOPEN:
+        return clocks.clearly_before(event.at, state.cycle_at)
+    return not clocks.clearly_after(event.at, state.cycle_at)
 
 
-def _of_resolved_cycle(event: LifecycleEvent, state: IssueState) -> bool:
-    """An acknowledge or resolve of a resolved snapshot that happened when, or before, it turned resolved."""
-    return state.resolved and state.cycle_at is not None and event.at <= state.cycle_at
-
-
-def _taken_in(event: LifecycleEvent, state: IssueState) -> tuple[IssueState, NotificationKind | None]:
+def _taken_in(
+    event: LifecycleEvent, state: IssueState, clocks: Clocks
+) -> tuple[IssueState, NotificationKind | None]:
     """The snapshot after a fresh acknowledge, resolve or reopen, and what to tell of it (if anything)."""
-    taken = Transition(event.action, event.at)
+    at = clocks.taken(event.at)
+    taken = Transition(event.action, at)
     if event.action is LifecycleAction.REOPEN:
         # A snapshot not resolved missed the resolve before the reopen: its pagers still have it open.
         paged = frozenset() if state.resolved else state.paged_channels
@@ -48,14 +63,17 @@ def _taken_in(event: LifecycleEvent, state: IssueState) -> tuple[IssueState, Not
             resolved=False,
             paged_channels=paged,
             lifecycle=taken,
-            cycle_at=event.at,
+            cycle_at=at,
+            cycle_by_person=True,
         )
         return reopened, None
-    if _of_resolved_cycle(event, state):
-        return state, None
     if event.action is LifecycleAction.ACKNOWLEDGE:
+        if state.resolved and state.cycle_by_person:
+            # After a person's resolve on the topic: a replay, or of a reopen by triage not read yet,
+            # which cannot be told apart without weighing the two events' instants. Its decision pages.
+            return state, None
         if state.resolved:
-            # Acknowledged after the resolve: a reopen not read yet; its decision honours this.
+            # Clearly after triage's resolve (else stale): of a reopen not read yet; its decision honours it.
             return replace(state, lifecycle=taken), None
         kind = None if state.acknowledged else NotificationKind.ACKNOWLEDGE
         return replace(state, acknowledged=True, lifecycle=taken), kind
@@ -66,12 +84,15 @@ def _taken_in(event: LifecycleEvent, state: IssueState) -> tuple[IssueState, Not
         acknowledged=False,
         paged_channels=frozenset(),
         lifecycle=taken,
-        cycle_at=event.at,
+        cycle_at=at,
+        cycle_by_person=True,
     )
     return resolved, kind
 
 
-def plan_lifecycle(event: LifecycleEvent, state: IssueState, channels: Channels) -> Plan:
+def plan_lifecycle(
+    event: LifecycleEvent, state: IssueState, channels: Channels, clocks: Clocks = DEFAULT_CLOCKS
+) -> Plan:
     """Plan the mirror of a person's acknowledge, resolve or reopen (SLA API, signed link, Kafka command).
 
     Triage publishes no decision for these (the SLA service reacts to decisions), so the notifier closes
@@ -81,27 +102,31 @@ def plan_lifecycle(event: LifecycleEvent, state: IssueState, channels: Channels)
     snapshot, so the issue pages again.
 
     The lifecycle topic and the decisions' topic are read in no common order, so the snapshot records
-    the transition and its instant (``at``) even when nothing can be sent: before the issue's first
-    decision (there is nothing to render from or to close; that decision honours it), or an acknowledge
-    after the snapshot's resolve (a reopen decision not read yet honours it). A later decision or SLA
-    event carrying the transition sends nothing again, and re-notifications and escalations stop.
+    the transition and its instant (``at``, never after ``clocks.now``) even when nothing can be sent:
+    before the issue's first decision (there is nothing to render from or to close; that decision
+    honours it), or an acknowledge clearly after triage's resolve (a reopen decision not read yet
+    honours it). A later decision or SLA event carrying the transition sends nothing again, and
+    re-notifications and escalations stop. Events of the lifecycle topic are taken in the order they
+    are read: a replay of one re-plans deliveries with the keys already stored (nothing is sent again)
+    and, replayed in order, leaves the snapshot as it was.
 
     Nothing is planned for an echo of a triage decision (``via`` source or triage: the decision itself
-    is planned, and a late echo could close what a newer decision paged), for an event older than the
-    snapshot's cycle or last change (:func:`lifecycle_is_stale`), for an acknowledge or resolve of a
-    snapshot that was resolved at or after its instant, or for other actions.
+    is planned, and a late echo could close what a newer decision paged), for an event of a cycle before
+    the one a decision began (:func:`lifecycle_is_stale`), for an acknowledge after a person's resolve,
+    or for other actions.
 
     Args:
         event: the lifecycle event.
         state: the issue's snapshot.
         channels: the usable channels.
+        clocks: the skew allowed between services' clocks, and the notifier's now.
 
     Returns:
         The new snapshot and the planned deliveries (``trigger_id`` is the lifecycle ``event_id``).
     """
-    if event.via in ECHO_VIAS or event.action not in _TAKEN_IN or lifecycle_is_stale(event, state):
+    if event.via in ECHO_VIAS or event.action not in _TAKEN_IN or lifecycle_is_stale(event, state, clocks):
         return Plan(state)
-    after, kind = _taken_in(event, state)
+    after, kind = _taken_in(event, state, clocks)
     issue = state.issue
     if kind is None or issue is None:
         return Plan(after)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from hypercare_contracts.lifecycle import LifecycleAction
@@ -51,6 +51,42 @@ class ChannelInfo:
     """Only page-urgency notifications (and acknowledge/resolve of its own pages) go there."""
 
 
+DEFAULT_CLOCK_SKEW = timedelta(seconds=5)
+"""How far apart two services' clocks may be (``HYPERCARE_CLOCK_SKEW_SECONDS``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """How planning weighs instants stamped by other services' clocks.
+
+    Triage stamps ``decided_at``, the SLA service (or the client of a Kafka command) a lifecycle event's
+    ``at``. Compared with each other, they are a ``skew`` apart at most, and within it planning errs
+    towards paging: what would silence an issue must be clearly later than what it silences, what would
+    page again is dropped only when clearly earlier. An instant after ``now`` (the notifier's own clock)
+    is taken as ``now``, so a command dated in the future cannot hold anything back. ``now=None`` takes
+    every instant as it is (pure tests).
+    """
+
+    skew: timedelta = DEFAULT_CLOCK_SKEW
+    now: datetime | None = None
+
+    def taken(self, at: datetime) -> datetime:
+        """``at`` as the snapshot takes it in: never after ``now``."""
+        return at if self.now is None or at <= self.now else self.now
+
+    def clearly_after(self, at: datetime, than: datetime) -> bool:
+        """Whether ``at`` is later than ``than`` by more than the skew."""
+        return self.taken(at) > than + self.skew
+
+    def clearly_before(self, at: datetime, than: datetime) -> bool:
+        """Whether ``at`` is earlier than ``than`` by more than the skew."""
+        return self.taken(at) < than - self.skew
+
+
+DEFAULT_CLOCKS = Clocks()
+"""The default skew, every instant taken as it is."""
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     """A person's acknowledge, resolve or reopen that the snapshot took in, and when it happened."""
@@ -64,10 +100,13 @@ class IssueState:
     """The notifier's snapshot of one issue.
 
     Attributes:
-        lifecycle: the last person's acknowledge, resolve or reopen taken in, also before any decision
-            of the issue was read: the decisions read after it honour it while it holds.
-        cycle_at: when the issue last turned resolved or was reopened, as far as the snapshot knows; a
-            lifecycle event dated before it, or a decision decided before it, belongs to an earlier cycle.
+        lifecycle: the last person's acknowledge, resolve or reopen taken in (in the lifecycle topic's
+            order), also before any decision of the issue was read: the decisions read after it honour
+            it while it holds.
+        cycle_at: when the issue last turned resolved or was reopened, as far as the snapshot knows.
+        cycle_by_person: ``cycle_at`` is a person's resolve or reopen (an instant of the lifecycle topic,
+            whose events are ordered by the topic, never by their instants); otherwise it is the
+            ``decided_at`` of the decision that turned the issue (decisions are ordered by version).
     """
 
     issue_id: str
@@ -78,6 +117,7 @@ class IssueState:
     paged_channels: frozenset[str] = frozenset()
     lifecycle: Transition | None = None
     cycle_at: datetime | None = None
+    cycle_by_person: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,18 +192,19 @@ def planned_delivery(
     )
 
 
-def _held(state: IssueState, cycle_at: datetime | None) -> LifecycleAction | None:
+def _held(
+    state: IssueState, cycle_at: datetime | None, by_person: bool, clocks: Clocks
+) -> LifecycleAction | None:
     """The person's acknowledge or resolve that still holds in the cycle begun at ``cycle_at``.
 
-    A resolve sets ``cycle_at`` to its own instant; an acknowledge at the very instant a cycle turned
-    is taken to precede it (an issue is acknowledged before it is resolved).
+    In a cycle a person began (``by_person``), or before any, the last person's change is later on the
+    lifecycle topic than what began it and holds. In a cycle a decision began, it holds only if clearly
+    later than the decision (:class:`Clocks`): it would silence the decision's cycle.
     """
     taken = state.lifecycle
-    if taken is None or cycle_at is None:
-        return None if taken is None or taken.action is LifecycleAction.REOPEN else taken.action
-    if taken.action is LifecycleAction.RESOLVE and taken.at >= cycle_at:
-        return taken.action
-    if taken.action is LifecycleAction.ACKNOWLEDGE and taken.at > cycle_at:
+    if taken is None or taken.action is LifecycleAction.REOPEN:
+        return None
+    if cycle_at is None or by_person or clocks.clearly_after(taken.at, cycle_at):
         return taken.action
     return None
 
@@ -172,23 +213,23 @@ def _says_resolved(issue: TriagedIssue) -> bool:
     return issue.decision is Decision.RESOLVED or issue.status is IssueStatus.RESOLVED
 
 
-def _current(issue: TriagedIssue, state: IssueState) -> bool:
-    """Whether the decision was decided in the snapshot's cycle (not before its last resolve or reopen)."""
-    return state.cycle_at is None or issue.decided_at >= state.cycle_at
+def _quiet(state: IssueState) -> int:
+    """How silenced a snapshot is: 2 resolved, 1 acknowledged, 0 open (it pages)."""
+    return 2 if state.resolved else 1 if state.acknowledged else 0
 
 
-def _next_state(issue: TriagedIssue, state: IssueState) -> IssueState:
-    if not _current(issue, state):
-        # Decided before the last resolve or reopen the snapshot took in: its status is out of date.
-        return replace(state, issue=issue, version=issue.version)
+def _applied(issue: TriagedIssue, state: IssueState, clocks: Clocks) -> IssueState:
+    """The snapshot after a decision of its current cycle: the decision's status, but for the person's
+    change that holds in the cycle (triage may not have applied it yet)."""
     resolved = _says_resolved(issue)
     restarted = issue.decision in (Decision.CREATED, Decision.REOPENED)
     turned = issue.decision is Decision.REOPENED or (resolved and not state.resolved)
-    cycle_at = issue.decided_at if turned else state.cycle_at
+    cycle_at, by_person = state.cycle_at, state.cycle_by_person
+    if turned:
+        cycle_at, by_person = clocks.taken(issue.decided_at), False
     acknowledged = issue.status is IssueStatus.ACKNOWLEDGED or (state.acknowledged and not restarted)
-    held = _held(state, cycle_at)
+    held = _held(state, cycle_at, by_person, clocks)
     if held is not None:
-        # Triage may not have applied the person's change yet; what the person did in this cycle stands.
         resolved, acknowledged = held is LifecycleAction.RESOLVE, held is LifecycleAction.ACKNOWLEDGE
     return replace(
         state,
@@ -199,10 +240,33 @@ def _next_state(issue: TriagedIssue, state: IssueState) -> IssueState:
         # What SLA events paged before the first decision is of the same cycle, and is kept to be closed.
         paged_channels=frozenset() if issue.decision is Decision.REOPENED else state.paged_channels,
         cycle_at=cycle_at,
+        cycle_by_person=by_person,
     )
 
 
-def plan_decision(issue: TriagedIssue, state: IssueState, channels: Channels) -> Plan:
+def _next_state(issue: TriagedIssue, state: IssueState, clocks: Clocks) -> tuple[IssueState, bool]:
+    """The snapshot after a decision, and whether the decision is of the snapshot's cycle.
+
+    Decisions are ordered by version, so one is always of a cycle another decision began. Against a
+    cycle a person began (a lifecycle event's ``at``, another clock), a decision that would page again
+    is out of date only if clearly earlier than the person's change; any other only if not clearly
+    later. An out-of-date decision keeps the snapshot's status.
+    """
+    applied = _applied(issue, state, clocks)
+    if state.cycle_at is None or not state.cycle_by_person:
+        return applied, True
+    if _quiet(applied) < _quiet(state):
+        current = not clocks.clearly_before(issue.decided_at, state.cycle_at)
+    else:
+        current = clocks.clearly_after(issue.decided_at, state.cycle_at)
+    if current:
+        return applied, True
+    return replace(state, issue=issue, version=issue.version), False
+
+
+def plan_decision(
+    issue: TriagedIssue, state: IssueState, channels: Channels, clocks: Clocks = DEFAULT_CLOCKS
+) -> Plan:
     """Plan the notifications of one triage decision.
 
     Rules: an older version than the snapshot's, or the decision the snapshot already holds (a replay:
@@ -211,18 +275,19 @@ def plan_decision(issue: TriagedIssue, state: IssueState, channels: Channels) ->
     resolves on every channel (pagers only if they paged); otherwise every route channel is told,
     pagers only when the severity pages.
 
-    A person's acknowledge or resolve of the decision's cycle (:attr:`IssueState.lifecycle`, not older
-    than the cycle's start) stands whatever the decision's status says (triage may not have applied it
-    yet): an acknowledged issue pages no pager, a resolved one sends nothing more. One taken in before
-    the issue's first decision was told nowhere, so that decision plans it as if it carried it (an
-    acknowledge goes to the pagers SLA events paged; a resolve is told as a resolved decision is). A
-    decision decided before the snapshot's last resolve or reopen keeps the snapshot's status, and one
-    that resolved the issue then plans nothing.
+    A person's acknowledge or resolve that holds in the decision's cycle stands whatever the decision's
+    status says (triage may not have applied it yet): an acknowledged issue pages no pager, a resolved
+    one sends nothing more. One taken in before the issue's first decision was told nowhere, so that
+    decision plans it as if it carried it (an acknowledge goes to the pagers SLA events paged; a resolve
+    is told as a resolved decision is). A decision out of date against a person's later resolve or
+    reopen keeps the snapshot's status, and one that resolved the issue then plans nothing. Instants of
+    triage and of the SLA service are compared as :class:`Clocks` says.
 
     Args:
         issue: the decision.
         state: the issue's snapshot before it.
         channels: the usable channels.
+        clocks: the skew allowed between services' clocks, and the notifier's now.
 
     Returns:
         The new snapshot and the planned deliveries.
@@ -231,10 +296,10 @@ def plan_decision(issue: TriagedIssue, state: IssueState, channels: Channels) ->
     if issue.version < state.version or replayed:
         # A replay must not undo what came after the decision without a version (a person's acknowledge).
         return Plan(state)
-    after = _next_state(issue, state)
-    if not _current(issue, state) and _says_resolved(issue):
+    after, current = _next_state(issue, state, clocks)
+    if not current and _says_resolved(issue):
         return Plan(after)
-    if state.issue is None and _held(state, state.cycle_at) is not None:
+    if state.issue is None and _held(state, state.cycle_at, state.cycle_by_person, clocks) is not None:
         # The person's change came before any decision: nothing could be told of it then.
         state = replace(state, acknowledged=False, resolved=False)
     route = issue.route.name

@@ -148,11 +148,16 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay until cancelled."""
         failures = Failures("records", self._backoff, self._metrics.loop_failures)
+        task = asyncio.current_task()
         while True:
             self._wake.clear()  # before the round: a wake during it is for rows it may not have seen
             try:
                 relayed = await self.relay_once()
             except Exception as exc:  # logged by kind; the rows stay and are tried after the backoff
+                if task is not None and task.cancelling():
+                    # Cancelled, and something on the way out (a rollback, a client) raised in place of
+                    # the CancelledError: the loop ends all the same, as cancelled.
+                    raise asyncio.CancelledError from exc
                 await asyncio.sleep(failures.failed(exc))
                 continue
             failures.succeeded()
@@ -162,7 +167,14 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self._poll)
 
     async def _publish(self, messages: Sequence[OutboxMessage]) -> None:
-        publisher = BatchPublisher(self._broker)
+        """Publish ``messages`` and wait for Kafka's acknowledgement of each.
+
+        Only a round whose messages were all queued waits for them: one that failed or was cancelled
+        (Kafka down, a stop) drops what it queued and raises at once, its rows staying in the outbox.
+        Waiting for those would hold a stop up for Kafka's timeouts and put their error in the place
+        of the cancellation.
+        """
+        publisher = _RelayPublisher(self._broker)
         try:
             for message in messages:
                 await publisher.add(
@@ -171,7 +183,21 @@ class OutboxRelay:
                     key=None if message.key is None else message.key.encode(),
                     headers=message.headers or None,
                 )
-        finally:
             await publisher.flush()
+        except BaseException:
+            publisher.drop()
+            raise
         for topic, count in Counter(m.topic for m in messages).items():
             self._metrics.count_produced(topic, count)
+
+
+class _RelayPublisher(BatchPublisher):
+    """A batch publisher that can give up what it queued."""
+
+    def drop(self) -> None:
+        """Stop waiting for what was queued and not flushed: its outcome no longer matters (the rows stay
+        in the outbox and are relayed again). Kafka may still take some of it: a repeat, as a relay
+        after a crash makes."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.cancel()

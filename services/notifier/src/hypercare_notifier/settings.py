@@ -33,6 +33,10 @@ class NotifierSettings(ServiceSettings):
     """How often ended storm windows are turned into digests."""
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     """On shutdown, how long running deliveries may finish before they are cancelled and released."""
+    clock_skew_seconds: float = Field(default=5.0, ge=0, le=3600)
+    """How far apart triage's and the SLA service's clocks may be (``HYPERCARE_CLOCK_SKEW_SECONDS``): a
+    decision and a person's lifecycle event closer than this are taken in the order that pages (see
+    ``docs/notifier.md``, "Out of order")."""
     only_channels: str | None = None
     """Comma-separated channel names to use, all others off (``console`` for a quiet local run)."""
     instance_id: str | None = None
