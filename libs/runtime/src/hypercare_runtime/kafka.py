@@ -276,6 +276,13 @@ class BatchPublisher:
             return []
         return await asyncio.gather(*pending)
 
+    def discard(self) -> None:
+        """Stop waiting for what was queued and not flushed, for a caller that gave up on it (it will
+        send it again). Kafka may still take some of it: at-least-once, as after a crash."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.cancel()
+
 
 def batch_subscriber(
     broker: KafkaBroker,

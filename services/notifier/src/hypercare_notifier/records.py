@@ -174,7 +174,7 @@ class OutboxRelay:
         Waiting for those would hold a stop up for Kafka's timeouts and put their error in the place
         of the cancellation.
         """
-        publisher = _RelayPublisher(self._broker)
+        publisher = BatchPublisher(self._broker)
         try:
             for message in messages:
                 await publisher.add(
@@ -185,19 +185,7 @@ class OutboxRelay:
                 )
             await publisher.flush()
         except BaseException:
-            publisher.drop()
+            publisher.discard()  # the rows stay in the outbox and are relayed again
             raise
         for topic, count in Counter(m.topic for m in messages).items():
             self._metrics.count_produced(topic, count)
-
-
-class _RelayPublisher(BatchPublisher):
-    """A batch publisher that can give up what it queued."""
-
-    def drop(self) -> None:
-        """Stop waiting for what was queued and not flushed: its outcome no longer matters (the rows stay
-        in the outbox and are relayed again). Kafka may still take some of it: a repeat, as a relay
-        after a crash makes."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.cancel()
