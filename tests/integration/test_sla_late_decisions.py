@@ -272,3 +272,45 @@ async def test_a_kafka_acknowledge_made_before_a_snooze_and_read_after_it_still_
     assert ("sla.response_stopped", "alice") in [(r["action"], r["actor"]) for r in audit]
     # no escalation step or re-notification left to page anyone
     assert not [r["key"] for r in milestones if ":escalation:" in r["key"] or ":renotify:" in r["key"]]
+
+
+async def test_a_triage_reopen_read_after_a_persons_later_resolve_leaves_the_issue_resolved(
+    stack: Stack,
+) -> None:
+    issue_id = f"iss_{uuid.uuid4().hex[:12]}"
+    opened = datetime.now(UTC) - timedelta(seconds=30)
+    # triage resolved at +5 s and reopened at +10 s (a new report); the pipeline lagged: both are read only
+    # after a person resolved the issue through the API, some 20 s after the reopen
+    resolved = decision(
+        issue_id, 2, opened + timedelta(seconds=5), decision=Decision.RESOLVED, status=IssueStatus.RESOLVED
+    )
+    reopened = decision(issue_id, 3, opened + timedelta(seconds=10), decision=Decision.REOPENED)
+    async with in_process(stack.settings()) as client:
+        await stack.warm_up()
+        await stack.triage(decision(issue_id, 1, opened, decision=Decision.CREATED))
+        await stack.wait_known(issue_id)
+        response = await client.post(f"/v1/issues/{issue_id}/resolve", headers=AUTH)
+        assert response.status_code == 200, response.text
+        for published in (resolved, reopened):
+            await stack.triage(published)
+        await stack.wait_consumed()
+        view = (await client.get(f"/v1/issues/{issue_id}", headers=AUTH)).json()
+        # a new cycle opened 20 s ago would have its escalation steps (1.5 s, 3 s, 5 s) published at once
+        sla_events = await stack.sla_events(count=1, timeout=20, settle=2.0)
+    events = await lifecycle_events(stack, issue_id, count=1)
+    row = await issue_row(stack, issue_id)
+    [reopen] = await stack.fetch(
+        "SELECT outcome, result->'rejection'->>'reason' AS reason FROM lifecycle_commands WHERE command_id = $1",
+        f"triage:{issue_id}:3:reopen",
+    )
+    [marks] = await stack.fetch(
+        "SELECT status_version, status_set_by FROM sla_issues WHERE issue_id = $1", issue_id
+    )
+
+    assert (reopen["outcome"], reopen["reason"]) == ("rejected", "overtaken")
+    assert [(e.action, e.via) for e in events] == [(LifecycleAction.RESOLVE, Via.API)]
+    assert (view["status"], view["cycle"]) == ("resolved", 1)
+    assert (row["status"], row["cycle"], row["triage_version"]) == ("resolved", 1, 3)
+    # version 2's resolve confirmed the status, but the person's resolve set its instant
+    assert (marks["status_version"], marks["status_set_by"]) == (2, None)
+    assert [e.event_id for e in sla_events if e.event_id.startswith(f"{issue_id}:2:")] == []

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleCommand
+from hypercare_contracts.normalized import ReportAction
 from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import Decision, IssueStatus, TriagedIssue
 
@@ -197,3 +198,108 @@ async def test_a_triage_decision_dated_ahead_opens_the_issue_now() -> None:
         emitted = sla_events(sla, issue_id)
     assert (view["status"], view["opened_at"]) == (IssueStatus.OPEN.value, iso(opened))
     assert [e.escalation_step for e in emitted if e.kind is SlaEventKind.ESCALATION] == [1]
+
+
+# Triage learns of a person's command (API, action link) only from the lifecycle topic, later: a decision it
+# made before that command, read after it because the pipeline lagged by more than the skew, must not undo it.
+
+
+async def test_a_triage_reopen_read_after_a_persons_later_resolve_leaves_the_issue_resolved() -> None:
+    async with sla_service() as sla:
+        issue_id = "iss_late_reopen"
+        started = sla.clock.now()
+        await sla.triage(decision(sla, issue_id, 1, decision=Decision.CREATED))
+        sla.clock.advance(timedelta(seconds=20))
+        resolved = await sla.client.post(f"/v1/issues/{issue_id}/resolve", headers=AUTH)
+        assert resolved.status_code == 200, resolved.text
+        sla.clock.advance(timedelta(seconds=30))
+        # triage resolved at +5 s and reopened at +10 s (a new report): both read only now
+        await sla.triage(
+            decision(
+                sla,
+                issue_id,
+                2,
+                decision=Decision.RESOLVED,
+                status=IssueStatus.RESOLVED,
+                decided_at=started + timedelta(seconds=5),
+            )
+        )
+        await sla.triage(
+            decision(sla, issue_id, 3, decision=Decision.REOPENED, decided_at=started + timedelta(seconds=10))
+        )
+        sla.clock.advance(timedelta(seconds=10))  # past every escalation step of a new cycle
+        await sla.emitted_due()
+        view = await view_of(sla, issue_id)
+        events = sla.lifecycle_events()
+        emitted = sla_events(sla, issue_id)
+        reopen = sla.store.state.commands[f"triage:{issue_id}:3:reopen"]
+    assert (reopen.outcome, reopen.result["rejection"]["reason"]) == ("rejected", "overtaken")
+    assert [(e.action, e.actor) for e in events] == [(LifecycleAction.RESOLVE, "alice")]
+    assert (view["status"], view["cycle"]) == ("resolved", 1)
+    assert [e.event_id for e in emitted if e.event_id.startswith(f"{issue_id}:2:")] == []
+
+
+async def test_a_source_acknowledge_read_after_a_persons_later_snooze_keeps_the_snooze() -> None:
+    async with sla_service() as sla:
+        issue_id = "iss_late_source_ack"
+        await sla.triage(decision(sla, issue_id, 1, decision=Decision.CREATED))
+        sla.clock.advance(timedelta(seconds=1))
+        acknowledged_at = sla.clock.now()  # an agent acknowledges in the source
+        sla.clock.advance(timedelta(seconds=30))
+        until = sla.clock.now() + timedelta(hours=2)
+        snoozed = await sla.client.post(
+            f"/v1/issues/{issue_id}/snooze", headers=AUTH, json={"snooze_until": until.isoformat()}
+        )
+        assert snoozed.status_code == 200, snoozed.text
+        sla.clock.advance(timedelta(seconds=30))
+        await sla.triage(
+            decision(
+                sla,
+                issue_id,
+                2,
+                status=IssueStatus.ACKNOWLEDGED,
+                source_action=ReportAction.ACKNOWLEDGE,
+                decided_at=acknowledged_at,
+            )
+        )
+        view = await view_of(sla, issue_id)
+        events = sla.lifecycle_events()
+        acknowledge = sla.store.state.commands[f"triage:{issue_id}:2:acknowledge"]
+    assert (acknowledge.outcome, acknowledge.result["rejection"]["reason"]) == ("rejected", "overtaken")
+    assert [e.action for e in events] == [LifecycleAction.SNOOZE]
+    assert (view["status"], view["snoozed_until"]) == ("snoozed", iso(until))
+    # the issue was acknowledged then all the same: the response clock stopped at that instant
+    assert view["acknowledged_at"] == iso(acknowledged_at)
+    assert clock_state(view, "response") == "met"
+
+
+async def test_a_source_resolve_read_after_a_persons_later_reopen_leaves_the_issue_open() -> None:
+    async with sla_service() as sla:
+        issue_id = "iss_late_source_resolve"
+        await sla.triage(decision(sla, issue_id, 1, decision=Decision.CREATED))
+        sla.clock.advance(timedelta(minutes=1))
+        resolved = await sla.client.post(f"/v1/issues/{issue_id}/resolve", headers=AUTH)
+        assert resolved.status_code == 200, resolved.text
+        sla.clock.advance(timedelta(seconds=5))
+        solved_at = sla.clock.now()  # the ticket is solved in the source too
+        sla.clock.advance(timedelta(seconds=40))
+        reopened = await sla.client.post(f"/v1/issues/{issue_id}/reopen", headers=AUTH)  # not fixed after all
+        assert reopened.status_code == 200, reopened.text
+        sla.clock.advance(timedelta(seconds=1))  # read 71 s after it was made, right after the reopen
+        await sla.triage(
+            decision(
+                sla,
+                issue_id,
+                2,
+                status=IssueStatus.RESOLVED,
+                source_action=ReportAction.RESOLVE,
+                decided_at=solved_at,
+            )
+        )
+        view = await view_of(sla, issue_id)
+        events = sla.lifecycle_events()
+        resolve = sla.store.state.commands[f"triage:{issue_id}:2:resolve"]
+    assert (resolve.outcome, resolve.result["rejection"]["reason"]) == ("rejected", "overtaken")
+    assert [e.action for e in events] == [LifecycleAction.RESOLVE, LifecycleAction.REOPEN]
+    assert (view["status"], view["cycle"], view["resolved_at"]) == ("open", 2, None)
+    assert clock_state(view, "response") == "running"

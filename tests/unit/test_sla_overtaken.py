@@ -333,6 +333,9 @@ def test_the_marks_keep_the_highest_triage_version_that_set_or_confirmed_them() 
         status_version=6,
         reopened_version=6,
         waiting_version=8,
+        status_set_by=None,  # a person's resolve moved the status: version 6 no longer set its instant
+        reopened_set_by=6,
+        waiting_set_by=8,
     )
 
 
@@ -379,3 +382,63 @@ def test_an_acknowledge_of_the_cycle_recorded_already_keeps_the_first() -> None:
     assert isinstance(refused, Rejection)
 
     assert record_refusal(acked, refused, at(0), at(70)) == acked
+
+
+PERSON = StatusMarks(status=at(20), reopened=at(20), waiting=at(20), status_version=3, reopened_version=3)
+BY_TRIAGE = StatusMarks(
+    status=at(20),
+    reopened=at(20),
+    waiting=at(20),
+    status_set_by=3,
+    reopened_set_by=3,
+    waiting_set_by=3,
+    status_version=3,
+    reopened_version=3,
+    waiting_version=3,
+)
+
+# Each row: the marks, the command's action, when it was made, whether the command of a new decision
+# (version 4, above every version applied) is overtaken: by a person's later change, yes, as any dated
+# command (triage learns of it only later); by a change an older decision made, never (triage ordered them).
+NEW_DECISION = [
+    (PERSON, A.REOPEN, at(10), True),  # triage reopened, read after a person resolved 10 s later
+    (PERSON, A.ACKNOWLEDGE, at(1), True),  # a source acknowledge read after a person's snooze
+    (PERSON, A.RESOLVE, at(5), True),  # a source resolve read after a person's reopen
+    (PERSON, A.PAUSE, at(5), True),  # a source pending read after a person's resume
+    (PERSON, A.REOPEN, at(19), False),  # within the skew of the two clocks: triage reopens
+    (PERSON, A.REOPEN, at(25), False),
+    (BY_TRIAGE, A.REOPEN, at(10), False),  # triage's clock stepped back: its versions order them
+    (BY_TRIAGE, A.ACKNOWLEDGE, at(1), False),
+    (BY_TRIAGE, A.RESOLVE, at(5), False),
+    (BY_TRIAGE, A.PAUSE, at(5), False),
+]
+
+
+@pytest.mark.parametrize(("marks", "action", "made", "overtaken"), NEW_DECISION)
+def test_a_new_decisions_command_is_overtaken_only_by_a_persons_later_change(
+    marks: StatusMarks, action: LifecycleAction, made: datetime, overtaken: bool
+) -> None:
+    assert (overtaken_by(command(action, made), marks, tolerance=SKEW, version=4) is not None) is overtaken
+    status = RESOLVED if action is A.REOPEN else OPEN
+    result = apply_command(status, command(action, made), at(60), marks=marks, tolerance=SKEW, version=4)
+    assert isinstance(result, Rejection) is overtaken
+
+
+def test_a_mark_records_who_set_its_latest_instant() -> None:
+    resolved = StatusMarks().after(A.RESOLVE, at(20))  # a person's resolve
+    confirmed = resolved.after(A.RESOLVE, at(5), version=2)  # triage's earlier resolve, read later
+    reopened = confirmed.after(A.REOPEN, at(30), version=3)
+
+    assert (confirmed.status, confirmed.status_version, confirmed.status_set_by) == (at(20), 2, None)
+    assert (reopened.status, reopened.status_set_by, reopened.reopened_set_by) == (at(30), 3, 3)
+    assert reopened.after(A.ACKNOWLEDGE, at(40)).status_set_by is None
+
+
+def test_a_mark_only_the_facts_tell_was_set_by_nobody_known() -> None:
+    # version 2 set the status at 10 s; an acknowledge at 30 s is recorded only as a fact (before 0012)
+    recorded = timeline(acknowledged_at=at(30), status_changed_at=at(10), status_set_by=2)
+    reopened = record_event(recorded, event(A.REOPEN, at(40), RESOLVED, OPEN), version=3)
+
+    assert (recorded.marks.status, recorded.marks.status_set_by) == (at(30), None)
+    assert (reopened.marks.status_set_by, reopened.marks.reopened_set_by) == (3, 3)
+    assert timeline(cycle=2, opened_at=at(50)).marks.reopened_set_by is None

@@ -1,10 +1,10 @@
 """PostgreSQL adapter of the SLA service: issue clocks, milestones, handled commands and the audit log.
 
 Tables come from ``migrations/0002_sla.sql`` (``audit_log`` from ``0001``, ``sla_issues.triage_version`` from
-``0010``, the timeline's lifecycle marks ``status_changed_at``, ``reopened_at``, ``waiting_changed_at`` and
-their triage versions from ``0012``). Every change to one issue runs in a :meth:`PgSlaStore.session`: one
-transaction holding a per-issue advisory lock, so concurrent handlers of the same issue (a Kafka command, an
-HTTP request, a triage decision) apply one after the other.
+``0010``, the timeline's lifecycle marks ``status_changed_at``, ``reopened_at``, ``waiting_changed_at``,
+their highest triage versions and the triage versions that set them from ``0012``). Every change to one
+issue runs in a :meth:`PgSlaStore.session`: one transaction holding a per-issue advisory lock, so concurrent
+handlers of the same issue (a Kafka command, an HTTP request, a triage decision) apply one after the other.
 
 Milestones are claimed for emission with ``FOR UPDATE SKIP LOCKED`` and a lease, so several instances share
 the work and each milestone is published by one of them; ``emitted_at`` is set once it was sent.
@@ -150,9 +150,10 @@ class PgIssueSession:
             INSERT INTO sla_issues (issue_id, cycle, status, severity, route, escalation_policy, team,
                 suppressed, opened_at, severity_raised_at, acknowledged_at, resolved_at, paused_intervals,
                 snoozes, version, triage_version, status_changed_at, reopened_at, waiting_changed_at,
-                status_version, reopened_version, waiting_version, updated_at)
+                status_version, reopened_version, waiting_version, status_set_by, reopened_set_by,
+                waiting_set_by, updated_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17,
-                $18, $19, $20, $21, $22, now())
+                $18, $19, $20, $21, $22, $23, $24, $25, now())
             ON CONFLICT (issue_id) DO UPDATE SET cycle = EXCLUDED.cycle, status = EXCLUDED.status,
                 severity = EXCLUDED.severity, route = EXCLUDED.route,
                 escalation_policy = EXCLUDED.escalation_policy, team = EXCLUDED.team,
@@ -163,7 +164,9 @@ class PgIssueSession:
                 triage_version = EXCLUDED.triage_version, status_changed_at = EXCLUDED.status_changed_at,
                 reopened_at = EXCLUDED.reopened_at, waiting_changed_at = EXCLUDED.waiting_changed_at,
                 status_version = EXCLUDED.status_version, reopened_version = EXCLUDED.reopened_version,
-                waiting_version = EXCLUDED.waiting_version, updated_at = now()
+                waiting_version = EXCLUDED.waiting_version, status_set_by = EXCLUDED.status_set_by,
+                reopened_set_by = EXCLUDED.reopened_set_by, waiting_set_by = EXCLUDED.waiting_set_by,
+                updated_at = now()
             """,
             t.issue_id,
             t.cycle,
@@ -187,6 +190,9 @@ class PgIssueSession:
             t.status_version,
             t.reopened_version,
             t.waiting_version,
+            t.status_set_by,
+            t.reopened_set_by,
+            t.waiting_set_by,
         )
         saved = replace(issue, version=version)
         self.issue = saved
@@ -356,6 +362,9 @@ def _issue(row: asyncpg.Record) -> SlaIssue:
         status_version=row["status_version"],
         reopened_version=row["reopened_version"],
         waiting_version=row["waiting_version"],
+        status_set_by=row["status_set_by"],
+        reopened_set_by=row["reopened_set_by"],
+        waiting_set_by=row["waiting_set_by"],
     )
     return SlaIssue(
         timeline,

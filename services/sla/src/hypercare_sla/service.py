@@ -8,9 +8,9 @@ answers the same without acting twice. A triage decision is applied once, and on
 last one applied to its issue (:func:`~hypercare_sla.triaged.arrival`): replaying the triaged topic
 changes nothing, and of a decision overtaken by a later one only its source's action still applies. A command
 made before a later change of the issue that it would undo is refused as ``overtaken``
-(:func:`~hypercare_domain.sla.overtaken_by`), allowing for the skew between clocks; the commands of a new
-decision are in order already and never are. Every instant taken in is taken no later than the service's
-clock.
+(:func:`~hypercare_domain.sla.overtaken_by`), allowing for the skew between clocks. A new decision's
+commands included: triage ordered them after its own earlier decisions, but not after people's commands,
+which it learns of later. Every instant taken in is taken no later than the service's clock.
 """
 
 from collections.abc import Callable
@@ -78,16 +78,6 @@ class _Change:
     events: list[LifecycleEvent] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Order:
-    """How a command is ordered against the issue's marks (:class:`~hypercare_domain.sla.StatusMarks`)."""
-
-    checked: bool = True
-    """Whether it may be ``overtaken``: not the commands of a new triage decision, which triage ordered."""
-    version: int | None = None
-    """The triage version of the decision it comes from."""
-
-
 class SlaService:
     """Applies lifecycle commands and triage decisions to the stored clocks."""
 
@@ -147,10 +137,9 @@ class SlaService:
             applied = session.issue.triage_version if session.issue is not None else None
             standing = arrival(triaged, applied)
             change = _Change(session.issue)
-            order = _Order(checked=standing is not Arrival.NEW, version=triaged.version)
             for command in await self._decide(session, change, triaged, standing, now):
                 if change.issue is not None:
-                    results.append(await self._apply(session, change, command, now, order))
+                    results.append(await self._apply(session, change, command, now, triaged.version))
             await self._commit(session, change)
         self._metrics.decisions.labels(standing.value).inc()
         for result in results:
@@ -236,8 +225,9 @@ class SlaService:
         change: _Change,
         command: LifecycleCommand,
         now: datetime,
-        order: _Order = _Order(),
+        version: int | None = None,
     ) -> CommandResult:
+        """Apply one command; ``version`` is the triage version of the decision it comes from, if any."""
         stored = await session.find_command(command.command_id)
         if stored is not None:
             return _replay(command, stored)
@@ -249,18 +239,18 @@ class SlaService:
             command,
             now,
             paused=waiting_on_customer(issue.timeline),
-            marks=issue.timeline.marks if order.checked else None,
+            marks=issue.timeline.marks,
             tolerance=self._skew,
-            version=order.version,
+            version=version,
         )
         if isinstance(outcome, Rejection):
             await self._refused(
-                session, change, issue, command=command, rejection=outcome, now=now, order=order
+                session, change, issue, command=command, rejection=outcome, now=now, version=version
             )
             await session.remember_command(_record(command, Outcome.REJECTED, _rejection_json(outcome)))
             return CommandResult(command, Outcome.REJECTED, rejection=outcome)
         event = outcome
-        timeline = record_event(issue.timeline, event, now=now, version=order.version)
+        timeline = record_event(issue.timeline, event, now=now, version=version)
         team = event.team if event.action is LifecycleAction.REASSIGN and event.team else issue.team
         change.issue = replace(issue, timeline=timeline, status=event.to_status, team=team)
         change.dirty = True
@@ -282,12 +272,12 @@ class SlaService:
         command: LifecycleCommand,
         rejection: Rejection,
         now: datetime,
-        order: _Order,
+        version: int | None,
     ) -> None:
         """Record what a refused command still tells: the state it confirms, or the acknowledge of one whose
         status change was overtaken (it stops the response clock: plan again, audit it, no lifecycle event,
         since the status did not change)."""
-        timeline = record_refusal(issue.timeline, rejection, command.at or now, now, version=order.version)
+        timeline = record_refusal(issue.timeline, rejection, command.at or now, now, version=version)
         if timeline == issue.timeline:
             return
         change.issue = replace(issue, timeline=timeline)

@@ -64,9 +64,11 @@ class StatusMarks:
     Commands reach the SLA service out of order: triage publishes decisions through an outbox, other systems
     send commands on Kafka. A command made before one of these marks would undo a later change (a resolve
     made before a reopen, an acknowledge made before the issue reopened or was snoozed, a pause made before a
-    resume), so :func:`apply_command` refuses it as ``overtaken``. Each mark has an instant and, when a
-    triage decision's command set or confirmed it, the highest such decision ``version``: triage orders its
-    own decisions by version, which needs no clock.
+    resume), so :func:`apply_command` refuses it as ``overtaken``. Each mark has an instant, the highest
+    triage ``version`` whose command set or confirmed it (triage orders its own decisions by version, which
+    needs no clock), and who set its instant: the triage version of that command, or ``None`` for a person's
+    (API, action link, Kafka) or one only the stored facts tell. Triage learns of people's commands only
+    later, so it never ordered its decisions after them: those are compared by their instants.
 
     Attributes:
         status: the latest acknowledge, resolve, snooze or reopen.
@@ -75,6 +77,10 @@ class StatusMarks:
         status_version: the highest triage version whose command set or confirmed the status.
         reopened_version: the same for the reopen.
         waiting_version: the same for the waiting.
+        status_set_by: the triage version of the command that set the ``status`` instant, ``None`` if no
+            triage decision's did.
+        reopened_set_by: the same for ``reopened``.
+        waiting_set_by: the same for ``waiting``.
     """
 
     status: datetime | None = None
@@ -83,17 +89,23 @@ class StatusMarks:
     status_version: int | None = None
     reopened_version: int | None = None
     waiting_version: int | None = None
+    status_set_by: int | None = None
+    reopened_set_by: int | None = None
+    waiting_set_by: int | None = None
 
     def after(self, action: LifecycleAction, at: datetime, *, version: int | None = None) -> "StatusMarks":
         """The marks once a command of ``action`` made at ``at`` set or confirmed the issue's state.
 
         Marks only move forward: a command applied late but not overtaken (a resolve made before a later
-        acknowledge) leaves the later instant in place. ``version`` is the triage version of the decision
-        the command came from (``None`` for other commands).
+        acknowledge) leaves the later instant, and who set it, in place. ``version`` is the triage version of
+        the decision the command came from (``None`` for other commands).
         """
         if action in _STATUS_ACTIONS:
             status = replace(
-                self, status=_latest(self.status, at), status_version=_highest(self.status_version, version)
+                self,
+                status=_latest(self.status, at),
+                status_version=_highest(self.status_version, version),
+                status_set_by=_setter(self.status, self.status_set_by, at, version),
             )
             if action is not LifecycleAction.REOPEN:
                 return status
@@ -101,12 +113,14 @@ class StatusMarks:
                 status,
                 reopened=_latest(self.reopened, at),
                 reopened_version=_highest(self.reopened_version, version),
+                reopened_set_by=_setter(self.reopened, self.reopened_set_by, at, version),
             )
         if action in _WAITING_ACTIONS:
             return replace(
                 self,
                 waiting=_latest(self.waiting, at),
                 waiting_version=_highest(self.waiting_version, version),
+                waiting_set_by=_setter(self.waiting, self.waiting_set_by, at, version),
             )
         return self
 
@@ -170,9 +184,11 @@ def overtaken_by(
         tolerance: how far apart two clocks may be. The marks of commands without ``at`` are on the SLA
             service's clock, the others on their senders'; a command is made before a mark only if it is
             dated more than this before it.
-        version: the triage version of the decision the command comes from, a decision published after a
-            later one. A mark set or confirmed by a decision of a higher version is later whatever the
-            instants (triage ordered them), tolerance or not.
+        version: the triage version of the decision the command comes from. A mark set or confirmed by a
+            decision of a higher version is later whatever the instants (triage ordered them), tolerance or
+            not; a mark whose instant a decision of this version or a lower one set is earlier (triage
+            ordered them too). A mark a person set is compared by the instants, whatever the version:
+            triage learns of people's commands only later, so its decisions are not ordered after them.
     """
     found = _overtaking(command, marks, tolerance, version)
     return found[0] if found is not None else None
@@ -202,11 +218,9 @@ def apply_command(
         paused: whether the issue currently waits on the customer, when known; lets a repeated pause or resume
             be rejected as already done.
         marks: when the issue's lifecycle last changed, when known; lets a command made before a later
-            change it would undo be rejected as ``overtaken`` (:func:`overtaken_by`). Leave it out for
-            commands already in order (those of a triage decision newer than every one applied).
+            change it would undo be rejected as ``overtaken`` (:func:`overtaken_by`).
         tolerance: how far apart the clocks of the command and of the marks may be (:func:`overtaken_by`).
-        version: the triage version of the decision the command comes from, when it is one published after
-            a later decision (:func:`overtaken_by`).
+        version: the triage version of the decision the command comes from, if any (:func:`overtaken_by`).
 
     Returns:
         The event to record and publish, or a :class:`Rejection` explaining why nothing changed. An
@@ -273,15 +287,21 @@ def _check(
     return None
 
 
-def _later_changes(action: LifecycleAction, marks: StatusMarks) -> list[tuple[datetime | None, int | None]]:
-    """The marks (instant, triage version) a command of ``action`` must not have been made before."""
+_Mark = tuple[datetime | None, int | None, int | None]
+"""A mark's instant, the highest triage version that set or confirmed it, and the version that set its instant."""
+
+
+def _later_changes(action: LifecycleAction, marks: StatusMarks) -> list[_Mark]:
+    """The marks a command of ``action`` must not have been made before."""
+    status = (marks.status, marks.status_version, marks.status_set_by)
+    reopened = (marks.reopened, marks.reopened_version, marks.reopened_set_by)
     match action:
         case LifecycleAction.ACKNOWLEDGE | LifecycleAction.SNOOZE | LifecycleAction.REOPEN:
-            return [(marks.status, marks.status_version)]
+            return [status]
         case LifecycleAction.RESOLVE:
-            return [(marks.reopened, marks.reopened_version)]
+            return [reopened]
         case LifecycleAction.PAUSE | LifecycleAction.RESUME:
-            return [(marks.reopened, marks.reopened_version), (marks.waiting, marks.waiting_version)]
+            return [reopened, (marks.waiting, marks.waiting_version, marks.waiting_set_by)]
         case LifecycleAction.REASSIGN | LifecycleAction.COMMENT:
             return []
 
@@ -296,16 +316,16 @@ def _overtaking(
 
 
 def _crossed(
-    made: datetime,
-    changes: list[tuple[datetime | None, int | None]],
-    tolerance: timedelta,
-    version: int | None,
+    made: datetime, changes: list[_Mark], tolerance: timedelta, version: int | None
 ) -> tuple[datetime, int | None] | None:
-    for at, by in changes:
+    for at, highest, set_by in changes:
         if at is None:
             continue
-        if version is not None and by is not None and by > version:
-            return at, by
+        if version is not None:
+            if highest is not None and highest > version:
+                return at, highest
+            if set_by is not None and set_by <= version:
+                continue
         if made < at - tolerance:
             return at, None
     return None
@@ -313,7 +333,8 @@ def _crossed(
 
 def _of_cycle(made: datetime, marks: StatusMarks, tolerance: timedelta, version: int | None) -> bool:
     """Whether a command made at ``made`` belongs to the current cycle (not made before its reopen)."""
-    return _crossed(made, [(marks.reopened, marks.reopened_version)], tolerance, version) is None
+    reopened = (marks.reopened, marks.reopened_version, marks.reopened_set_by)
+    return _crossed(made, [reopened], tolerance, version) is None
 
 
 def _overtaken(
@@ -342,3 +363,8 @@ def _highest(first: int | None, second: int | None) -> int | None:
     if first is None or second is None:
         return first if second is None else second
     return max(first, second)
+
+
+def _setter(instant: datetime | None, set_by: int | None, at: datetime, version: int | None) -> int | None:
+    """Who set a mark once a command of triage ``version`` (``None``: not triage) set or confirmed it at ``at``."""
+    return version if instant is None or at >= instant else set_by

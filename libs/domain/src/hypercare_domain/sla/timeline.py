@@ -47,6 +47,12 @@ class SlaTimeline(BaseModel):
     """The same for the reopen."""
     waiting_version: int | None = None
     """The same for the waiting on the customer."""
+    status_set_by: int | None = None
+    """The triage version of the command that set ``status_changed_at``; ``None`` if no triage decision's did."""
+    reopened_set_by: int | None = None
+    """The same for ``reopened_at``."""
+    waiting_set_by: int | None = None
+    """The same for ``waiting_changed_at``."""
 
     @property
     def marks(self) -> StatusMarks:
@@ -56,19 +62,24 @@ class SlaTimeline(BaseModel):
         acknowledge, the resolve, the last snooze's start and (in a cycle after the first) the reopen that
         opened the cycle; the waiting no earlier than the last start or end of a pause. For an issue stored
         before the marks were recorded (migration ``0012``) the facts are all there is: without them a late
-        pending whose resume came before would stop the clocks from its instant, retroactively.
+        pending whose resume came before would stop the clocks from its instant, retroactively. An instant
+        only the facts tell was set by nobody known (``None``, compared like a person's).
         """
         reopened = _latest(self.reopened_at, self.opened_at if self.cycle > 1 else None)
         snoozed = self.snoozes[-1].start if self.snoozes else None
         status = _latest(self.status_changed_at, reopened, self.acknowledged_at, self.resolved_at, snoozed)
         boundaries = [at for pause in self.waiting_pauses for at in (pause.start, pause.end)]
+        waiting = _latest(self.waiting_changed_at, *boundaries)
         return StatusMarks(
             status=status,
             reopened=reopened,
-            waiting=_latest(self.waiting_changed_at, *boundaries),
+            waiting=waiting,
             status_version=self.status_version,
             reopened_version=self.reopened_version,
             waiting_version=self.waiting_version,
+            status_set_by=self.status_set_by if status == self.status_changed_at else None,
+            reopened_set_by=self.reopened_set_by if reopened == self.reopened_at else None,
+            waiting_set_by=self.waiting_set_by if waiting == self.waiting_changed_at else None,
         )
 
     def with_marks(self, marks: StatusMarks) -> "SlaTimeline":
@@ -81,6 +92,9 @@ class SlaTimeline(BaseModel):
                 "status_version": marks.status_version,
                 "reopened_version": marks.reopened_version,
                 "waiting_version": marks.waiting_version,
+                "status_set_by": marks.status_set_by,
+                "reopened_set_by": marks.reopened_set_by,
+                "waiting_set_by": marks.waiting_set_by,
             }
         )
 

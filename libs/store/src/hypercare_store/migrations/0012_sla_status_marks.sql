@@ -3,7 +3,10 @@
 -- made before one of them that it would undo comes in late (an overtaken triage decision's source action,
 -- a Kafka acknowledge made before a reopen) and is refused as overtaken. Each has the highest triage
 -- version whose command set or confirmed it: a source action of an older decision is overtaken by it
--- whatever the instants.
+-- whatever the instants. And each has who set its instant (*_set_by): the triage version of that command, or
+-- NULL for a person's (API, action link, Kafka). Triage orders its own decisions, so a newer decision's
+-- commands are not compared with an instant an older one set; it learns of people's commands only later,
+-- so they are compared with a person's instant, allowing for the clocks' skew.
 --
 -- NULL for the issues stored before. Nothing is backfilled: the SLA service derives the same instants from
 -- the stored facts (acknowledged_at, resolved_at, the last snooze, the pauses, opened_at of a cycle after the
@@ -15,4 +18,7 @@ ALTER TABLE sla_issues
     ADD COLUMN waiting_changed_at timestamptz,
     ADD COLUMN status_version integer,
     ADD COLUMN reopened_version integer,
-    ADD COLUMN waiting_version integer;
+    ADD COLUMN waiting_version integer,
+    ADD COLUMN status_set_by integer,
+    ADD COLUMN reopened_set_by integer,
+    ADD COLUMN waiting_set_by integer;
