@@ -6,15 +6,30 @@ lifecycle topic's own order stands whatever the events' instants say.
 The order in which the notifier reads its topics is set by waiting until it has consumed one message
 before producing the next on another topic; the instants in the messages say when things happened."""
 
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from hypercare_contracts.common import Severity
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import Decision, IssueStatus, TriagedIssue
+from hypercare_domain.policy import load_policy_file
+from hypercare_domain.triage.routing import RoutesPolicy
 from hypercare_notifier.app import create_app
+from hypercare_notifier.intake import Intake
+from hypercare_notifier.planning import ChannelInfo, Channels
+from hypercare_notifier.policy import load_notifier_policy
+from hypercare_notifier.records import Recorder, RecordTopics
+from hypercare_notifier.redis_state import SentMarks, StormCounter
+from hypercare_runtime.cache import open_redis
+from hypercare_runtime.db import open_pool
+from hypercare_store.deliveries import DeliveryStore
 
 from tests.support.kafka import wait_for
 from tests.support.receivers import (
@@ -145,3 +160,104 @@ async def test_a_resolve_dated_before_a_later_acknowledge_resolves_pagerduty(
         await stays(lambda: len(stack.receiver.on("/pd")), 3)
 
     assert pd_actions(stack) == ["trigger", "acknowledge", "resolve"]
+
+
+async def read_back(stack: NotifierStack, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of the three input topics, as a consumer of a new group reads them."""
+    topics = [stack.topics[t] for t in ("triaged", "sla", "lifecycle")]
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=stack.endpoints.kafka_bootstrap,
+        group_id=f"replay-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+
+        async def read() -> bool:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+            return len(records) >= count
+
+        await wait_for(read, what=f"{count} records read back")
+    finally:
+        await consumer.stop()
+    return records
+
+
+@asynccontextmanager
+async def replaying_intake(stack: NotifierStack, policy: Path) -> AsyncIterator[Intake]:
+    """The notifier's intake on the stack's PostgreSQL and Redis, to hand a replayed batch in an order
+    the test chooses (a consumer's batch mixes its partitions in no order a test can set)."""
+    settings = stack.settings("unused", policy)
+    pool = await open_pool(stack.database_url)
+    redis = open_redis(stack.endpoints.redis_url, timeout_s=0.5, retries=0)
+    try:
+        routes = load_policy_file(policy, "routes.yaml", RoutesPolicy)
+        yield Intake(
+            store=DeliveryStore(pool),
+            marks=SentMarks(redis, prefix=settings.redis_prefix, ttl_seconds=60),
+            storm=StormCounter(redis, prefix=settings.redis_prefix),
+            storm_policy=load_notifier_policy(policy).storm,
+            recorder=Recorder(
+                RecordTopics(
+                    notifications=settings.notifications_topic,
+                    deadletter=settings.deadletter_topic,
+                    triaged=settings.triaged_topic,
+                    sla=settings.sla_topic,
+                    lifecycle=settings.lifecycle_topic,
+                )
+            ),
+            channels=Channels(
+                known={
+                    "pagerduty-payments": ChannelInfo("pagerduty-payments", pager=True),
+                    "webhook": ChannelInfo("webhook", pager=False),
+                },
+                default="console",
+            ),
+            route_channels=lambda name: routes.target(name).channels,
+            triaged_topic=settings.triaged_topic,
+            sla_topic=settings.sla_topic,
+            lifecycle_topic=settings.lifecycle_topic,
+            clock_skew=timedelta(seconds=settings.clock_skew_seconds),
+        )
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+async def test_a_replay_reading_the_sla_topic_first_leaves_the_reopened_cycles_page_open(
+    stack: NotifierStack, group_id: str
+) -> None:
+    issue_id = "iss-replayed"
+    policy = stack.policy()
+    quiet = make_decision(
+        channels=["pagerduty-payments", "webhook"], issue_id=issue_id, severity=Severity.LOW, decided_at=at(0)
+    )
+    async with running(create_app(stack.settings(group_id, policy))):
+        await stack.decide(quiet)
+        await wait_for(lambda: len(stack.receiver.on("/hook")) == 1, what="the webhook told, no page")
+        await stack.lifecycle(person(issue_id, LifecycleAction.RESOLVE, 10))
+        await wait_for(lambda: len(stack.receiver.on("/hook")) == 2, what="the webhook told of the resolve")
+        await stack.lifecycle(person(issue_id, LifecycleAction.REOPEN, 15))
+        await stack.sla(escalation(issue_id, 1))
+        await wait_for(
+            lambda: len(stack.receiver.on("/pd")) == 1, what="the reopened issue's escalation page"
+        )
+
+    # A replay in one batch (a new group, expired offsets) that holds the SLA topic ahead of the
+    # lifecycle topic: the old resolve and reopen come after the page they preceded.
+    records = await read_back(stack, 4)
+    rank = {stack.topics["triaged"]: 0, stack.topics["sla"]: 1, stack.topics["lifecycle"]: 2}
+    async with replaying_intake(stack, policy) as intake:
+        replayed = await intake.handle(sorted(records, key=lambda r: (rank[r.topic], r.offset)))
+    assert replayed.inserted == [], "nothing new is planned"
+
+    async with running(create_app(stack.settings(group_id, policy))):
+        await stack.lifecycle(person(issue_id, LifecycleAction.ACKNOWLEDGE, 20))
+        await wait_for(lambda: len(stack.receiver.on("/pd")) == 2, what="the PagerDuty acknowledge")
+        await stays(lambda: len(stack.receiver.on("/pd")), 2)
+
+    assert pd_actions(stack) == ["trigger", "acknowledge"], "the open incident is acknowledged, not resolved"

@@ -49,8 +49,7 @@ async def storm_count(stack: NotifierStack) -> int:
     client = aioredis.from_url(stack.endpoints.redis_url)
     try:
         names = [name async for name in client.scan_iter(match=f"{stack.prefix}:storm:*")]
-        values = await client.mget(names) if names else []
-        return sum(int(value) for value in values if value is not None)
+        return sum([await client.hlen(name) for name in names])
     finally:
         await client.aclose()
 

@@ -5,6 +5,7 @@ outbox, so one delivery's records keep their order. On the real PostgreSQL, thro
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -129,3 +130,37 @@ async def test_one_relay_at_a_time_so_a_deliverys_records_keep_their_order(pool:
     assert (relayed_meanwhile, published_meanwhile, first_relayed) == (0, [], 2)
     assert await NotifierOutbox(pool).relay_outbox(limit=500, publish=quick_kafka) == 1
     assert published == ["retried #1", "retried #2", "sent"]
+
+
+async def test_a_relay_whose_instance_froze_mid_round_gives_the_lock_up_after_its_idle_timeout(
+    pool: asyncpg.Pool,
+) -> None:
+    await add_records(pool, "retried #1", "sent")
+    published: list[str] = []
+    kafka_asked, thawed = asyncio.Event(), asyncio.Event()
+
+    async def frozen(messages: Sequence[OutboxMessage]) -> None:
+        kafka_asked.set()
+        await thawed.wait()  # the host is suspended: its transaction sits idle, holding the lock
+
+    async def quick_kafka(messages: Sequence[OutboxMessage]) -> None:
+        published.extend(m.value for m in messages)
+
+    stuck = asyncio.create_task(
+        NotifierOutbox(pool, idle_timeout=timedelta(seconds=0.5)).relay_outbox(limit=500, publish=frozen)
+    )
+    try:
+        await wait_for(kafka_asked.is_set, timeout=10, what="the frozen relay holding the lock")
+        assert await NotifierOutbox(pool).relay_outbox(limit=500, publish=quick_kafka) == 0, "locked"
+
+        async def relayed_by_another() -> bool:
+            return await NotifierOutbox(pool).relay_outbox(limit=500, publish=quick_kafka) > 0
+
+        await wait_for(relayed_by_another, timeout=10, what="PostgreSQL ending the idle session")
+    finally:
+        thawed.set()
+        with pytest.raises(asyncpg.InterfaceError):  # its session is gone: it deletes nothing
+            await asyncio.wait_for(stuck, timeout=10)
+
+    assert published == ["retried #1", "sent"]
+    assert await NotifierOutbox(pool).relay_outbox(limit=500, publish=quick_kafka) == 0

@@ -1,10 +1,14 @@
 """Storm control: a burst on one route sends at most the limit per window; the rest arrive as digests."""
 
 import re
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 from hypercare_contracts.notifications import DeliveryOutcome
 from hypercare_notifier.app import create_app
+from hypercare_notifier.redis_state import StormCounter, window_of
+from hypercare_runtime.cache import open_redis
 
 from tests.support.kafka import wait_for
 from tests.support.receivers import NotifierStack, make_decision
@@ -63,3 +67,20 @@ async def test_a_burst_on_one_route_is_bounded_and_the_digest_accounts_for_every
     assert {r.issue_id for r in digested} | {b["issue_id"] for b in individual} == {
         d.issue_id for d in decisions
     }
+
+
+async def test_a_batch_counted_again_after_its_write_was_refused_is_not_counted_twice(redis_url: str) -> None:
+    # A batch is counted, its write refused (SnapshotChanged: another instance wrote one of its
+    # snapshots during a rebalance), and it is delivered and counted again.
+    redis = open_redis(redis_url, timeout_s=2, retries=0)
+    counter = StormCounter(redis, prefix=f"test-storm-{uuid.uuid4().hex[:10]}")
+    window, limits = window_of(datetime.now(UTC), 60), {"payments": 4}
+    try:
+        first = await counter.take({"payments": ["d1", "d2", "d3"]}, window, limits)
+        again = await counter.take({"payments": ["d1", "d2", "d3"]}, window, limits)
+        later = await counter.take({"payments": ["d4", "d5"]}, window, limits)
+    finally:
+        await redis.aclose()
+
+    assert first == again == {"payments": {"d1", "d2", "d3"}}, "the same verdicts the second time"
+    assert later == {"payments": {"d4"}}, "the limit is spent on four decisions, not seven"

@@ -17,7 +17,7 @@ from hypercare_contracts.common import Severity
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent
 from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import Decision, IssueStatus, Route, TriagedIssue
-from hypercare_notifier.lifecycle import lifecycle_is_stale, plan_lifecycle
+from hypercare_notifier.lifecycle import lifecycle_is_replay, lifecycle_is_stale, plan_lifecycle
 from hypercare_notifier.planning import (
     ChannelInfo,
     Channels,
@@ -25,6 +25,7 @@ from hypercare_notifier.planning import (
     IssueState,
     PlannedDelivery,
     SkipReason,
+    TopicPosition,
     plan_decision,
     plan_sla,
 )
@@ -92,19 +93,25 @@ Message = TriagedIssue | LifecycleEvent | SlaEvent
 
 @dataclass
 class Reading:
-    """What the notifier planned, message by message, in the order it read them."""
+    """What the notifier planned, message by message, in the order it read them.
+
+    A lifecycle event is at the next offset of the lifecycle topic's partition 0 when first read, and at
+    that offset whenever read again (a replay)."""
 
     state: IssueState = field(default_factory=lambda: IssueState("iss-1"))
     sent: list[list[tuple[str, str | None, SkipReason | None]]] = field(default_factory=list)
     keys: list[set[str]] = field(default_factory=list)
     clocks: Clocks = field(default_factory=Clocks)
+    offsets: dict[str, int] = field(default_factory=dict)
 
     def read(self, *messages: Message) -> "Reading":
         for message in messages:
             if isinstance(message, TriagedIssue):
                 plan = plan_decision(message, self.state, CHANNELS, self.clocks)
             elif isinstance(message, LifecycleEvent):
-                plan = plan_lifecycle(message, self.state, CHANNELS, self.clocks)
+                offset = self.offsets.setdefault(message.event_id, len(self.offsets))
+                position = TopicPosition(0, offset)
+                plan = plan_lifecycle(message, self.state, CHANNELS, self.clocks, position=position)
             else:
                 plan = plan_sla(message, self.state, CHANNELS, lambda _: ROUTE.channels)
             self.state = plan.state
@@ -255,9 +262,8 @@ def test_reading_every_message_again_sends_nothing_new_and_changes_nothing() -> 
     assert settled.acknowledged
 
     # A replay (a new consumer group, a restart) reads the lifecycle topic again in its order, and the
-    # decisions, in any interleaving with it. Lifecycle events are taken in the topic's order, so a
-    # replayed one is taken in again: what it plans has the keys already in the delivery log (its
-    # event id), so nothing is sent again, and the topic read in order ends where it ended.
+    # decisions, in any interleaving with it. A replayed lifecycle event is at or below the position
+    # of the last one taken in: it changes nothing; a replayed decision is not newer than the snapshot's.
     told = set().union(*reading.keys)
     people = [m for m in messages if isinstance(m, LifecycleEvent)]
     decisions = [m for m in messages if isinstance(m, TriagedIssue)]
@@ -266,6 +272,40 @@ def test_reading_every_message_again_sends_nothing_new_and_changes_nothing() -> 
         reading.read(*replay)
         assert set().union(*reading.keys[-len(replay) :]) <= told, "nothing but keys already stored"
         assert reading.state == settled
+
+
+def test_a_replay_with_the_sla_topic_read_first_does_not_resolve_the_reopened_cycles_page() -> None:
+    # Told only Slack (low severity); a person resolves and reopens; the reopened issue's escalation
+    # pages PagerDuty. The replay (a new group, a big redelivered batch) reads the SLA topic first.
+    created = decision(1, Decision.CREATED, 0, severity=Severity.LOW)
+    resolve, reopen = person(LifecycleAction.RESOLVE, 10), person(LifecycleAction.REOPEN, 15)
+    escalated = sla(SlaEventKind.ESCALATION)
+    reading = Reading().read(created, resolve, reopen, escalated)
+    assert reading.sent == [
+        [("slack", None, None)],
+        [("slack", "resolve", None)],
+        [],
+        [("slack", None, None), ("pd", None, None)],
+    ]
+    settled, told = reading.state, set().union(*reading.keys)
+
+    reading.read(created, escalated, resolve, reopen)
+    assert set().union(*reading.keys[-4:]) <= told, "no resolve of the open PagerDuty incident"
+    assert reading.state == settled
+    assert reading.state.paged_channels == {"pd"}
+
+    reading.read(person(LifecycleAction.ACKNOWLEDGE, 20))
+    assert reading.last == [("pd", "acknowledge", None)], "a later acknowledge still reaches PagerDuty"
+
+
+def test_a_lifecycle_event_at_or_below_the_last_position_taken_in_is_a_replay() -> None:
+    state = IssueState("iss-1", lifecycle_position=TopicPosition(2, 7))
+    assert lifecycle_is_replay(TopicPosition(2, 7), state)
+    assert lifecycle_is_replay(TopicPosition(2, 3), state)
+    assert not lifecycle_is_replay(TopicPosition(2, 8), state)
+    assert not lifecycle_is_replay(TopicPosition(1, 3), state), "another partition: a repartitioned topic"
+    assert not lifecycle_is_replay(None, state)
+    assert not lifecycle_is_replay(TopicPosition(2, 3), IssueState("iss-1"))
 
 
 def test_a_replayed_acknowledge_or_resolve_is_harmless() -> None:

@@ -80,8 +80,10 @@ class IssueSnapshotRow:
 
     ``lifecycle_action`` and ``lifecycle_at`` are the last person's acknowledge, resolve or reopen the
     notifier took in; ``cycle_at`` is when the issue last turned resolved or was reopened, by a person
-    (``cycle_by_person``) or by a decision (``0011_notifier_lifecycle_order.sql``). ``revision`` counts
-    the row's writes: read with the row, and, in a row to write, the revision it was read at (0: absent).
+    (``cycle_by_person``) or by a decision (``0011_notifier_lifecycle_order.sql``).
+    ``lifecycle_partition`` and ``lifecycle_offset`` are where the last lifecycle event taken in was on its
+    topic (a replay is read at or below it). ``revision`` counts the row's writes: read with the row, and,
+    in a row to write, the revision it was read at (0: absent).
     """
 
     issue_id: str
@@ -95,6 +97,8 @@ class IssueSnapshotRow:
     cycle_at: datetime | None = None
     cycle_by_person: bool = False
     revision: int = 0
+    lifecycle_partition: int | None = None
+    lifecycle_offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,19 +117,23 @@ ChooseChannels = Callable[[Sequence[str]], Sequence[str]]
 
 _WRITE_SNAPSHOTS = (
     "INSERT INTO notifier_issues (issue_id, version, issue, acknowledged, resolved, paged_channels,"
-    " lifecycle_action, lifecycle_at, cycle_at, cycle_by_person, revision, updated_at)"
+    " lifecycle_action, lifecycle_at, cycle_at, cycle_by_person, revision, lifecycle_partition,"
+    " lifecycle_offset, updated_at)"
     " SELECT s.issue_id, s.version, s.issue::jsonb, s.acknowledged, s.resolved,"
     " ARRAY(SELECT jsonb_array_elements_text(s.paged::jsonb)), s.lifecycle_action, s.lifecycle_at,"
-    " s.cycle_at, s.cycle_by_person, s.revision + 1, now()"
+    " s.cycle_at, s.cycle_by_person, s.revision + 1, s.lifecycle_partition, s.lifecycle_offset, now()"
     " FROM unnest($1::text[], $2::int[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text[],"
-    " $8::timestamptz[], $9::timestamptz[], $10::bool[], $11::bigint[]) AS s(issue_id, version, issue,"
-    " acknowledged, resolved, paged, lifecycle_action, lifecycle_at, cycle_at, cycle_by_person, revision)"
+    " $8::timestamptz[], $9::timestamptz[], $10::bool[], $11::bigint[], $12::int[], $13::bigint[])"
+    " AS s(issue_id, version, issue, acknowledged, resolved, paged, lifecycle_action, lifecycle_at,"
+    " cycle_at, cycle_by_person, revision, lifecycle_partition, lifecycle_offset)"
     " ON CONFLICT (issue_id) DO UPDATE SET version = EXCLUDED.version,"
     " issue = COALESCE(EXCLUDED.issue, notifier_issues.issue),"
     " acknowledged = EXCLUDED.acknowledged, resolved = EXCLUDED.resolved,"
     " paged_channels = EXCLUDED.paged_channels, lifecycle_action = EXCLUDED.lifecycle_action,"
     " lifecycle_at = EXCLUDED.lifecycle_at, cycle_at = EXCLUDED.cycle_at,"
-    " cycle_by_person = EXCLUDED.cycle_by_person, revision = EXCLUDED.revision, updated_at = now()"
+    " cycle_by_person = EXCLUDED.cycle_by_person, revision = EXCLUDED.revision,"
+    " lifecycle_partition = EXCLUDED.lifecycle_partition, lifecycle_offset = EXCLUDED.lifecycle_offset,"
+    " updated_at = now()"
     " WHERE notifier_issues.revision = EXCLUDED.revision - 1"
     " RETURNING issue_id"
 )
@@ -134,9 +142,14 @@ _WRITE_SNAPSHOTS = (
 
 async def _write_snapshots(conn: PoolConnectionProxy, snapshots: Sequence[IssueSnapshotRow]) -> None:
     """Write ``snapshots`` in the caller's transaction; raises :class:`SnapshotChanged` if any was written
-    by someone else since it was read (the transaction is then to be rolled back)."""
+    by someone else since it was read (the transaction is then to be rolled back).
+
+    Rows are written, and so locked, in issue order: two writers of overlapping snapshots (two instances
+    during a rebalance) then wait for one another instead of deadlocking.
+    """
     if not snapshots:
         return
+    snapshots = sorted(snapshots, key=lambda s: s.issue_id)
     rows = await conn.fetch(
         _WRITE_SNAPSHOTS,
         [s.issue_id for s in snapshots],
@@ -150,6 +163,8 @@ async def _write_snapshots(conn: PoolConnectionProxy, snapshots: Sequence[IssueS
         [s.cycle_at for s in snapshots],
         [s.cycle_by_person for s in snapshots],
         [s.revision for s in snapshots],
+        [s.lifecycle_partition for s in snapshots],
+        [s.lifecycle_offset for s in snapshots],
     )
     written = {r["issue_id"] for r in rows}
     if len(written) != len(snapshots):
@@ -166,8 +181,8 @@ class DeliveryStore:
         """The stored snapshots of these issues (absent ones are missing from the result)."""
         rows = await self._pool.fetch(
             "SELECT issue_id, version, issue::text AS issue, acknowledged, resolved, paged_channels,"
-            " lifecycle_action, lifecycle_at, cycle_at, cycle_by_person, revision"
-            " FROM notifier_issues WHERE issue_id = ANY($1::text[])",
+            " lifecycle_action, lifecycle_at, cycle_at, cycle_by_person, revision, lifecycle_partition,"
+            " lifecycle_offset FROM notifier_issues WHERE issue_id = ANY($1::text[])",
             list(issue_ids),
         )
         return {
@@ -183,6 +198,8 @@ class DeliveryStore:
                 r["cycle_at"],
                 r["cycle_by_person"],
                 r["revision"],
+                r["lifecycle_partition"],
+                r["lifecycle_offset"],
             )
             for r in rows
         }
@@ -215,7 +232,10 @@ class DeliveryStore:
             await conn.executemany(
                 "INSERT INTO digest_windows (digest_id, route, window_start, window_end)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT (digest_id) DO NOTHING",
-                [(w.digest_id, w.route, w.window_start, w.window_end) for w in windows],
+                [
+                    (w.digest_id, w.route, w.window_start, w.window_end)
+                    for w in sorted(windows, key=lambda w: w.digest_id)
+                ],
             )
             rows = await conn.fetch(
                 "INSERT INTO deliveries (key, issue_id, trigger_id, trigger_kind, step, channel, route,"

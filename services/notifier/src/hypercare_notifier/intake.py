@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -35,7 +35,7 @@ from hypercare_store.deliveries import DeliveryStore, DigestWindow, IssueSnapsho
 from hypercare_store.notifier_outbox import OutboxMessage
 from pydantic import ValidationError
 
-from hypercare_notifier.lifecycle import ECHO_VIAS, lifecycle_is_stale, plan_lifecycle
+from hypercare_notifier.lifecycle import ECHO_VIAS, lifecycle_is_replay, lifecycle_is_stale, plan_lifecycle
 from hypercare_notifier.metrics import SERVICE
 from hypercare_notifier.planning import (
     Channels,
@@ -43,6 +43,7 @@ from hypercare_notifier.planning import (
     IssueState,
     Plan,
     PlannedDelivery,
+    TopicPosition,
     Transition,
     plan_decision,
     plan_sla,
@@ -62,7 +63,8 @@ class LifecycleOutcome(StrEnum):
     APPLIED = "applied"
     """The snapshot changed (and acknowledge or resolve deliveries were planned where something was told)."""
     UNCHANGED = "unchanged"
-    """The snapshot already had the transition, or the action is not one the notifier mirrors."""
+    """The snapshot already had the transition, the action is not one the notifier mirrors, or the event
+    was read before (a replay: at or below the last position taken in)."""
     ECHO = "echo"
     """The SLA service's echo of a triage decision (via source or triage): the decision is what counts."""
     STALE = "stale"
@@ -123,6 +125,9 @@ def _state_of(row: IssueSnapshotRow | None, issue_id: str) -> IssueState:
     taken = None
     if row.lifecycle_action is not None and row.lifecycle_at is not None:
         taken = Transition(LifecycleAction(row.lifecycle_action), row.lifecycle_at)
+    position = None
+    if row.lifecycle_partition is not None and row.lifecycle_offset is not None:
+        position = TopicPosition(row.lifecycle_partition, row.lifecycle_offset)
     return IssueState(
         issue_id=issue_id,
         issue=TriagedIssue.model_validate_json(row.issue) if row.issue else None,
@@ -133,6 +138,7 @@ def _state_of(row: IssueSnapshotRow | None, issue_id: str) -> IssueState:
         lifecycle=taken,
         cycle_at=row.cycle_at,
         cycle_by_person=row.cycle_by_person,
+        lifecycle_position=position,
     )
 
 
@@ -143,11 +149,24 @@ def _with_issue(event: SlaEvent | LifecycleEvent, state: IssueState, parsed: _Co
     return _Context(payload, parsed.ingested_at, parsed.trace_id)
 
 
+def _position(record: ConsumedRecord) -> TopicPosition:
+    return TopicPosition(record.partition, record.offset)
+
+
 def _lifecycle_outcome(
-    event: LifecycleEvent, before: IssueState, plan: Plan, clocks: Clocks
+    event: LifecycleEvent, before: IssueState, plan: Plan, clocks: Clocks, position: TopicPosition
 ) -> LifecycleOutcome:
     if event.via in ECHO_VIAS:
         return LifecycleOutcome.ECHO
+    if lifecycle_is_replay(position, before):
+        log.debug(
+            "lifecycle.replayed",
+            issue_id=event.issue_id,
+            event_id=event.event_id,
+            partition=position.partition,
+            offset=position.offset,
+        )
+        return LifecycleOutcome.UNCHANGED
     if lifecycle_is_stale(event, before, clocks):
         log.info(
             "lifecycle.stale", issue_id=event.issue_id, event_id=event.event_id, action=event.action.value
@@ -161,7 +180,7 @@ def _lifecycle_outcome(
             remembered=plan.state != before,
         )
         return LifecycleOutcome.UNKNOWN_ISSUE
-    if plan.state == before:
+    if replace(plan.state, lifecycle_position=before.lifecycle_position) == before:
         return LifecycleOutcome.UNCHANGED
     log.info(
         "lifecycle.mirrored",
@@ -185,6 +204,8 @@ def _row_of(state: IssueState, revision: int) -> IssueSnapshotRow:
         lifecycle_at=None if state.lifecycle is None else state.lifecycle.at,
         cycle_at=state.cycle_at,
         cycle_by_person=state.cycle_by_person,
+        lifecycle_partition=None if state.lifecycle_position is None else state.lifecycle_position.partition,
+        lifecycle_offset=None if state.lifecycle_position is None else state.lifecycle_position.offset,
         revision=revision,
     )
 
@@ -312,8 +333,10 @@ class Intake:
     ) -> None:
         """Plan ``messages`` on their issues' stored snapshots, drop what was sent, apply storm control and
         store it all in one transaction; ``result`` takes what came of them once it is stored."""
-        ids = {m.issue_id for m, _, _ in messages}
-        rows = await self._store.snapshots(sorted(ids))
+        # Snapshots are written (and locked) in issue order, so two instances that hold some of the same
+        # issues during a rebalance wait for each other instead of deadlocking.
+        ids = sorted({m.issue_id for m, _, _ in messages})
+        rows = await self._store.snapshots(ids)
         loaded = {i: _state_of(rows.get(i), i) for i in ids}
         revisions = {i: row.revision for i, row in rows.items()}
         states = dict(loaded)
@@ -365,12 +388,12 @@ class Intake:
         for message, parsed, record in messages:
             before = states[message.issue_id]
             try:  # planning is pure: what it raises, it would raise on every delivery of the batch
-                plan = self._plan(message, before, clocks)
+                plan = self._plan(message, before, clocks, record)
                 context = (
                     parsed if isinstance(message, TriagedIssue) else _with_issue(message, before, parsed)
                 )
                 outcome = (
-                    _lifecycle_outcome(message, before, plan, clocks)
+                    _lifecycle_outcome(message, before, plan, clocks, _position(record))
                     if isinstance(message, LifecycleEvent)
                     else None
                 )
@@ -387,11 +410,11 @@ class Intake:
             planned.deliveries.extend((d, context) for d in plan.deliveries)
         return planned
 
-    def _plan(self, message: Message, state: IssueState, clocks: Clocks) -> Plan:
+    def _plan(self, message: Message, state: IssueState, clocks: Clocks, record: ConsumedRecord) -> Plan:
         if isinstance(message, SlaEvent):
             return plan_sla(message, state, self._channels, self._route_channels)
         if isinstance(message, LifecycleEvent):
-            return plan_lifecycle(message, state, self._channels, clocks)
+            return plan_lifecycle(message, state, self._channels, clocks, position=_position(record))
         return plan_decision(message, state, self._channels, clocks)
 
     async def _storm_control(
@@ -400,7 +423,8 @@ class Intake:
         """Count new limited triggers per route; those past the route's limit are folded into its digest.
 
         A trigger ``storm`` holds a verdict on (its batch was counted, then refused and recorded message
-        by message) keeps that verdict and is not counted again.
+        by message) keeps that verdict and is not counted again; nor is one counted in the window before
+        (its batch was delivered again after its write failed): the counter counts a trigger once.
         """
         triggers: dict[str, list[str]] = {}
         for d, _ in fresh:
@@ -411,14 +435,12 @@ class Intake:
         if triggers:
             window = window_of(at, self._policy.window_seconds)
             allowed = await self._storm.take(
-                {r: len(t) for r, t in triggers.items()},
-                window,
-                {r: self._policy.limit_for(r) for r in triggers},
+                triggers, window, {r: self._policy.limit_for(r) for r in triggers}
             )
             for route, ts in triggers.items():
                 digest = DigestWindow(digest_id(route, window.end), route, window.start, window.end)
-                for index, trigger in enumerate(ts):
-                    storm.verdicts[route, trigger] = digest if index >= allowed.get(route, 0) else None
+                for trigger in ts:
+                    storm.verdicts[route, trigger] = None if trigger in allowed.get(route, ()) else digest
         windows: dict[str, DigestWindow] = {}
         deliveries = []
         for d, c in fresh:

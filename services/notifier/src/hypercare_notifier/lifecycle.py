@@ -5,7 +5,9 @@ The lifecycle topic is keyed by issue id and holds one issue's events in the SLA
 is the order things happened in (the SLA service applies a Kafka command dated before a later change
 when it undoes nothing: a resolve made before a later acknowledge still resolves). So lifecycle events
 are ordered by the topic, never by their ``at`` against each other; ``at`` is only weighed against
-triage's ``decided_at`` (another clock), as :class:`~hypercare_notifier.planning.Clocks` says.
+triage's ``decided_at`` (another clock), as :class:`~hypercare_notifier.planning.Clocks` says. A replay
+of the topic (a new consumer group, a redelivered batch) is told apart by the event's position on it: the
+snapshot keeps the position of the last event it took in.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hypercare_notifier.planning import (
     Clocks,
     IssueState,
     Plan,
+    TopicPosition,
     Transition,
     TriggerKind,
     planned_delivery,
@@ -30,6 +33,21 @@ ECHO_VIAS = frozenset({Via.SOURCE, Via.TRIAGE})
 """Lifecycle events the SLA service derives from triage decisions; the notifier reads those decisions itself."""
 
 _TAKEN_IN = frozenset({LifecycleAction.ACKNOWLEDGE, LifecycleAction.RESOLVE, LifecycleAction.REOPEN})
+
+
+def lifecycle_is_replay(position: TopicPosition | None, state: IssueState) -> bool:
+    """Whether a lifecycle event read at ``position`` was read before: at or below the position of the last
+    one the snapshot took in, on the same partition.
+
+    The topic holds one issue's events in the order they happened, so one at or below that position came
+    before what the snapshot holds and was taken in (or dropped) then. Taken in again, an old resolve
+    would resolve the incident a later cycle opened, and an old reopen would forget its pages. Another
+    partition (the topic was repartitioned) or no position known is never a replay.
+    """
+    last = state.lifecycle_position
+    if position is None or last is None or position.partition != last.partition:
+        return False
+    return position.offset <= last.offset
 
 
 def lifecycle_is_stale(event: LifecycleEvent, state: IssueState, clocks: Clocks = DEFAULT_CLOCKS) -> bool:
@@ -91,7 +109,12 @@ def _taken_in(
 
 
 def plan_lifecycle(
-    event: LifecycleEvent, state: IssueState, channels: Channels, clocks: Clocks = DEFAULT_CLOCKS
+    event: LifecycleEvent,
+    state: IssueState,
+    channels: Channels,
+    clocks: Clocks = DEFAULT_CLOCKS,
+    *,
+    position: TopicPosition | None = None,
 ) -> Plan:
     """Plan the mirror of a person's acknowledge, resolve or reopen (SLA API, signed link, Kafka command).
 
@@ -107,26 +130,35 @@ def plan_lifecycle(
     honours it), or an acknowledge clearly after triage's resolve (a reopen decision not read yet
     honours it). A later decision or SLA event carrying the transition sends nothing again, and
     re-notifications and escalations stop. Events of the lifecycle topic are taken in the order they
-    are read: a replay of one re-plans deliveries with the keys already stored (nothing is sent again)
-    and, replayed in order, leaves the snapshot as it was.
+    are read, and the snapshot keeps the ``position`` of the last one taken in: an event read again at
+    or below it (:func:`lifecycle_is_replay`) changes nothing and sends nothing, whatever was read
+    between (the SLA topic read ahead of the lifecycle topic in a replay).
 
     Nothing is planned for an echo of a triage decision (``via`` source or triage: the decision itself
-    is planned, and a late echo could close what a newer decision paged), for an event of a cycle before
-    the one a decision began (:func:`lifecycle_is_stale`), for an acknowledge after a person's resolve,
-    or for other actions.
+    is planned, and a late echo could close what a newer decision paged), for a replay, for an event of
+    a cycle before the one a decision began (:func:`lifecycle_is_stale`), for an acknowledge after a
+    person's resolve, or for other actions.
 
     Args:
         event: the lifecycle event.
         state: the issue's snapshot.
         channels: the usable channels.
         clocks: the skew allowed between services' clocks, and the notifier's now.
+        position: where the event was on the lifecycle topic (``None``: unknown, never a replay).
 
     Returns:
         The new snapshot and the planned deliveries (``trigger_id`` is the lifecycle ``event_id``).
     """
-    if event.via in ECHO_VIAS or event.action not in _TAKEN_IN or lifecycle_is_stale(event, state, clocks):
+    if (
+        event.via in ECHO_VIAS
+        or event.action not in _TAKEN_IN
+        or lifecycle_is_replay(position, state)
+        or lifecycle_is_stale(event, state, clocks)
+    ):
         return Plan(state)
     after, kind = _taken_in(event, state, clocks)
+    if position is not None:
+        after = replace(after, lifecycle_position=position)
     issue = state.issue
     if kind is None or issue is None:
         return Plan(after)

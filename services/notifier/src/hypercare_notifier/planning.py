@@ -88,6 +88,14 @@ DEFAULT_CLOCKS = Clocks()
 
 
 @dataclass(frozen=True, slots=True)
+class TopicPosition:
+    """Where a consumed message was on its topic: its partition and its offset there."""
+
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class Transition:
     """A person's acknowledge, resolve or reopen that the snapshot took in, and when it happened."""
 
@@ -107,6 +115,8 @@ class IssueState:
         cycle_by_person: ``cycle_at`` is a person's resolve or reopen (an instant of the lifecycle topic,
             whose events are ordered by the topic, never by their instants); otherwise it is the
             ``decided_at`` of the decision that turned the issue (decisions are ordered by version).
+        lifecycle_position: where the last lifecycle event taken in was on the lifecycle topic; one read
+            at or below it on the same partition is a replay and changes nothing.
     """
 
     issue_id: str
@@ -118,6 +128,7 @@ class IssueState:
     lifecycle: Transition | None = None
     cycle_at: datetime | None = None
     cycle_by_person: bool = False
+    lifecycle_position: TopicPosition | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,16 @@
 -- revision counts the writes of a row: a write names the revision it read, so that an instance that
 -- still held an issue during a rebalance cannot overwrite what the new owner wrote (a person's
 -- acknowledge carries no version).
+-- lifecycle_partition and lifecycle_offset are where the last lifecycle event taken in was on the
+-- lifecycle topic: one read again at or below it (a replay: a new consumer group, a redelivered batch
+-- whose SLA events were read first) changes nothing, even after the cycle it began has ended.
 ALTER TABLE notifier_issues
     ADD COLUMN lifecycle_action text CHECK (lifecycle_action IN ('acknowledge', 'resolve', 'reopen')),
     ADD COLUMN lifecycle_at timestamptz,
     ADD COLUMN cycle_at timestamptz,
     ADD COLUMN cycle_by_person boolean NOT NULL DEFAULT false,
-    ADD COLUMN revision bigint NOT NULL DEFAULT 0;
+    ADD COLUMN revision bigint NOT NULL DEFAULT 0,
+    ADD COLUMN lifecycle_partition integer,
+    ADD COLUMN lifecycle_offset bigint,
+    ADD CONSTRAINT notifier_issues_lifecycle_position
+        CHECK ((lifecycle_partition IS NULL) = (lifecycle_offset IS NULL));
