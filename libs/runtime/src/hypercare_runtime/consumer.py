@@ -147,14 +147,20 @@ class HeaderSafeConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka sh
                 return record
 
     def _rewind(self, records: Iterable[ConsumerRecord[Any, Any]]) -> None:
-        earliest: dict[TopicPartition, int] = {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            earliest[tp] = min(record.offset, earliest.get(tp, record.offset))
-        assigned = self.assignment()
-        for tp, offset in earliest.items():
-            if tp in assigned:
-                self.seek(tp, offset)
+        seek_back(self, records)
+
+
+def seek_back(consumer: AIOKafkaConsumer, records: Iterable[Any]) -> None:
+    """Make ``consumer`` fetch ``records`` again: it seeks each partition it still owns back to the
+    earliest of them (records of a partition it lost are the new owner's)."""
+    earliest: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        earliest[tp] = min(record.offset, earliest.get(tp, record.offset))
+    assigned = consumer.assignment()
+    for tp, offset in earliest.items():
+        if tp in assigned:
+            consumer.seek(tp, offset)
 
 
 def guard_fetcher(fetcher: Any, flag: Callable[[ConsumerRecord[Any, Any]], None]) -> None:

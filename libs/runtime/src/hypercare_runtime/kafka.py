@@ -24,7 +24,7 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from hypercare_contracts.topics import DEADLETTER
 from prometheus_client import CollectorRegistry, Counter
 
-from hypercare_runtime.consumer import HeaderSafeConsumer
+from hypercare_runtime.consumer import HeaderSafeConsumer, seek_back
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.settings import ServiceSettings, StreamSettings
 from hypercare_runtime.unreadable import UnreadableRecords
@@ -445,16 +445,8 @@ class OffsetCommitter:
     def rewind(self, records: Iterable[ConsumedRecord]) -> None:
         """Fetch these records again: their output could not be delivered."""
         consumer = self._consumer()
-        if consumer is None:
-            return
-        earliest: dict[TopicPartition, int] = {}
-        for record in records:
-            partition = TopicPartition(record.topic, record.partition)
-            earliest[partition] = min(record.offset, earliest.get(partition, record.offset))
-        assigned = consumer.assignment()
-        for partition, offset in earliest.items():
-            if partition in assigned:
-                consumer.seek(partition, offset)
+        if consumer is not None:
+            seek_back(consumer, records)
 
     async def close(self) -> None:
         """Commit what was handed over so far without waiting for the interval (on shutdown).
