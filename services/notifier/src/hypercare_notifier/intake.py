@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 from hypercare_contracts import ErrorClass
 from hypercare_contracts.deadletter import DeadLetter
-from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent
+from hypercare_contracts.lifecycle import LifecycleEvent
 from hypercare_contracts.notifications import DeliveryOutcome
 from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.topics import HEADER_MESSAGE_KIND, MESSAGE_KIND_EVENT
@@ -31,11 +30,11 @@ from hypercare_runtime.deadletter import NUL_REASON, defect_reason, holds_nul, i
 from hypercare_runtime.kafka import RawRecord as ConsumedRecord
 from hypercare_runtime.logging import get_logger
 from hypercare_runtime.tracing import header_map, ingested_at_of, trace_id_of
-from hypercare_store.deliveries import DeliveryStore, DigestWindow, IssueSnapshotRow, NewDelivery, NewStatus
+from hypercare_store.deliveries import DeliveryStore, DigestWindow, NewDelivery, NewStatus
 from hypercare_store.notifier_outbox import OutboxMessage
 from pydantic import ValidationError
 
-from hypercare_notifier.lifecycle import ECHO_VIAS, lifecycle_is_replay, lifecycle_is_stale, plan_lifecycle
+from hypercare_notifier.lifecycle import LifecycleOutcome, lifecycle_outcome, plan_lifecycle
 from hypercare_notifier.metrics import SERVICE
 from hypercare_notifier.planning import (
     Channels,
@@ -44,36 +43,17 @@ from hypercare_notifier.planning import (
     Plan,
     PlannedDelivery,
     TopicPosition,
-    Transition,
     plan_decision,
     plan_sla,
 )
 from hypercare_notifier.policy import StormPolicy
 from hypercare_notifier.records import Recorder, outcome_record
 from hypercare_notifier.redis_state import SentMarks, StormCounter, window_of
+from hypercare_notifier.snapshots import row_of, state_of
 
 log = get_logger(__name__)
 
 Message = TriagedIssue | SlaEvent | LifecycleEvent
-
-
-class LifecycleOutcome(StrEnum):
-    """What came of one message read from the lifecycle topic."""
-
-    APPLIED = "applied"
-    """The snapshot changed (and acknowledge or resolve deliveries were planned where something was told)."""
-    UNCHANGED = "unchanged"
-    """The snapshot already had the transition, the action is not one the notifier mirrors, or the event
-    was read before (a replay: at or below the last position taken in)."""
-    ECHO = "echo"
-    """The SLA service's echo of a triage decision (via source or triage): the decision is what counts."""
-    STALE = "stale"
-    """Of a cycle before the one a triage decision began (an acknowledge made before triage's reopen, read
-    after it): see :func:`~hypercare_notifier.lifecycle.lifecycle_is_stale`."""
-    UNKNOWN_ISSUE = "unknown_issue"
-    """No decision of the issue was seen yet: nothing is sent, the transition is remembered for it."""
-    COMMAND = "command"
-    """A command (the SLA service's input), not an event: ignored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,29 +99,6 @@ class IntakeResult:
         return any(d.status == "digested" for d in self.inserted)
 
 
-def _state_of(row: IssueSnapshotRow | None, issue_id: str) -> IssueState:
-    if row is None:
-        return IssueState(issue_id)
-    taken = None
-    if row.lifecycle_action is not None and row.lifecycle_at is not None:
-        taken = Transition(LifecycleAction(row.lifecycle_action), row.lifecycle_at)
-    position = None
-    if row.lifecycle_partition is not None and row.lifecycle_offset is not None:
-        position = TopicPosition(row.lifecycle_partition, row.lifecycle_offset)
-    return IssueState(
-        issue_id=issue_id,
-        issue=TriagedIssue.model_validate_json(row.issue) if row.issue else None,
-        version=row.version,
-        acknowledged=row.acknowledged,
-        resolved=row.resolved,
-        paged_channels=frozenset(row.paged_channels),
-        lifecycle=taken,
-        cycle_at=row.cycle_at,
-        cycle_by_person=row.cycle_by_person,
-        lifecycle_position=position,
-    )
-
-
 def _with_issue(event: SlaEvent | LifecycleEvent, state: IssueState, parsed: _Context) -> _Context:
     """An event's stored payload: the event with the issue's last decision, to render with its title."""
     issue = state.issue.model_dump(mode="json") if state.issue is not None else None
@@ -151,63 +108,6 @@ def _with_issue(event: SlaEvent | LifecycleEvent, state: IssueState, parsed: _Co
 
 def _position(record: ConsumedRecord) -> TopicPosition:
     return TopicPosition(record.partition, record.offset)
-
-
-def _lifecycle_outcome(
-    event: LifecycleEvent, before: IssueState, plan: Plan, clocks: Clocks, position: TopicPosition
-) -> LifecycleOutcome:
-    if event.via in ECHO_VIAS:
-        return LifecycleOutcome.ECHO
-    if lifecycle_is_replay(position, before):
-        log.debug(
-            "lifecycle.replayed",
-            issue_id=event.issue_id,
-            event_id=event.event_id,
-            partition=position.partition,
-            offset=position.offset,
-        )
-        return LifecycleOutcome.UNCHANGED
-    if lifecycle_is_stale(event, before, clocks):
-        log.info(
-            "lifecycle.stale", issue_id=event.issue_id, event_id=event.event_id, action=event.action.value
-        )
-        return LifecycleOutcome.STALE
-    if before.issue is None:
-        log.info(
-            "lifecycle.unknown_issue",
-            issue_id=event.issue_id,
-            event_id=event.event_id,
-            remembered=plan.state != before,
-        )
-        return LifecycleOutcome.UNKNOWN_ISSUE
-    if replace(plan.state, lifecycle_position=before.lifecycle_position) == before:
-        return LifecycleOutcome.UNCHANGED
-    log.info(
-        "lifecycle.mirrored",
-        issue_id=event.issue_id,
-        event_id=event.event_id,
-        action=event.action.value,
-        channels=[d.channel for d in plan.deliveries],
-    )
-    return LifecycleOutcome.APPLIED
-
-
-def _row_of(state: IssueState, revision: int) -> IssueSnapshotRow:
-    return IssueSnapshotRow(
-        issue_id=state.issue_id,
-        version=state.version,
-        issue=state.issue.model_dump_json() if state.issue is not None else None,
-        acknowledged=state.acknowledged,
-        resolved=state.resolved,
-        paged_channels=tuple(sorted(state.paged_channels)),
-        lifecycle_action=None if state.lifecycle is None else state.lifecycle.action.value,
-        lifecycle_at=None if state.lifecycle is None else state.lifecycle.at,
-        cycle_at=state.cycle_at,
-        cycle_by_person=state.cycle_by_person,
-        lifecycle_partition=None if state.lifecycle_position is None else state.lifecycle_position.partition,
-        lifecycle_offset=None if state.lifecycle_position is None else state.lifecycle_position.offset,
-        revision=revision,
-    )
 
 
 class Intake:
@@ -337,7 +237,7 @@ class Intake:
         # issues during a rebalance wait for each other instead of deadlocking.
         ids = sorted({m.issue_id for m, _, _ in messages})
         rows = await self._store.snapshots(ids)
-        loaded = {i: _state_of(rows.get(i), i) for i in ids}
+        loaded = {i: state_of(rows.get(i), i) for i in ids}
         revisions = {i: row.revision for i, row in rows.items()}
         states = dict(loaded)
         planned = self._plan_all(messages, states, at)
@@ -346,7 +246,7 @@ class Intake:
         existing = await self._store.existing_keys([d.key for d, _ in fresh]) if fresh else set()
         fresh = [(d, c) for d, c in fresh if d.key not in existing]
         deliveries, windows = await self._storm_control(fresh, storm, at)
-        changed = [_row_of(s, revisions.get(i, 0)) for i, s in states.items() if s != loaded[i]]
+        changed = [row_of(s, revisions.get(i, 0)) for i, s in states.items() if s != loaded[i]]
         inserted: set[str] = set()
         if changed or deliveries or windows:
             inserted = await self._store.record_intake(
@@ -393,7 +293,7 @@ class Intake:
                     parsed if isinstance(message, TriagedIssue) else _with_issue(message, before, parsed)
                 )
                 outcome = (
-                    _lifecycle_outcome(message, before, plan, clocks, _position(record))
+                    lifecycle_outcome(message, before, plan, clocks, _position(record))
                     if isinstance(message, LifecycleEvent)
                     else None
                 )

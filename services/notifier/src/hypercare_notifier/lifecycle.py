@@ -13,9 +13,11 @@ snapshot keeps the position of the last event it took in.
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import StrEnum
 
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_domain.notify.render import NotificationKind
+from hypercare_runtime.logging import get_logger
 
 from hypercare_notifier.planning import (
     DEFAULT_CLOCKS,
@@ -28,6 +30,8 @@ from hypercare_notifier.planning import (
     TriggerKind,
     planned_delivery,
 )
+
+log = get_logger(__name__)
 
 ECHO_VIAS = frozenset({Via.SOURCE, Via.TRIAGE})
 """Lifecycle events the SLA service derives from triage decisions; the notifier reads those decisions itself."""
@@ -180,3 +184,62 @@ def plan_lifecycle(
         for name in [*told, *pagers]
     ]
     return Plan(after, deliveries)
+
+
+class LifecycleOutcome(StrEnum):
+    """What came of one message read from the lifecycle topic."""
+
+    APPLIED = "applied"
+    """The snapshot changed (and acknowledge or resolve deliveries were planned where something was told)."""
+    UNCHANGED = "unchanged"
+    """The snapshot already had the transition, the action is not one the notifier mirrors, or the event
+    was read before (a replay: at or below the last position taken in)."""
+    ECHO = "echo"
+    """The SLA service's echo of a triage decision (via source or triage): the decision is what counts."""
+    STALE = "stale"
+    """Of a cycle before the one a triage decision began (an acknowledge made before triage's reopen, read
+    after it): see :func:`~hypercare_notifier.lifecycle.lifecycle_is_stale`."""
+    UNKNOWN_ISSUE = "unknown_issue"
+    """No decision of the issue was seen yet: nothing is sent, the transition is remembered for it."""
+    COMMAND = "command"
+    """A command (the SLA service's input), not an event: ignored."""
+
+
+def lifecycle_outcome(
+    event: LifecycleEvent, before: IssueState, plan: Plan, clocks: Clocks, position: TopicPosition
+) -> LifecycleOutcome:
+    """What came of ``event`` read at ``position``, given the snapshot ``before`` it and its ``plan`` (logged)."""
+    if event.via in ECHO_VIAS:
+        return LifecycleOutcome.ECHO
+    if lifecycle_is_replay(position, before):
+        log.debug(
+            "lifecycle.replayed",
+            issue_id=event.issue_id,
+            event_id=event.event_id,
+            partition=position.partition,
+            offset=position.offset,
+        )
+        return LifecycleOutcome.UNCHANGED
+    if lifecycle_is_stale(event, before, clocks):
+        log.info(
+            "lifecycle.stale", issue_id=event.issue_id, event_id=event.event_id, action=event.action.value
+        )
+        return LifecycleOutcome.STALE
+    if before.issue is None:
+        log.info(
+            "lifecycle.unknown_issue",
+            issue_id=event.issue_id,
+            event_id=event.event_id,
+            remembered=plan.state != before,
+        )
+        return LifecycleOutcome.UNKNOWN_ISSUE
+    if replace(plan.state, lifecycle_position=before.lifecycle_position) == before:
+        return LifecycleOutcome.UNCHANGED
+    log.info(
+        "lifecycle.mirrored",
+        issue_id=event.issue_id,
+        event_id=event.event_id,
+        action=event.action.value,
+        channels=[d.channel for d in plan.deliveries],
+    )
+    return LifecycleOutcome.APPLIED
