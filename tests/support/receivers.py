@@ -26,6 +26,7 @@ from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_contracts.notifications import NotificationRecord
 from hypercare_contracts.sla import SlaEvent
 from hypercare_contracts.triaged import Decision, Impact, IssueStatus, MergeRule, Route, TriagedIssue
+from hypercare_notifier.planning import ChannelInfo, Channels
 from hypercare_notifier.settings import NotifierSettings
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -306,6 +307,17 @@ def make_lifecycle_event(
 
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
+PLANNING_CHANNELS = Channels(
+    known={
+        "console": ChannelInfo("console", pager=False),
+        "slack": ChannelInfo("slack", pager=False),
+        "pd": ChannelInfo("pd", pager=True),
+    },
+    default="console",
+)
+"""The channels the notifier's planning tests plan for: two that only tell, and a pager."""
+PLANNING_ROUTE = Route(name="payments", team="t", escalation_policy="p", channels=["slack", "pd"])
+"""A route to those channels."""
 SHIPPED_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "policy"
 
 

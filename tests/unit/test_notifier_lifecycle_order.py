@@ -16,11 +16,9 @@ import pytest
 from hypercare_contracts.common import Severity
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent
 from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
-from hypercare_contracts.triaged import Decision, IssueStatus, Route, TriagedIssue
+from hypercare_contracts.triaged import Decision, IssueStatus, TriagedIssue
 from hypercare_notifier.lifecycle import lifecycle_is_replay, lifecycle_is_stale, plan_lifecycle
 from hypercare_notifier.planning import (
-    ChannelInfo,
-    Channels,
     Clocks,
     IssueState,
     PlannedDelivery,
@@ -30,19 +28,17 @@ from hypercare_notifier.planning import (
     plan_sla,
 )
 
-from tests.support.receivers import NOW, make_decision, make_lifecycle_event
+from tests.support.receivers import (
+    NOW,
+    PLANNING_CHANNELS,
+    PLANNING_ROUTE,
+    make_decision,
+    make_lifecycle_event,
+)
 
 pytestmark = pytest.mark.unit
 
-CHANNELS = Channels(
-    known={
-        "console": ChannelInfo("console", pager=False),
-        "slack": ChannelInfo("slack", pager=False),
-        "pd": ChannelInfo("pd", pager=True),
-    },
-    default="console",
-)
-ROUTE = Route(name="payments", team="t", escalation_policy="p", channels=["slack", "pd"])
+CHANNELS, ROUTE = PLANNING_CHANNELS, PLANNING_ROUTE
 
 
 def minute(n: int, seconds: int = 0) -> datetime:

@@ -9,8 +9,6 @@ from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import Decision, IssueStatus, Route
 from hypercare_notifier.digests import digest_channels
 from hypercare_notifier.planning import (
-    ChannelInfo,
-    Channels,
     IssueState,
     SkipReason,
     idempotency_key,
@@ -20,19 +18,11 @@ from hypercare_notifier.planning import (
 from hypercare_notifier.policy import StormPolicy
 from hypercare_notifier.redis_state import window_of
 
-from tests.support.receivers import NOW, make_decision
+from tests.support.receivers import NOW, PLANNING_CHANNELS, PLANNING_ROUTE, make_decision
 
 pytestmark = pytest.mark.unit
 
-CHANNELS = Channels(
-    known={
-        "console": ChannelInfo("console", pager=False),
-        "slack": ChannelInfo("slack", pager=False),
-        "pd": ChannelInfo("pd", pager=True),
-    },
-    default="console",
-)
-ROUTE = Route(name="payments", team="t", escalation_policy="p", channels=["slack", "pd"])
+CHANNELS, ROUTE = PLANNING_CHANNELS, PLANNING_ROUTE
 
 
 def decision(**overrides: Any) -> Any:
