@@ -24,7 +24,7 @@ from faststream.asgi import AsgiFastStream
 from hypercare_contracts.common import ScoreItem, Severity, Source
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent, Via
 from hypercare_contracts.notifications import NotificationRecord
-from hypercare_contracts.sla import SlaEvent
+from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
 from hypercare_contracts.triaged import Decision, Impact, IssueStatus, MergeRule, Route, TriagedIssue
 from hypercare_notifier.planning import ChannelInfo, Channels
 from hypercare_notifier.settings import NotifierSettings
@@ -279,6 +279,24 @@ def make_decision(*, channels: Sequence[str] = ("webhook",), **overrides: Any) -
     }
     fields.update(overrides)
     return TriagedIssue(**fields)
+
+
+def make_sla_event(kind: SlaEventKind, step: int = 1) -> SlaEvent:
+    """An SLA event of ``kind`` for the critical issue ``iss-1`` on the ``payments`` route (escalation ``step``)."""
+    return SlaEvent(
+        event_id=f"sla-{kind.value}-{step}",
+        kind=kind,
+        issue_id="iss-1",
+        severity=Severity.CRITICAL,
+        route="payments",
+        target=SlaTarget.RESPONSE,
+        due_at=NOW,
+        emitted_at=NOW,
+        business_elapsed_seconds=60,
+        policy="p",
+        escalation_step=step,
+        escalation_target="cto",
+    )
 
 
 def make_lifecycle_event(

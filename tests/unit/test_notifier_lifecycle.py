@@ -4,9 +4,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from hypercare_contracts.common import Severity
 from hypercare_contracts.lifecycle import LifecycleAction, Via
-from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
+from hypercare_contracts.sla import SlaEventKind
 from hypercare_contracts.triaged import Decision, IssueStatus, Route, TriagedIssue
 from hypercare_notifier.lifecycle import plan_lifecycle
 from hypercare_notifier.planning import (
@@ -22,7 +21,7 @@ from hypercare_notifier.planning import (
     plan_sla,
 )
 
-from tests.support.receivers import NOW, make_decision, make_lifecycle_event
+from tests.support.receivers import NOW, make_decision, make_lifecycle_event, make_sla_event
 
 pytestmark = pytest.mark.unit
 
@@ -211,28 +210,11 @@ def test_a_replayed_decision_does_not_undo_a_persons_acknowledge_or_resolve() ->
         assert plan_decision(created, after, CHANNELS) == Plan(after)
 
 
-def sla(kind: SlaEventKind) -> SlaEvent:
-    return SlaEvent(
-        event_id=f"sla-{kind.value}",
-        kind=kind,
-        issue_id="iss-1",
-        severity=Severity.CRITICAL,
-        route="payments",
-        target=SlaTarget.RESPONSE,
-        due_at=NOW,
-        emitted_at=NOW,
-        business_elapsed_seconds=60,
-        policy="p",
-        escalation_step=1,
-        escalation_target="cto",
-    )
-
-
 def test_an_acknowledge_stops_escalations_and_a_resolve_stops_every_sla_notification() -> None:
     acked = plan_lifecycle(ACK, paged("pd"), CHANNELS).state
     resolved = plan_lifecycle(RESOLVE, paged("pd"), CHANNELS).state
-    escalation = plan_sla(sla(SlaEventKind.ESCALATION), acked, CHANNELS, lambda _: ["pd"])
-    at_risk = plan_sla(sla(SlaEventKind.AT_RISK), resolved, CHANNELS, lambda _: ["pd"])
+    escalation = plan_sla(make_sla_event(SlaEventKind.ESCALATION), acked, CHANNELS, lambda _: ["pd"])
+    at_risk = plan_sla(make_sla_event(SlaEventKind.AT_RISK), resolved, CHANNELS, lambda _: ["pd"])
     assert {d.skip for d in escalation.deliveries} == {SkipReason.ACKNOWLEDGED}
     assert {d.skip for d in at_risk.deliveries} == {SkipReason.RESOLVED}
 
@@ -242,7 +224,7 @@ def test_a_reopen_clears_the_snapshot_so_the_issue_pages_again() -> None:
     reopened = plan_lifecycle(REOPEN, resolved, CHANNELS)
     assert reopened.deliveries == []
     assert (reopened.state.resolved, reopened.state.acknowledged) == (False, False)
-    breached = plan_sla(sla(SlaEventKind.BREACHED), reopened.state, CHANNELS, lambda _: ["pd"])
+    breached = plan_sla(make_sla_event(SlaEventKind.BREACHED), reopened.state, CHANNELS, lambda _: ["pd"])
     assert [(d.channel, d.skip) for d in breached.deliveries] == [
         ("slack", None),
         ("pd", None),

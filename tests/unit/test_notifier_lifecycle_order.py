@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypercare_contracts.common import Severity
 from hypercare_contracts.lifecycle import LifecycleAction, LifecycleEvent
-from hypercare_contracts.sla import SlaEvent, SlaEventKind, SlaTarget
+from hypercare_contracts.sla import SlaEvent, SlaEventKind
 from hypercare_contracts.triaged import Decision, IssueStatus, TriagedIssue
 from hypercare_notifier.lifecycle import lifecycle_is_replay, lifecycle_is_stale, plan_lifecycle
 from hypercare_notifier.planning import (
@@ -34,6 +34,7 @@ from tests.support.receivers import (
     PLANNING_ROUTE,
     make_decision,
     make_lifecycle_event,
+    make_sla_event,
 )
 
 pytestmark = pytest.mark.unit
@@ -65,23 +66,6 @@ def person(action: LifecycleAction, at: int | datetime) -> LifecycleEvent:
 CREATED = decision(1, Decision.CREATED, 0)
 RESOLVED = decision(2, Decision.RESOLVED, 20)
 REOPENED = decision(3, Decision.REOPENED, 30)
-
-
-def sla(kind: SlaEventKind, step: int = 1) -> SlaEvent:
-    return SlaEvent(
-        event_id=f"sla-{kind.value}-{step}",
-        kind=kind,
-        issue_id="iss-1",
-        severity=Severity.CRITICAL,
-        route="payments",
-        target=SlaTarget.RESPONSE,
-        due_at=NOW,
-        emitted_at=NOW,
-        business_elapsed_seconds=60,
-        policy="p",
-        escalation_step=step,
-        escalation_target="cto",
-    )
 
 
 Message = TriagedIssue | LifecycleEvent | SlaEvent
@@ -135,12 +119,12 @@ def test_an_acknowledge_read_before_the_first_decision_stops_its_page_and_the_es
     assert reading.last == [("slack", None, None)], "told, but PagerDuty is not paged"
     assert reading.state.acknowledged
 
-    reading.read(sla(SlaEventKind.ESCALATION))
+    reading.read(make_sla_event(SlaEventKind.ESCALATION))
     assert reading.last == [("slack", None, SkipReason.ACKNOWLEDGED), ("pd", None, SkipReason.ACKNOWLEDGED)]
 
 
 def test_an_acknowledge_read_before_the_first_decision_reaches_a_pager_an_sla_event_paged() -> None:
-    reading = Reading().read(sla(SlaEventKind.BREACHED), person(LifecycleAction.ACKNOWLEDGE, 5))
+    reading = Reading().read(make_sla_event(SlaEventKind.BREACHED), person(LifecycleAction.ACKNOWLEDGE, 5))
     assert reading.sent == [[("slack", None, None), ("pd", None, None)], []]
 
     reading.read(CREATED)
@@ -153,7 +137,9 @@ def test_a_resolve_read_before_the_first_decision_is_told_as_a_resolved_decision
     assert reading.last == [("slack", "resolve", None)]
     assert reading.state.resolved
 
-    reading.read(sla(SlaEventKind.BREACHED), decision(2, Decision.UPDATED, 10, severity=Severity.CRITICAL))
+    reading.read(
+        make_sla_event(SlaEventKind.BREACHED), decision(2, Decision.UPDATED, 10, severity=Severity.CRITICAL)
+    )
     assert reading.sent[-2] == [("slack", None, SkipReason.RESOLVED), ("pd", None, SkipReason.RESOLVED)]
     assert reading.last == [], "triage had not applied the resolve yet: its update sends nothing"
 
@@ -194,7 +180,7 @@ def test_an_old_acknowledge_or_resolve_read_after_the_reopen_decision_changes_no
     assert reading.last == []
     assert reading.state == reopened
 
-    reading.read(sla(SlaEventKind.ESCALATION))
+    reading.read(make_sla_event(SlaEventKind.ESCALATION))
     assert reading.last == [("slack", None, None), ("pd", None, None)], "the new cycle still escalates"
 
 
@@ -235,7 +221,7 @@ def test_a_decision_decided_before_a_persons_reopen_does_not_resolve_the_new_cyc
     assert reading.last == [], "triage's resolve of the previous cycle is out of date"
     assert (reading.state.resolved, reading.state.version) == (False, 2)
 
-    reading.read(sla(SlaEventKind.BREACHED))
+    reading.read(make_sla_event(SlaEventKind.BREACHED))
     assert reading.last == [("slack", None, None), ("pd", None, None)]
 
 
@@ -275,7 +261,7 @@ def test_a_replay_with_the_sla_topic_read_first_does_not_resolve_the_reopened_cy
     # pages PagerDuty. The replay (a new group, a big redelivered batch) reads the SLA topic first.
     created = decision(1, Decision.CREATED, 0, severity=Severity.LOW)
     resolve, reopen = person(LifecycleAction.RESOLVE, 10), person(LifecycleAction.REOPEN, 15)
-    escalated = sla(SlaEventKind.ESCALATION)
+    escalated = make_sla_event(SlaEventKind.ESCALATION)
     reading = Reading().read(created, resolve, reopen, escalated)
     assert reading.sent == [
         [("slack", None, None)],
@@ -335,7 +321,7 @@ def test_a_resolve_dated_before_a_later_acknowledge_still_resolves_pagerduty() -
     assert reading.last == [("slack", "resolve", None), ("pd", "resolve", None)]
     assert reading.state.resolved
 
-    reading.read(sla(SlaEventKind.ESCALATION))
+    reading.read(make_sla_event(SlaEventKind.ESCALATION))
     assert reading.last == [("slack", None, SkipReason.RESOLVED), ("pd", None, SkipReason.RESOLVED)]
 
 
@@ -344,7 +330,7 @@ def test_a_reopen_stamped_a_second_before_the_resolve_by_another_sla_instance_pa
         CREATED,
         person(LifecycleAction.RESOLVE, 20),
         person(LifecycleAction.REOPEN, minute(19, 59)),
-        sla(SlaEventKind.ESCALATION),
+        make_sla_event(SlaEventKind.ESCALATION),
     )
     assert reading.sent[1] == [("slack", "resolve", None), ("pd", "resolve", None)]
     assert reading.last == [("slack", None, None), ("pd", None, None)], "the reopened issue pages"
@@ -384,7 +370,7 @@ def test_an_acknowledge_silences_triages_reopen_only_when_clearly_after_it(
         reading = Reading().read(CREATED, RESOLVED)
         acknowledge = person(LifecycleAction.ACKNOWLEDGE, acknowledged_at)
         reading.read(*((REOPENED, acknowledge) if order == "reopen-first" else (acknowledge, REOPENED)))
-        reading.read(sla(SlaEventKind.ESCALATION))
+        reading.read(make_sla_event(SlaEventKind.ESCALATION))
         skip = SkipReason.ACKNOWLEDGED if silences else None
         assert reading.last == [("slack", None, skip), ("pd", None, skip)], order
         assert reading.state.acknowledged is silences, order
@@ -416,7 +402,7 @@ def test_a_persons_reopen_is_dropped_against_triages_resolve_only_when_clearly_b
         CREATED, decision(2, Decision.RESOLVED, 20), person(LifecycleAction.REOPEN, reopened_at)
     )
     assert reading.state.resolved is not reopens
-    reading.read(sla(SlaEventKind.ESCALATION))
+    reading.read(make_sla_event(SlaEventKind.ESCALATION))
     skip = None if reopens else SkipReason.RESOLVED
     assert reading.last == [("slack", None, skip), ("pd", None, skip)]
 
